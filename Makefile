@@ -1,0 +1,51 @@
+# Every target works from a fresh clone: it makes its own venv and installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEPS := $(VENV)/.deps-installed
+BUILT := $(VENV)/.core-built
+CORE_SOURCES := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
+
+.PHONY: all build test test-rust test-python lint demo bench clean
+
+all: test
+
+$(DEPS): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --group dev
+	touch $@
+
+# Build the extension in release mode and install the package (editable) into the venv.
+$(BUILT): $(DEPS) $(CORE_SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
+	touch $@
+
+build: $(BUILT)
+
+test-rust:
+	cargo test --quiet
+
+test-python: $(BUILT)
+	$(PY) -m pytest -q
+
+test: build test-rust test-python lint
+
+lint: $(BUILT)
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy --strict python/hyphal
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --all-targets --features python -- -D warnings
+
+demo: $(BUILT)
+	$(PY) -m hyphal.demo
+
+bench: $(BUILT)
+	$(PY) -m benches core
+
+clean:
+	rm -rf $(VENV) target python/hyphal/_core*.so

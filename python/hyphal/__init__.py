@@ -1,0 +1,56 @@
+"""hyphal: peer-to-peer, end-to-end encrypted replication for groups of devices.
+
+The hot paths (hashing, Merkle proofs, signatures, XOR distance, AEAD) run in
+the Rust extension :mod:`hyphal._core`; this package gives them typed names.
+"""
+
+from __future__ import annotations
+
+from hyphal import errors, flat_tree
+from hyphal._core import __version__
+from hyphal.aead import open, seal  # noqa: A004
+from hyphal.errors import (
+    DecodeError,
+    DecryptionError,
+    HyphalError,
+    InvalidInput,
+    ProofError,
+    SignatureError,
+    VerificationError,
+)
+from hyphal.hashing import Hasher, blake3, derive_key, keyed_hash
+from hyphal.merkle import MerkleTree, Node, Proof, create_proof, verify_proof
+from hyphal.signing import KeyPair, verify, verify_batch
+from hyphal.xor import bucket_index, xor_closest, xor_compare, xor_distance, xor_sort
+
+__all__ = [
+    "DecodeError",
+    "DecryptionError",
+    "Hasher",
+    "HyphalError",
+    "InvalidInput",
+    "KeyPair",
+    "MerkleTree",
+    "Node",
+    "Proof",
+    "ProofError",
+    "SignatureError",
+    "VerificationError",
+    "__version__",
+    "blake3",
+    "bucket_index",
+    "create_proof",
+    "derive_key",
+    "errors",
+    "flat_tree",
+    "keyed_hash",
+    "open",
+    "seal",
+    "verify",
+    "verify_batch",
+    "verify_proof",
+    "xor_closest",
+    "xor_compare",
+    "xor_distance",
+    "xor_sort",
+]

@@ -1,0 +1,137 @@
+"""Type stubs for the Rust extension ``hyphal._core``.
+
+Every ``Buffer`` argument accepts any C-contiguous bytes-like object (bytes,
+bytearray, memoryview, mmap, numpy arrays of uint8) and is read in place,
+without a copy. Work on large inputs runs with the GIL released.
+
+Bad arguments raise ``hyphal.errors.InvalidInput`` (a ``ValueError``);
+malformed encodings raise ``hyphal.errors.DecodeError``; failed proof
+verification raises ``hyphal.errors.ProofError``; failed decryption raises
+``hyphal.errors.DecryptionError``.
+"""
+
+from collections.abc import Sequence
+from typing import final
+
+from typing_extensions import Buffer
+
+__version__: str
+
+# -- hashing -------------------------------------------------------------------
+
+def blake3(data: Buffer, parallel: bool = False) -> bytes:
+    """Plain BLAKE3 (32 bytes); equals ``b3sum``. ``parallel`` hashes on several threads."""
+
+def keyed_hash(key: Buffer, data: Buffer) -> bytes:
+    """BLAKE3 keyed mode; ``key`` is 32 bytes."""
+
+def derive_key(context: str, material: Buffer) -> bytes:
+    """BLAKE3 derive_key mode: a 32-byte key for ``context`` from ``material``."""
+
+@final
+class Hasher:
+    """Incremental BLAKE3. At most one of ``key`` and ``derive_key_context``."""
+
+    def __init__(self, key: Buffer | None = None, derive_key_context: str | None = None) -> None: ...
+    def update(self, data: Buffer) -> None: ...
+    def finalize(self, length: int = 32) -> bytes:
+        """The first ``length`` bytes of output (1 to 65536); the hasher stays usable."""
+    def copy(self) -> Hasher: ...
+
+# -- flat tree -----------------------------------------------------------------
+
+def ft_depth(index: int) -> int: ...
+def ft_offset(index: int) -> int: ...
+def ft_index(depth: int, offset: int) -> int: ...
+def ft_parent(index: int) -> int: ...
+def ft_sibling(index: int) -> int: ...
+def ft_children(index: int) -> tuple[int, int] | None: ...
+def ft_span(index: int) -> tuple[int, int]: ...
+def ft_block_range(index: int) -> tuple[int, int]: ...
+def ft_full_roots(length: int) -> list[int]: ...
+
+# -- Merkle tree ---------------------------------------------------------------
+
+MAX_LENGTH: int
+LEAF_KEY: bytes
+PARENT_KEY: bytes
+HEAD_KEY: bytes
+FEED_HEAD_NAMESPACE: bytes
+
+@final
+class Node:
+    """A Merkle tree node: flat index, 32-byte hash and the byte size it covers."""
+
+    def __init__(self, index: int, hash: Buffer, size: int) -> None: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def hash(self) -> bytes: ...
+    @property
+    def size(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def leaf_hash(index: int, data: Buffer) -> bytes: ...
+def parent_hash(size: int, left: Buffer, right: Buffer) -> bytes: ...
+def tree_hash(roots: Sequence[Node]) -> bytes:
+    """The tree hash over ``roots``; they must be ``full_roots(n)`` for some ``n``."""
+
+def head_signable(feed_key: Buffer, tree_hash: Buffer, length: int, fork: int) -> bytes: ...
+def tree_append(
+    roots: Sequence[Node], blocks: Sequence[Buffer], parallel: bool = True
+) -> tuple[list[Node], list[Node]]:
+    """Append ``blocks`` to the tree with ``roots``: (every new node, the new roots)."""
+
+def proof_indices(length: int, start: int, end: int, upgrade_from: int = 0) -> list[int]:
+    """The flat indexes of the nodes a proof carries, in proof order (PROTOCOL.md §4)."""
+
+def encode_proof(
+    length: int, upgrade_from: int, start: int, end: int, nodes: Sequence[Node]
+) -> bytes: ...
+def decode_proof(data: Buffer) -> tuple[int, int, int, int, list[Node]]:
+    """(length, upgrade_from, start, end, nodes); the nodes get their flat indexes."""
+
+def verify_proof(
+    proof: Buffer,
+    blocks: Sequence[Buffer],
+    tree_hash: Buffer,
+    known_roots: Sequence[Node] = (),
+) -> list[Node]:
+    """Verify an encoded proof; return every node it verified, roots of the new tree included."""
+
+# -- ed25519 -------------------------------------------------------------------
+
+@final
+class SigningKey:
+    def __init__(self, seed: Buffer) -> None: ...
+    @property
+    def public_key(self) -> bytes: ...
+    @property
+    def seed(self) -> bytes: ...
+    def sign(self, message: Buffer) -> bytes: ...
+
+def ed25519_verify(public_key: Buffer, message: Buffer, signature: Buffer) -> bool: ...
+def ed25519_verify_batch(
+    public_keys: Sequence[Buffer], messages: Sequence[Buffer], signatures: Sequence[Buffer]
+) -> bool: ...
+
+# -- XOR distance --------------------------------------------------------------
+
+def xor_distance(a: Buffer, b: Buffer) -> bytes: ...
+def xor_compare(target: Buffer, a: Buffer, b: Buffer) -> int: ...
+def bucket_index(a: Buffer, b: Buffer) -> int: ...
+def xor_closest(target: Buffer, ids: Buffer, k: int) -> list[int]:
+    """Positions of the ``k`` ids nearest ``target`` in a buffer of 32-byte ids, nearest first."""
+
+def xor_sort(target: Buffer, ids: Buffer) -> list[int]:
+    """Positions of all ids in a buffer of 32-byte ids, nearest ``target`` first."""
+
+# -- AEAD ----------------------------------------------------------------------
+
+def xchacha20poly1305_encrypt(
+    key: Buffer, nonce: Buffer, plaintext: Buffer, associated_data: Buffer = b""
+) -> bytes: ...
+def xchacha20poly1305_decrypt(
+    key: Buffer, nonce: Buffer, ciphertext: Buffer, associated_data: Buffer = b""
+) -> bytes: ...

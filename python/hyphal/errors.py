@@ -1,0 +1,47 @@
+"""The one error hierarchy of hyphal.
+
+Everything hyphal raises on purpose derives from :class:`HyphalError`. Bad
+arguments are also ``ValueError``s, so callers that only know the standard
+library still catch them. The Rust core raises these same classes.
+"""
+
+from __future__ import annotations
+
+
+class HyphalError(Exception):
+    """Base of every error hyphal raises on purpose."""
+
+
+class InvalidInput(HyphalError, ValueError):
+    """An argument is out of range or of the wrong length."""
+
+
+class DecodeError(HyphalError, ValueError):
+    """Bytes from a peer, a file or a user do not parse as the expected format."""
+
+
+class VerificationError(HyphalError):
+    """Data failed a cryptographic check; nothing derived from it may be stored."""
+
+
+class ProofError(VerificationError):
+    """A Merkle proof does not lead to the trusted tree hash."""
+
+
+class SignatureError(VerificationError):
+    """A signature does not verify under the expected key."""
+
+
+class DecryptionError(VerificationError):
+    """An AEAD ciphertext or its associated data was altered, or the key is wrong."""
+
+
+__all__ = [
+    "DecodeError",
+    "DecryptionError",
+    "HyphalError",
+    "InvalidInput",
+    "ProofError",
+    "SignatureError",
+    "VerificationError",
+]

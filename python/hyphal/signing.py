@@ -1,0 +1,77 @@
+"""Plain ed25519 signatures (interoperable with libsodium/pynacl), verified strictly."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from typing_extensions import Buffer
+
+from hyphal import _core
+from hyphal.errors import SignatureError
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+SEED_SIZE = 32
+
+
+class KeyPair:
+    """An ed25519 keypair made from a 32-byte secret seed."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, seed: Buffer) -> None:
+        self._key = _core.SigningKey(seed)
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        """A new keypair from the operating system's CSPRNG."""
+        return cls(secrets.token_bytes(SEED_SIZE))
+
+    @classmethod
+    def from_seed(cls, seed: Buffer) -> KeyPair:
+        return cls(seed)
+
+    @property
+    def public_key(self) -> bytes:
+        return self._key.public_key
+
+    @property
+    def seed(self) -> bytes:
+        """The secret seed. Keep it secret; it never appears in ``repr``."""
+        return self._key.seed
+
+    def sign(self, message: Buffer) -> bytes:
+        return self._key.sign(message)
+
+    def __repr__(self) -> str:
+        return f"KeyPair(public_key={self.public_key.hex()})"
+
+
+def verify(public_key: Buffer, message: Buffer, signature: Buffer) -> bool:
+    """True when ``signature`` is a valid strict ed25519 signature of ``message``."""
+    return _core.ed25519_verify(public_key, message, signature)
+
+
+def verify_batch(
+    public_keys: Sequence[Buffer], messages: Sequence[Buffer], signatures: Sequence[Buffer]
+) -> bool:
+    """True when every signature verifies (one batched check, same rules as :func:`verify`)."""
+    return _core.ed25519_verify_batch(public_keys, messages, signatures)
+
+
+def require_valid(public_key: Buffer, message: Buffer, signature: Buffer) -> None:
+    """Raise :class:`~hyphal.errors.SignatureError` unless the signature verifies."""
+    if not _core.ed25519_verify(public_key, message, signature):
+        raise SignatureError("ed25519 signature does not verify")
+
+
+__all__ = [
+    "PUBLIC_KEY_SIZE",
+    "SEED_SIZE",
+    "SIGNATURE_SIZE",
+    "KeyPair",
+    "require_valid",
+    "verify",
+    "verify_batch",
+]

@@ -1,0 +1,127 @@
+//! XChaCha20-Poly1305, as libsodium's `crypto_aead_xchacha20poly1305_ietf`:
+//! the output is `ciphertext ‖ tag`.
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+
+use crate::error::{Error, Result};
+
+pub const KEY_SIZE: usize = 32;
+pub const NONCE_SIZE: usize = 24;
+pub const TAG_SIZE: usize = 16;
+
+/// Encrypt `buf[..buf.len() - TAG_SIZE]` in place and write the tag into the last 16 bytes.
+pub fn seal_in_place(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    buf: &mut [u8],
+) {
+    let split = buf.len() - TAG_SIZE;
+    let (text, tag) = buf.split_at_mut(split);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let t = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(nonce), associated, text)
+        .expect("chacha20poly1305 only fails past 256 GiB");
+    tag.copy_from_slice(&t);
+}
+
+/// Check the tag at the end of `sealed` and decrypt the rest into `out`.
+pub fn open_into(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let split = sealed
+        .len()
+        .checked_sub(TAG_SIZE)
+        .ok_or(Error::Decryption)?;
+    out.copy_from_slice(&sealed[..split]);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt_in_place_detached(
+            XNonce::from_slice(nonce),
+            associated,
+            out,
+            Tag::from_slice(&sealed[split..]),
+        )
+        .map_err(|_| Error::Decryption)
+}
+
+pub fn seal(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let mut buf = vec![0u8; plaintext.len() + TAG_SIZE];
+    buf[..plaintext.len()].copy_from_slice(plaintext);
+    seal_in_place(key, nonce, associated, &mut buf);
+    buf
+}
+
+pub fn open(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; sealed.len().saturating_sub(TAG_SIZE)];
+    open_into(key, nonce, associated, sealed, &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let key = [7u8; 32];
+        let nonce = [9u8; 24];
+        let sealed = seal(&key, &nonce, b"ad", b"attack at dawn");
+        assert_eq!(sealed.len(), 14 + TAG_SIZE);
+        assert_eq!(
+            open(&key, &nonce, b"ad", &sealed).unwrap(),
+            b"attack at dawn"
+        );
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 1;
+            assert_eq!(open(&key, &nonce, b"ad", &bad), Err(Error::Decryption));
+        }
+        assert_eq!(open(&key, &nonce, b"aD", &sealed), Err(Error::Decryption));
+        assert_eq!(
+            open(&key, &nonce, b"ad", &sealed[..10]),
+            Err(Error::Decryption)
+        );
+    }
+
+    #[test]
+    fn libsodium_test_vector() {
+        // draft-irtf-cfrg-xchacha-03, appendix A.3.1.
+        let key: Vec<u8> = (0x80..0xa0).collect();
+        let nonce: Vec<u8> = (0x40..0x58).collect();
+        let ad = [
+            0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+        ];
+        let msg = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        let sealed = seal(
+            key[..].try_into().unwrap(),
+            nonce[..].try_into().unwrap(),
+            &ad,
+            msg,
+        );
+        assert_eq!(
+            &sealed[..8],
+            &[0xbd, 0x6d, 0x17, 0x9d, 0x3e, 0x83, 0xd4, 0x3b]
+        );
+        let tag = [
+            0xc0, 0x87, 0x59, 0x24, 0xc1, 0xc7, 0x98, 0x79, 0x47, 0xde, 0xaf, 0xd8, 0x78, 0x0a,
+            0xcf, 0x49,
+        ];
+        assert_eq!(&sealed[sealed.len() - 16..], &tag);
+    }
+}

@@ -1,0 +1,17 @@
+//! hyphal's cryptographic core: pure functions, no I/O, no clocks, no state.
+//!
+//! Python reaches it through the thin bindings in `python.rs` (feature
+//! `python`, on when maturin builds the extension `hyphal._core`).
+
+pub mod aead;
+pub mod error;
+pub mod flat_tree;
+pub mod hash;
+pub mod merkle;
+pub mod sign;
+pub mod xor;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
