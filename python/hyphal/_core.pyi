@@ -86,9 +86,7 @@ def tree_append(
 def proof_indices(length: int, start: int, end: int, upgrade_from: int = 0) -> list[int]:
     """The flat indexes of the nodes a proof carries, in proof order (PROTOCOL.md §4)."""
 
-def encode_proof(
-    length: int, upgrade_from: int, start: int, end: int, nodes: Sequence[Node]
-) -> bytes: ...
+def encode_proof(length: int, upgrade_from: int, start: int, end: int, nodes: Sequence[Node]) -> bytes: ...
 def decode_proof(data: Buffer) -> tuple[int, int, int, int, list[Node]]:
     """(length, upgrade_from, start, end, nodes); the nodes get their flat indexes."""
 

@@ -1,4 +1,4 @@
-"""Merkle trees over flat-tree indexes, and the one proof format (PROTOCOL.md §3–4).
+"""Merkle trees over flat-tree indexes, and the one proof format (PROTOCOL.md §3-4).
 
 The hashing and verification run in the Rust core; this module gives them
 types. A :class:`MerkleTree` holds only its roots: persisting the other
