@@ -1,14 +1,26 @@
 //! XChaCha20-Poly1305, as libsodium's `crypto_aead_xchacha20poly1305_ietf`:
-//! the output is `ciphertext ‖ tag`.
+//! the output is `ciphertext ‖ tag`. Built exactly as the XChaCha draft
+//! defines it, from two library primitives: HChaCha20 (chacha20 crate)
+//! derives a subkey from the first 16 nonce bytes, then RFC 8439
+//! ChaCha20-Poly1305 (ring) runs under it with nonce `0⁴ ‖ nonce[16..24]`.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use chacha20::cipher::consts::U10;
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
 
 use crate::error::{Error, Result};
 
 pub const KEY_SIZE: usize = 32;
 pub const NONCE_SIZE: usize = 24;
 pub const TAG_SIZE: usize = 16;
+
+fn subkey(key: &[u8; KEY_SIZE], nonce: &[u8; NONCE_SIZE]) -> (LessSafeKey, Nonce) {
+    let hnonce: [u8; 16] = nonce[..16].try_into().expect("16 bytes");
+    let sub = chacha20::hchacha::<U10>(key.into(), &hnonce.into());
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &sub).expect("32-byte key"));
+    let mut ietf = [0u8; 12];
+    ietf[4..].copy_from_slice(&nonce[16..]);
+    (key, Nonce::assume_unique_for_key(ietf))
+}
 
 /// Encrypt `buf[..buf.len() - TAG_SIZE]` in place and write the tag into the last 16 bytes.
 pub fn seal_in_place(
@@ -17,13 +29,12 @@ pub fn seal_in_place(
     associated: &[u8],
     buf: &mut [u8],
 ) {
-    let split = buf.len() - TAG_SIZE;
-    let (text, tag) = buf.split_at_mut(split);
-    let cipher = XChaCha20Poly1305::new(key.into());
-    let t = cipher
-        .encrypt_in_place_detached(XNonce::from_slice(nonce), associated, text)
-        .expect("chacha20poly1305 only fails past 256 GiB");
-    tag.copy_from_slice(&t);
+    let (text, tag) = buf.split_at_mut(buf.len() - TAG_SIZE);
+    let (key, nonce) = subkey(key, nonce);
+    let t = key
+        .seal_in_place_separate_tag(nonce, Aad::from(associated), text)
+        .expect("ChaCha20-Poly1305 only fails past 256 GiB");
+    tag.copy_from_slice(t.as_ref());
 }
 
 /// Check the tag at the end of `sealed` and decrypt the rest into `out`.
@@ -39,14 +50,10 @@ pub fn open_into(
         .checked_sub(TAG_SIZE)
         .ok_or(Error::Decryption)?;
     out.copy_from_slice(&sealed[..split]);
-    let cipher = XChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt_in_place_detached(
-            XNonce::from_slice(nonce),
-            associated,
-            out,
-            Tag::from_slice(&sealed[split..]),
-        )
+    let tag: [u8; TAG_SIZE] = sealed[split..].try_into().expect("16 bytes");
+    let (key, nonce) = subkey(key, nonce);
+    key.open_in_place_separate_tag(nonce, Aad::from(associated), Tag::from(tag), out, 0..)
+        .map(|_| ())
         .map_err(|_| Error::Decryption)
 }
 
@@ -97,10 +104,16 @@ mod tests {
             open(&key, &nonce, b"ad", &sealed[..10]),
             Err(Error::Decryption)
         );
+        let mut other_nonce = nonce;
+        other_nonce[20] ^= 1;
+        assert_eq!(
+            open(&key, &other_nonce, b"ad", &sealed),
+            Err(Error::Decryption)
+        );
     }
 
     #[test]
-    fn libsodium_test_vector() {
+    fn draft_xchacha_test_vector() {
         // draft-irtf-cfrg-xchacha-03, appendix A.3.1.
         let key: Vec<u8> = (0x80..0xa0).collect();
         let nonce: Vec<u8> = (0x40..0x58).collect();
