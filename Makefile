@@ -8,7 +8,7 @@ DEPS := $(VENV)/.deps-installed
 BUILT := $(VENV)/.core-built
 CORE_SOURCES := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
 
-.PHONY: all build test test-rust test-python lint demo bench clean
+.PHONY: all build test test-rust test-python check-wheel lint demo bench clean
 
 all: test
 
@@ -31,7 +31,14 @@ test-rust:
 test-python: $(BUILT)
 	$(PY) -m pytest -q
 
-test: build test-rust test-python lint
+test: build test-rust test-python check-wheel lint
+
+# What users do: `pip wheel .` then `pip install` into a fresh venv, used from outside the source tree.
+check-wheel: $(DEPS)
+	rm -rf $(VENV)/wheel-check && python3 -m venv $(VENV)/wheel-check
+	$(VENV)/wheel-check/bin/pip wheel . --no-deps -q -w $(VENV)/wheel-check/dist
+	$(VENV)/wheel-check/bin/pip install -q $(VENV)/wheel-check/dist/hyphal-*.whl
+	cd $(VENV)/wheel-check && bin/python -m hyphal.demo > demo.log && tail -n 1 demo.log
 
 lint: $(BUILT)
 	$(VENV)/bin/ruff check python tests benches
