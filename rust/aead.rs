@@ -1,8 +1,9 @@
-//! XChaCha20-Poly1305, as libsodium's `crypto_aead_xchacha20poly1305_ietf`:
-//! the output is `ciphertext ‖ tag`. Built exactly as the XChaCha draft
+//! ChaCha20-Poly1305 (RFC 8439, 12-byte nonce: the Noise cipher) and
+//! XChaCha20-Poly1305 (libsodium's `crypto_aead_xchacha20poly1305_ietf`).
+//! Outputs are `ciphertext ‖ tag`. XChaCha is built exactly as its draft
 //! defines it, from two library primitives: HChaCha20 (chacha20 crate)
-//! derives a subkey from the first 16 nonce bytes, then RFC 8439
-//! ChaCha20-Poly1305 (ring) runs under it with nonce `0⁴ ‖ nonce[16..24]`.
+//! derives a subkey from the first 16 nonce bytes, then ChaCha20-Poly1305
+//! (ring) runs under it with nonce `0⁴ ‖ nonce[16..24]`.
 
 use chacha20::cipher::consts::U10;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
@@ -11,36 +12,39 @@ use crate::error::{Error, Result};
 
 pub const KEY_SIZE: usize = 32;
 pub const NONCE_SIZE: usize = 24;
+pub const IETF_NONCE_SIZE: usize = 12;
 pub const TAG_SIZE: usize = 16;
 
-fn subkey(key: &[u8; KEY_SIZE], nonce: &[u8; NONCE_SIZE]) -> (LessSafeKey, Nonce) {
-    let hnonce: [u8; 16] = nonce[..16].try_into().expect("16 bytes");
-    let sub = chacha20::hchacha::<U10>(key.into(), &hnonce.into());
-    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &sub).expect("32-byte key"));
-    let mut ietf = [0u8; 12];
-    ietf[4..].copy_from_slice(&nonce[16..]);
-    (key, Nonce::assume_unique_for_key(ietf))
+fn ietf_key(key: &[u8; KEY_SIZE]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
 }
 
-/// Encrypt `buf[..buf.len() - TAG_SIZE]` in place and write the tag into the last 16 bytes.
-pub fn seal_in_place(
+fn xchacha_key(
     key: &[u8; KEY_SIZE],
     nonce: &[u8; NONCE_SIZE],
-    associated: &[u8],
-    buf: &mut [u8],
-) {
+) -> (LessSafeKey, [u8; IETF_NONCE_SIZE]) {
+    let hnonce: [u8; 16] = nonce[..16].try_into().expect("16 bytes");
+    let sub: [u8; KEY_SIZE] = chacha20::hchacha::<U10>(key.into(), &hnonce.into()).into();
+    let mut ietf = [0u8; IETF_NONCE_SIZE];
+    ietf[4..].copy_from_slice(&nonce[16..]);
+    (ietf_key(&sub), ietf)
+}
+
+fn seal_with(key: &LessSafeKey, nonce: [u8; IETF_NONCE_SIZE], associated: &[u8], buf: &mut [u8]) {
     let (text, tag) = buf.split_at_mut(buf.len() - TAG_SIZE);
-    let (key, nonce) = subkey(key, nonce);
     let t = key
-        .seal_in_place_separate_tag(nonce, Aad::from(associated), text)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(associated),
+            text,
+        )
         .expect("ChaCha20-Poly1305 only fails past 256 GiB");
     tag.copy_from_slice(t.as_ref());
 }
 
-/// Check the tag at the end of `sealed` and decrypt the rest into `out`.
-pub fn open_into(
-    key: &[u8; KEY_SIZE],
-    nonce: &[u8; NONCE_SIZE],
+fn open_with(
+    key: &LessSafeKey,
+    nonce: [u8; IETF_NONCE_SIZE],
     associated: &[u8],
     sealed: &[u8],
     out: &mut [u8],
@@ -51,10 +55,59 @@ pub fn open_into(
         .ok_or(Error::Decryption)?;
     out.copy_from_slice(&sealed[..split]);
     let tag: [u8; TAG_SIZE] = sealed[split..].try_into().expect("16 bytes");
-    let (key, nonce) = subkey(key, nonce);
-    key.open_in_place_separate_tag(nonce, Aad::from(associated), Tag::from(tag), out, 0..)
-        .map(|_| ())
-        .map_err(|_| Error::Decryption)
+    key.open_in_place_separate_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(associated),
+        Tag::from(tag),
+        out,
+        0..,
+    )
+    .map(|_| ())
+    .map_err(|_| Error::Decryption)
+}
+
+/// XChaCha20-Poly1305: encrypt `buf[..len - TAG_SIZE]` in place and write the tag into the last 16 bytes.
+pub fn seal_in_place(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    buf: &mut [u8],
+) {
+    let (key, nonce) = xchacha_key(key, nonce);
+    seal_with(&key, nonce, associated, buf);
+}
+
+/// XChaCha20-Poly1305: check the tag at the end of `sealed` and decrypt the rest into `out`.
+pub fn open_into(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let (key, nonce) = xchacha_key(key, nonce);
+    open_with(&key, nonce, associated, sealed, out)
+}
+
+/// ChaCha20-Poly1305 (RFC 8439), in place like [`seal_in_place`].
+pub fn ietf_seal_in_place(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; IETF_NONCE_SIZE],
+    associated: &[u8],
+    buf: &mut [u8],
+) {
+    seal_with(&ietf_key(key), *nonce, associated, buf);
+}
+
+/// ChaCha20-Poly1305 (RFC 8439), like [`open_into`].
+pub fn ietf_open_into(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; IETF_NONCE_SIZE],
+    associated: &[u8],
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    open_with(&ietf_key(key), *nonce, associated, sealed, out)
 }
 
 pub fn seal(
@@ -110,6 +163,33 @@ mod tests {
             open(&key, &other_nonce, b"ad", &sealed),
             Err(Error::Decryption)
         );
+    }
+
+    #[test]
+    fn rfc8439_test_vector() {
+        // RFC 8439 §2.8.2.
+        let key: Vec<u8> = (0x80..0xa0).collect();
+        let nonce = [
+            0x07, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
+        ];
+        let ad = [
+            0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+        ];
+        let msg = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        let mut buf = msg.to_vec();
+        buf.extend_from_slice(&[0; TAG_SIZE]);
+        ietf_seal_in_place(key[..].try_into().unwrap(), &nonce, &ad, &mut buf);
+        assert_eq!(&buf[..8], &[0xd3, 0x1a, 0x8d, 0x34, 0x64, 0x8e, 0x60, 0xdb]);
+        let tag = [
+            0x1a, 0xe1, 0x0b, 0x59, 0x4f, 0x09, 0xe2, 0x6a, 0x7e, 0x90, 0x2e, 0xcb, 0xd0, 0x60,
+            0x06, 0x91,
+        ];
+        assert_eq!(&buf[msg.len()..], &tag);
+        let mut out = vec![0; msg.len()];
+        ietf_open_into(key[..].try_into().unwrap(), &nonce, &ad, &buf, &mut out).unwrap();
+        assert_eq!(&out[..], &msg[..]);
+        buf[3] ^= 1;
+        assert!(ietf_open_into(key[..].try_into().unwrap(), &nonce, &ad, &buf, &mut out).is_err());
     }
 
     #[test]

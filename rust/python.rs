@@ -633,17 +633,23 @@ fn xor_sort(
 
 // -- AEAD ---------------------------------------------------------------------
 
-#[pyfunction]
-#[pyo3(signature = (key, nonce, plaintext, associated_data = None))]
-fn xchacha20poly1305_encrypt<'py>(
+/// The arguments every AEAD call takes: key, nonce, input text and optional associated data.
+type AeadArgs<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+);
+type SealFn<const N: usize> = fn(&[u8; 32], &[u8; N], &[u8], &mut [u8]);
+type OpenFn<const N: usize> = fn(&[u8; 32], &[u8; N], &[u8], &[u8], &mut [u8]) -> crate::Result<()>;
+
+fn seal_py<'py, const N: usize>(
     py: Python<'py>,
-    key: &Bound<'py, PyAny>,
-    nonce: &Bound<'py, PyAny>,
-    plaintext: &Bound<'py, PyAny>,
-    associated_data: Option<&Bound<'py, PyAny>>,
+    (key, nonce, plaintext, associated_data): AeadArgs<'_, 'py>,
+    seal: SealFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let key: [u8; 32] = fixed(key, "key")?;
-    let nonce: [u8; 24] = fixed(nonce, "nonce")?;
+    let nonce: [u8; N] = fixed(nonce, "nonce")?;
     let plaintext = Bytes::get(plaintext)?;
     let ad = associated_data.map(Bytes::get).transpose()?;
     let (text, ad) = (
@@ -653,25 +659,21 @@ fn xchacha20poly1305_encrypt<'py>(
     PyBytes::new_with(py, text.len() + aead::TAG_SIZE, |out| {
         out[..text.len()].copy_from_slice(text);
         if out.len() >= DETACH_BYTES {
-            py.detach(|| aead::seal_in_place(&key, &nonce, ad, out));
+            py.detach(|| seal(&key, &nonce, ad, out));
         } else {
-            aead::seal_in_place(&key, &nonce, ad, out);
+            seal(&key, &nonce, ad, out);
         }
         Ok(())
     })
 }
 
-#[pyfunction]
-#[pyo3(signature = (key, nonce, ciphertext, associated_data = None))]
-fn xchacha20poly1305_decrypt<'py>(
+fn open_py<'py, const N: usize>(
     py: Python<'py>,
-    key: &Bound<'py, PyAny>,
-    nonce: &Bound<'py, PyAny>,
-    ciphertext: &Bound<'py, PyAny>,
-    associated_data: Option<&Bound<'py, PyAny>>,
+    (key, nonce, ciphertext, associated_data): AeadArgs<'_, 'py>,
+    open: OpenFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let key: [u8; 32] = fixed(key, "key")?;
-    let nonce: [u8; 24] = fixed(nonce, "nonce")?;
+    let nonce: [u8; N] = fixed(nonce, "nonce")?;
     let sealed = Bytes::get(ciphertext)?;
     let ad = associated_data.map(Bytes::get).transpose()?;
     let (sealed, ad) = (
@@ -683,12 +685,76 @@ fn xchacha20poly1305_decrypt<'py>(
     }
     PyBytes::new_with(py, sealed.len() - aead::TAG_SIZE, |out| {
         let result = if sealed.len() >= DETACH_BYTES {
-            py.detach(|| aead::open_into(&key, &nonce, ad, sealed, out))
+            py.detach(|| open(&key, &nonce, ad, sealed, out))
         } else {
-            aead::open_into(&key, &nonce, ad, sealed, out)
+            open(&key, &nonce, ad, sealed, out)
         };
         Ok(result?)
     })
+}
+
+#[pyfunction]
+#[pyo3(signature = (key, nonce, plaintext, associated_data = None))]
+fn xchacha20poly1305_encrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    plaintext: &Bound<'py, PyAny>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    seal_py::<{ aead::NONCE_SIZE }>(
+        py,
+        (key, nonce, plaintext, associated_data),
+        aead::seal_in_place,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (key, nonce, ciphertext, associated_data = None))]
+fn xchacha20poly1305_decrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    ciphertext: &Bound<'py, PyAny>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    open_py::<{ aead::NONCE_SIZE }>(
+        py,
+        (key, nonce, ciphertext, associated_data),
+        aead::open_into,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (key, nonce, plaintext, associated_data = None))]
+fn chacha20poly1305_encrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    plaintext: &Bound<'py, PyAny>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    seal_py::<{ aead::IETF_NONCE_SIZE }>(
+        py,
+        (key, nonce, plaintext, associated_data),
+        aead::ietf_seal_in_place,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (key, nonce, ciphertext, associated_data = None))]
+fn chacha20poly1305_decrypt<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    ciphertext: &Bound<'py, PyAny>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    open_py::<{ aead::IETF_NONCE_SIZE }>(
+        py,
+        (key, nonce, ciphertext, associated_data),
+        aead::ietf_open_into,
+    )
 }
 
 // -- module -------------------------------------------------------------------
@@ -738,5 +804,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(xor_sort, m)?)?;
     m.add_function(wrap_pyfunction!(xchacha20poly1305_encrypt, m)?)?;
     m.add_function(wrap_pyfunction!(xchacha20poly1305_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(chacha20poly1305_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt, m)?)?;
     Ok(())
 }

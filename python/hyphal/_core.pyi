@@ -133,3 +133,11 @@ def xchacha20poly1305_encrypt(
 def xchacha20poly1305_decrypt(
     key: Buffer, nonce: Buffer, ciphertext: Buffer, associated_data: Buffer = b""
 ) -> bytes: ...
+def chacha20poly1305_encrypt(
+    key: Buffer, nonce: Buffer, plaintext: Buffer, associated_data: Buffer = b""
+) -> bytes:
+    """RFC 8439 ChaCha20-Poly1305 (12-byte nonce), the Noise cipher: ``ciphertext ‖ tag``."""
+
+def chacha20poly1305_decrypt(
+    key: Buffer, nonce: Buffer, ciphertext: Buffer, associated_data: Buffer = b""
+) -> bytes: ...
