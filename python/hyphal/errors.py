@@ -36,12 +36,22 @@ class DecryptionError(VerificationError):
     """An AEAD ciphertext or its associated data was altered, or the key is wrong."""
 
 
+class HandshakeError(VerificationError):
+    """A connection handshake failed: bad message, wrong order, or an identity that does not verify."""
+
+
+class ProtocolError(HyphalError):
+    """A peer broke the wire protocol: bad framing, unknown message, a message out of order."""
+
+
 __all__ = [
     "DecodeError",
     "DecryptionError",
+    "HandshakeError",
     "HyphalError",
     "InvalidInput",
     "ProofError",
+    "ProtocolError",
     "SignatureError",
     "VerificationError",
 ]
