@@ -195,14 +195,22 @@ impl Hasher {
         Ok(())
     }
 
-    #[pyo3(signature = (length = 32))]
-    fn finalize<'py>(&self, py: Python<'py>, length: usize) -> PyResult<Bound<'py, PyBytes>> {
+    #[pyo3(signature = (length = None))]
+    fn finalize<'py>(
+        &self,
+        py: Python<'py>,
+        length: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let length = match length {
+            None => 32,
+            Some(obj) => uint(obj, "output length")?,
+        };
         if length == 0 || length > 65536 {
             return Err(invalid(format!(
                 "output length {length} is not in [1, 65536]"
             )));
         }
-        PyBytes::new_with(py, length, |out| {
+        PyBytes::new_with(py, length as usize, |out| {
             self.inner.finalize_xof().fill(out);
             Ok(())
         })
@@ -348,6 +356,9 @@ fn leaf_hash<'py>(
     data: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let index = uint(index, "index")?;
+    if index >= flat_tree::MAX_LENGTH {
+        return Err(invalid(format!("block index {index} is not below 2^62")));
+    }
     let data = Bytes::get(data)?;
     let s = data.as_slice();
     let out = if s.len() >= DETACH_BYTES {

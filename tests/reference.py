@@ -17,17 +17,17 @@ from blake3 import blake3
 # -- §1 hash domains -----------------------------------------------------------
 
 
-def H(data: bytes) -> bytes:  # noqa: N802 - the spec's name
+def H(data: bytes) -> bytes:
     """Plain BLAKE3, 32 bytes."""
     return blake3(data).digest()
 
 
-def KH(key: bytes, data: bytes) -> bytes:  # noqa: N802
+def KH(key: bytes, data: bytes) -> bytes:
     """Keyed BLAKE3, 32 bytes."""
     return blake3(data, key=key).digest()
 
 
-def DK(context: str) -> bytes:  # noqa: N802
+def DK(context: str) -> bytes:
     """BLAKE3 derive_key with empty key material."""
     return blake3(b"", derive_key_context=context).digest()
 
@@ -117,6 +117,26 @@ def block_range(x: int) -> tuple[int, int]:
     return (first // 2, last // 2 + 1)
 
 
+def result_in_range(name: str, x: int) -> bool:
+    """Whether flat-tree function ``name`` has an in-range answer at ``x``.
+
+    Every flat index fits in 63 bits (PROTOCOL.md §2), so an answer that would
+    name an index >= 2^63 is an invalid argument too. Only the node 2^63 - 1
+    (depth 63) has a span past 2^63; parents and siblings leave the range
+    near the top.
+    """
+    if not 0 <= x < INDEX_LIMIT:
+        return False
+    if name in ("depth", "offset"):
+        return True
+    if name == "parent":
+        return parent(x) < INDEX_LIMIT
+    if name == "sibling":
+        return sibling(x) < INDEX_LIMIT
+    assert name in ("children", "span", "block_range")
+    return span(x)[1] < INDEX_LIMIT
+
+
 def full_roots(n: int) -> list[int]:
     if n < 0:
         raise RefError("negative length")
@@ -143,7 +163,8 @@ class RNode:
 
 
 def leaf_hash(i: int, data: bytes) -> bytes:
-    return KH(LEAF_KEY, u64le(i) + u64le(len(data)) + bytes(data))
+    # The index and length follow the data (PROTOCOL.md §3).
+    return KH(LEAF_KEY, bytes(data) + u64le(i) + u64le(len(data)))
 
 
 def parent_hash(size: int, left: bytes, right: bytes) -> bytes:
@@ -180,7 +201,8 @@ def tree_hash(roots: Sequence[RNode]) -> bytes:
 
 
 def signable(feed_key: bytes, th: bytes, n: int, fork: int) -> bytes:
-    assert len(feed_key) == 32 and len(th) == 32
+    assert len(feed_key) == 32
+    assert len(th) == 32
     return FEED_HEAD_NAMESPACE + feed_key + th + u64le(n) + u64le(fork)
 
 
@@ -236,7 +258,8 @@ def check_proof_params(n: int, a: int, start: int, end: int) -> None:
 
 
 def _overlaps(s: int, e: int, start: int, end: int) -> bool:
-    return s < end and start < e
+    # Written as max < min so that an empty range overlaps nothing.
+    return max(s, start) < min(e, end)
 
 
 def proof_indices(n: int, a: int, start: int, end: int, shortcut: bool = True) -> list[int]:

@@ -17,7 +17,7 @@ from nacl.bindings import (
 import hyphal
 from hyphal import _core
 from hyphal.aead import KEY_SIZE, NONCE_SIZE, TAG_SIZE
-from hyphal.errors import DecryptionError
+from hyphal.errors import DecryptionError, InvalidInput
 
 SIZES = [0, 1, 15, 16, 17, 63, 64, 65, 1000, 64 * 1024, 64 * 1024 + 1, 1 << 20]
 AADS = [b"", b"x", b"associated data" * 7]
@@ -137,15 +137,15 @@ def test_truncated_or_extended_ciphertext_fails() -> None:
 
 @pytest.mark.parametrize("klen", [0, 16, 31, 33, 64])
 def test_wrong_key_length(klen: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput):
         hyphal.seal(bytes(klen), bytes(24), b"m")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput):
         hyphal.open(bytes(klen), bytes(24), bytes(32))
 
 
 @pytest.mark.parametrize("nlen", [0, 8, 12, 23, 25, 32])
 def test_wrong_nonce_length(nlen: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput):
         hyphal.seal(bytes(32), bytes(nlen), b"m")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput):
         hyphal.open(bytes(32), bytes(nlen), bytes(32))

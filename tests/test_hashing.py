@@ -9,7 +9,6 @@ import pytest
 from blake3 import blake3 as ref_blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from typing_extensions import Buffer
 
 import hyphal
@@ -169,7 +168,9 @@ def test_hasher_incremental_equals_one_shot(size: int, seed: int, cuts: list[int
     more=st.binary(max_size=2000),
     mode=MODES,
 )
-def test_hasher_copy_and_reuse_after_finalize(size: int, seed: int, split: int, more: bytes, mode: str) -> None:
+def test_hasher_copy_and_reuse_after_finalize(
+    size: int, seed: int, split: int, more: bytes, mode: str
+) -> None:
     data = rand_bytes(size, seed)
     split = min(split, size)
     h = _new_hasher(mode)

@@ -329,5 +329,5 @@ def test_batch_agrees_with_single_verification(entries: list[tuple[bytes, bytes,
 @pytest.mark.parametrize(("np", "nm", "ns"), [(2, 1, 1), (1, 2, 1), (1, 1, 2), (0, 1, 1), (3, 3, 2)])
 def test_batch_length_mismatch_raises(np: int, nm: int, ns: int) -> None:
     pks, msgs, sigs = make_batch(3)
-    with pytest.raises(ValueError):
+    with pytest.raises(hyphal.InvalidInput):
         verify_batch(pks[:np], msgs[:nm], sigs[:ns])
