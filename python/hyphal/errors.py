@@ -44,14 +44,24 @@ class ProtocolError(HyphalError):
     """A peer broke the wire protocol: bad framing, unknown message, a message out of order."""
 
 
+class NotAvailable(HyphalError, LookupError):
+    """A block, node or value this replica does not hold (yet)."""
+
+
+class SeqConflict(HyphalError):
+    """A compare-and-swap lost: the stored sequence number is not the one expected."""
+
+
 __all__ = [
     "DecodeError",
     "DecryptionError",
     "HandshakeError",
     "HyphalError",
     "InvalidInput",
+    "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "SeqConflict",
     "SignatureError",
     "VerificationError",
 ]
