@@ -397,8 +397,13 @@ class Replicator:
                 peer.have.update(ranges)
                 self._limit_ranges(peer, peer.have, out)
             case Want(ranges):
+                added = RangeSet(ranges).difference(peer.wants)
                 peer.wants.update(ranges)
                 self._limit_ranges(peer, peer.wants, out)
+                # Growth is announced only inside wanted ranges, so a newly wanted
+                # range needs its current holdings now; they may predate the WANT.
+                held = self._have.intersection(added)
+                out.extend(Send(peer.id, m) for m in encode_range_messages(Have, list(held)))
             case Unwant(ranges):
                 peer.wants.difference_update(ranges)
             case Request():

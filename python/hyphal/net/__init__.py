@@ -1,0 +1,41 @@
+"""The encrypted connection layer: Noise XX handshake, sealed frames, multiplexed channels.
+
+- :mod:`hyphal.net.noise`: the Noise framework (sans-I/O).
+- :mod:`hyphal.net.handshake`: Noise XX bound to ed25519 identities (sans-I/O).
+- :mod:`hyphal.net.frames`: length-prefixed sealed frames (sans-I/O).
+- :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
+- :mod:`hyphal.net.connection`: TCP connections, listeners and a pool, on anyio.
+
+The byte layouts are in ``docs/protocol/connection.md``.
+"""
+
+from __future__ import annotations
+
+from hyphal.net.connection import (
+    Channel,
+    ChannelRequest,
+    Connection,
+    ConnectionConfig,
+    ConnectionHandler,
+    ConnectionPool,
+    Listener,
+    connect,
+    establish,
+    listen,
+)
+from hyphal.net.handshake import Handshake, HandshakeResult
+
+__all__ = [
+    "Channel",
+    "ChannelRequest",
+    "Connection",
+    "ConnectionConfig",
+    "ConnectionHandler",
+    "ConnectionPool",
+    "Handshake",
+    "HandshakeResult",
+    "Listener",
+    "connect",
+    "establish",
+    "listen",
+]

@@ -1,0 +1,1068 @@
+"""Encrypted, multiplexed connections over TCP, on anyio.
+
+:func:`connect` dials a peer and :func:`listen` serves them; both run the
+hyphal handshake (:mod:`hyphal.net.handshake`) and give a :class:`Connection`
+whose :class:`Channel` s carry messages with per-channel flow control
+(:mod:`hyphal.net.mux`) in sealed frames (:mod:`hyphal.net.frames`).
+:class:`ConnectionPool` keeps one connection per remote identity.
+
+A connection runs three tasks while it is entered (``async with conn:``): a
+reader that opens frames and hands messages to channels, a writer that packs
+queued messages into frames and writes them, and a keepalive. Bad input from
+the peer (garbage, a tampered, replayed or oversize frame, a protocol
+violation) closes that connection alone, logs the reason on
+``logging.getLogger("hyphal.net")`` and records the typed error in
+:attr:`Connection.error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, cast
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.streams.stapled import MultiListener
+from typing_extensions import Buffer
+
+from hyphal.errors import HandshakeError, HyphalError, InvalidInput
+from hyphal.net.frames import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_HEADER_LEN,
+    FrameDecoder,
+    FrameEncoder,
+    HandshakeMessageDecoder,
+    check_max_frame,
+    encode_handshake_message,
+)
+from hyphal.net.handshake import MAX_USER_DATA, Handshake, HandshakeResult
+from hyphal.net.mux import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_PENDING,
+    DEFAULT_WINDOW,
+    MAX_ID_LEN,
+    ChannelClosed,
+    ChannelOpened,
+    ChannelRequested,
+    ChannelRequestWithdrawn,
+    ChannelState,
+    GoodbyeReceived,
+    Mux,
+    PongReceived,
+    Readable,
+    Writable,
+)
+from hyphal.net.noise import MAX_MESSAGE_LEN
+from hyphal.signing import KeyPair
+
+logger = logging.getLogger("hyphal.net")
+
+_WRITE_SIZE = 64 * 1024
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """Limits and timers of a connection; the defaults suit bulk replication over the internet."""
+
+    handshake_timeout: float = 10.0
+    """Seconds for the TCP connect plus the whole handshake."""
+    keepalive_interval: float | None = 15.0
+    """Send a PING when nothing was sent for this long; ``None`` never pings."""
+    idle_timeout: float | None = 45.0
+    """Close when nothing was received for this long, or a write to the socket
+    made no progress for this long; ``None`` never.
+
+    Keep it above twice the peer's keepalive interval."""
+    max_frame: int = DEFAULT_MAX_FRAME
+    """Largest frame plaintext this side accepts (announced in the handshake)."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """Small messages are packed into frames of up to this many bytes."""
+    channel_window: int = DEFAULT_WINDOW
+    """Bytes of credit this side grants per channel: the most it buffers for an unread channel."""
+    send_buffer: int = 1024 * 1024
+    """Bytes queued for the socket beyond which :meth:`Channel.send` waits."""
+    read_size: int = 1024 * 1024
+    """Largest read from the socket (asyncio hands over at most 256 KiB at a time)."""
+    close_timeout: float = 2.0
+    """Seconds a graceful close may take before the socket is dropped."""
+    max_pending_channels: int = DEFAULT_MAX_PENDING
+    """Incoming channel requests held unanswered; more are rejected."""
+    user_data: bytes = b""
+    """Application data sent in the handshake (a node's capabilities, say)."""
+
+    def __post_init__(self) -> None:
+        check_max_frame(self.max_frame)
+        for name in ("handshake_timeout", "close_timeout", "keepalive_interval", "idle_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidInput(f"{name} must be positive")
+        if self.send_buffer < 1 or self.read_size < 1 or self.max_pending_channels < 0:
+            raise InvalidInput("send_buffer, read_size and max_pending_channels must be positive")
+        if len(self.user_data) > MAX_USER_DATA:
+            raise InvalidInput(f"user_data is limited to {MAX_USER_DATA} bytes")
+
+
+# -- channels --------------------------------------------------------------------
+
+
+class Channel:
+    """One ``(protocol, id)`` channel of a :class:`Connection`.
+
+    :meth:`send` waits for credit from the peer (so a slow reader slows this
+    channel's writer only) and for room in the connection's send buffer.
+    :meth:`receive` returns messages in order. Once the channel ends,
+    :meth:`receive` returns what is buffered and then raises
+    ``anyio.EndOfStream`` (the peer closed it or the connection gracefully),
+    ``anyio.ClosedResourceError`` (closed here) or ``anyio.BrokenResourceError``
+    (the connection failed; ``__cause__`` is the error).
+    """
+
+    def __init__(self, connection: Connection, number: int, protocol: str, id: bytes) -> None:  # noqa: A002
+        self.protocol = protocol
+        self.id = id
+        self.number = number
+        """This side's number for the channel (see the wire format)."""
+        self.close_reason: str | None = None
+        self._connection = connection
+        self._mux = connection._mux
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+        self._opened = anyio.Event()
+        self._receive_end: type[Exception] | None = None
+        self._send_end: type[Exception] | None = None
+        self._cause: BaseException | None = None
+        self._closed_here = False
+        self._send_waiters = 0
+
+    def __repr__(self) -> str:
+        return f"Channel({self.protocol!r}, {self.id.hex()}, number={self.number})"
+
+    @property
+    def is_open(self) -> bool:
+        """Paired with the peer and not closed: messages can be sent."""
+        return self._send_end is None and self._mux.state(self.number) is ChannelState.OPEN
+
+    @property
+    def pending_messages(self) -> int:
+        """Messages received and not yet read (bounded by this side's channel window)."""
+        return self._mux.pending(self.number)
+
+    @property
+    def send_credit(self) -> int:
+        """Bytes the peer currently lets this side send (each message costs its size plus 32)."""
+        return self._mux.send_credit(self.number)
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message :meth:`send` accepts: it fits in one frame and costs at
+        most half the peer's window (known once the channel is open)."""
+        return self._mux.max_message_for(self.number)
+
+    async def wait_open(self) -> None:
+        """Wait until the peer opens the pair too; raises like :meth:`send` if it refuses."""
+        while self._mux.state(self.number) is not ChannelState.OPEN:
+            self._raise_if_ended(self._send_end)
+            await self._opened.wait()
+        await anyio.lowlevel.checkpoint()
+
+    async def send(self, message: Buffer) -> None:
+        """Queue one message; waits while the peer's window or the send buffer is full.
+
+        When neither is full the message is queued without yielding to the event
+        loop: bulk senders pay no scheduling round trip per message, and the
+        send buffer bounds how long they run before they wait.
+        """
+        size = len(message) if isinstance(message, bytes) else memoryview(message).nbytes
+        mux = self._mux
+        connection = self._connection
+        if (
+            not self._send_waiters
+            and self._send_end is None
+            and mux.can_send(self.number, size)
+            and connection._has_room()
+        ):
+            mux.send(self.number, message)
+            connection._wake_writer()
+            return
+        mux.check_sendable(self.number, size)
+        # Concurrent senders on one channel each wait here; their messages go out
+        # in the order they find room, which is all a channel promises them.
+        self._send_waiters += 1
+        try:
+            while True:
+                self._raise_if_ended(self._send_end)
+                if mux.can_send(self.number, size):
+                    if connection._has_room():
+                        break
+                    connection._room_waiters.add(self)
+                elif mux.state(self.number) is ChannelState.OPEN:
+                    # Open, yet the peer's whole window is too small: it would wait forever.
+                    mux.check_sendable(self.number, size)
+                if self._writable.is_set():
+                    self._writable = anyio.Event()
+                await self._writable.wait()
+            mux.send(self.number, message)
+            connection._wake_writer()
+        finally:
+            self._send_waiters -= 1
+
+    async def receive(self) -> bytes:
+        """The next message, in order. A buffered message is returned without yielding."""
+        mux = self._mux
+        while True:
+            data = mux.read(self.number)
+            if data is not None:
+                if mux.has_output:  # a CREDIT to return
+                    self._connection._wake_writer()
+                return data
+            self._raise_if_ended(self._receive_end)
+            if self._readable.is_set():
+                self._readable = anyio.Event()
+            await self._readable.wait()
+
+    async def aclose(self, reason: str = "") -> None:
+        """Close the channel; messages already queued are still delivered to the peer."""
+        if not self._closed_here:
+            self._closed_here = True
+            self._mux.close(self.number, reason)
+            self._connection._channels.pop(self.number, None)
+            self._connection._wake_writer()
+            if self.close_reason is None:
+                self.close_reason = reason
+            self._end(anyio.ClosedResourceError, anyio.ClosedResourceError, None, overwrite=True)
+        await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    # -- driven by the connection ------------------------------------------------
+
+    def _raise_if_ended(self, end: type[Exception] | None) -> None:
+        if end is not None:
+            raise end(self.close_reason or "") from self._cause
+
+    def _end(
+        self,
+        receive_end: type[Exception],
+        send_end: type[Exception],
+        cause: BaseException | None,
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        if self._receive_end is None or overwrite:
+            self._receive_end = receive_end
+            self._send_end = send_end
+            self._cause = cause
+        self._readable.set()
+        self._writable.set()
+        self._opened.set()
+
+    def _closed_by_peer(self, reason: str) -> None:
+        self.close_reason = reason
+        self._end(anyio.EndOfStream, anyio.BrokenResourceError, None)
+
+
+@dataclass(eq=False)
+class ChannelRequest:
+    """The peer opened ``(protocol, id)``, which this side has not: accept or reject it."""
+
+    protocol: str
+    id: bytes
+    connection: Connection = field(repr=False)
+
+    async def accept(self) -> Channel:
+        """Open the pair here too; the channel is open at once."""
+        return await self.connection.open_channel(self.protocol, self.id)
+
+    async def reject(self, reason: str = "") -> None:
+        self.connection._mux.reject(self.protocol, self.id, reason)
+        self.connection._wake_writer()
+        await anyio.lowlevel.checkpoint()
+
+
+class _IncomingChannels:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ChannelRequest:
+        request = await self._connection.next_channel_request()
+        if request is None:
+            raise StopAsyncIteration
+        return request
+
+
+# -- connections -----------------------------------------------------------------
+
+
+def _format_address(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)
+
+
+def _peer_name(stream: anyio.abc.ByteStream) -> str:
+    try:
+        return _format_address(stream.extra(anyio.abc.SocketAttribute.remote_address))
+    except (anyio.TypedAttributeLookupError, OSError):
+        return "?"
+
+
+class Connection:
+    """An authenticated, encrypted connection to one peer, carrying channels.
+
+    Made by :func:`connect` or handed to a :func:`listen` handler. Enter it
+    (``async with conn:``) to run it; leaving closes it. A :func:`listen`
+    handler's connection is already running.
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        result: HandshakeResult,
+        *,
+        local_public_key: bytes,
+        config: ConnectionConfig | None = None,
+        leftover: bytes = b"",
+    ) -> None:
+        config = config or ConnectionConfig()
+        self.remote_public_key = result.remote_public_key
+        self.local_public_key = local_public_key
+        self.handshake_hash = result.handshake_hash
+        self.is_initiator = result.is_initiator
+        self.remote_user_data = result.remote_user_data
+        self.peer = _peer_name(stream)
+        """The peer's address, for logs."""
+        self.closed = anyio.Event()
+        """Set once the connection is closed."""
+        self.close_reason: str | None = None
+        self.closed_by_remote = False
+        """True when the peer closed the connection (``close_reason`` is then the peer's)."""
+        self.error: HyphalError | None = None
+        """Why the peer's input was refused, if that is how the connection ended."""
+        self.last_pong: int | None = None
+        self._config = config
+        self._stream = stream
+        send_limit = min(config.max_frame, result.remote_max_frame)
+        self._mux = Mux(
+            max_frame=send_limit,
+            window=config.channel_window,
+            max_pending=config.max_pending_channels,
+            batch_size=config.batch_size,
+        )
+        self._encoder = FrameEncoder(result.send_cipher, send_limit)
+        self._decoder = FrameDecoder(result.receive_cipher, config.max_frame)
+        self._leftover = leftover
+        self._channels: dict[int, Channel] = {}
+        # Unanswered requests by pair, oldest first; the mux bounds how many.
+        self._incoming: dict[tuple[str, bytes], ChannelRequest] = {}
+        self._incoming_event = anyio.Event()
+        self._room_waiters: set[Channel] = set()
+        self._wake = anyio.Event()
+        # Only one task writes at a time: the writer task, or _close once the writer
+        # has stopped. A flag and an event, not a lock: a lock costs an event-loop
+        # round trip per flush even when nobody contends for it.
+        self._flushing = False
+        self._flush_done = anyio.Event()
+        self._in_flight = 0
+        self._last_sent = anyio.current_time()
+        self._goodbye: str | None = None
+        self._closing = False
+        self._entered = False
+        self._host: anyio.abc.TaskGroup | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._reader_done = anyio.Event()
+        self._output_drained = anyio.Event()
+        # App data queued stays under send_buffer plus one message; beyond this the
+        # queue holds replies (PONG, REJECT, …) to a peer that sends but does not read.
+        self._reader_pause_at = config.send_buffer + 2 * send_limit
+
+    def __repr__(self) -> str:
+        role = "initiator" if self.is_initiator else "responder"
+        return f"Connection({self.peer}, remote={self.remote_public_key.hex()[:16]}…, {role})"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a connection is entered once")
+        self._entered = True
+        host = anyio.create_task_group()
+        await host.__aenter__()
+        self._host = host
+        # The tasks run in a group of their own, so closing the connection cancels
+        # them and not the body of the caller's ``async with``.
+        host.start_soon(self._run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            await self.aclose()
+        finally:
+            assert self._host is not None
+            suppressed = await self._host.__aexit__(exc_type, exc, tb)
+        return suppressed
+
+    async def aclose(self, reason: str = "") -> None:
+        """Close gracefully: flush, tell the peer ``reason``, wait (briefly) for its end of stream."""
+        await self._close(reason, notify=True, wait_for_peer=True)
+
+    async def _run(self) -> None:
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            if self._closing:
+                tasks.cancel_scope.cancel()
+                self._reader_done.set()
+                return
+            tasks.start_soon(self._reader)
+            tasks.start_soon(self._writer)
+            if self._config.keepalive_interval is not None:
+                tasks.start_soon(self._keepalive, self._config.keepalive_interval)
+
+    async def _close(
+        self,
+        reason: str,
+        *,
+        error: HyphalError | None = None,
+        lost: bool = False,
+        by_remote: bool = False,
+        notify: bool,
+        wait_for_peer: bool = False,
+    ) -> None:
+        if self._closing:
+            if wait_for_peer:
+                await self.closed.wait()
+            return
+        self._closing = True
+        self.close_reason = reason
+        self.error = error
+        self.closed_by_remote = by_remote
+        if error is not None or lost:
+            logger.warning("connection with %s closed: %s", self.peer, reason)
+        else:
+            logger.debug("connection with %s closed: %s", self.peer, reason or "(no reason)")
+        self._end_channels(error, lost=lost, by_remote=by_remote)
+        self._output_drained.set()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._config.close_timeout):
+                if notify:
+                    with contextlib.suppress(*_STREAM_ERRORS, HyphalError):
+                        self._mux.goodbye(reason)
+                        while self._flushing:  # the writer is mid-write; it stops after
+                            await self._flush_done.wait()
+                        await self._flush()
+                        await self._stream.send_eof()
+                    if wait_for_peer and self._tasks is not None:
+                        # The reader drains the socket until the peer's end of stream, so
+                        # nothing unread makes the kernel reset the connection.
+                        await self._reader_done.wait()
+            await anyio.aclose_forcefully(self._stream)
+        self.closed.set()
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+
+    def _end_channels(self, error: HyphalError | None, *, lost: bool, by_remote: bool) -> None:
+        receive_end: type[Exception]
+        send_end: type[Exception]
+        if error is not None or lost:
+            receive_end = send_end = anyio.BrokenResourceError
+        elif by_remote:
+            receive_end, send_end = anyio.EndOfStream, anyio.BrokenResourceError
+        else:
+            receive_end = send_end = anyio.ClosedResourceError
+        for channel in self._channels.values():
+            if channel.close_reason is None:
+                channel.close_reason = self.close_reason
+            channel._end(receive_end, send_end, error)
+        self._incoming_event.set()
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        stream = self._stream
+        idle = self._config.idle_timeout
+        read_size = self._config.read_size
+        try:
+            if self._leftover:
+                self._on_bytes(self._leftover)
+                self._leftover = b""
+            while True:
+                if self._goodbye is not None:
+                    await self._close(self._goodbye, by_remote=True, notify=False)
+                    return
+                while self._mux.outgoing_bytes > self._reader_pause_at and not self._closing:
+                    # Stop reading until the peer reads: its requests cannot grow our memory.
+                    if self._output_drained.is_set():
+                        self._output_drained = anyio.Event()
+                    await self._output_drained.wait()
+                if idle is None or self._closing:
+                    data = await stream.receive(read_size)
+                else:
+                    with anyio.move_on_after(idle) as scope:
+                        data = await stream.receive(read_size)
+                    if scope.cancelled_caught:
+                        await self._close(
+                            f"idle timeout: nothing received for {idle:g} s", lost=True, notify=True
+                        )
+                        return
+                if not self._closing:
+                    self._on_bytes(data)
+        except anyio.EndOfStream:
+            if not self._closing:
+                try:
+                    self._decoder.eof()
+                except HyphalError as exc:
+                    await self._close(f"{type(exc).__name__}: {exc}", error=exc, notify=False)
+                else:
+                    await self._close("peer closed the connection without goodbye", lost=True, notify=False)
+        except HyphalError as exc:
+            await self._close(f"{type(exc).__name__}: {exc}", error=exc, notify=True)
+        except _STREAM_ERRORS as exc:
+            if not self._closing:
+                await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
+        finally:
+            self._reader_done.set()
+
+    def _on_bytes(self, data: bytes) -> None:
+        mux = self._mux
+        channels = self._channels
+        for plaintext in self._decoder.feed(data):
+            for event in mux.receive(plaintext):
+                # The two hot events first, without isinstance chains.
+                if type(event) is Readable:
+                    channel = channels.get(event.channel)
+                    if channel is not None:
+                        channel._readable.set()
+                elif type(event) is Writable:
+                    channel = channels.get(event.channel)
+                    if channel is not None:
+                        channel._writable.set()
+                else:
+                    self._on_event(event)
+        if mux.has_output:
+            self._wake_writer()
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, ChannelOpened):
+            channel = self._channels.get(event.channel)
+            if channel is not None:
+                channel._opened.set()
+                channel._writable.set()
+        elif isinstance(event, ChannelClosed):
+            channel = self._channels.get(event.channel)
+            if channel is not None:
+                channel._closed_by_peer(event.reason)
+        elif isinstance(event, ChannelRequested):
+            self._incoming[event.protocol, event.id] = ChannelRequest(event.protocol, event.id, self)
+            self._incoming_event.set()
+        elif isinstance(event, ChannelRequestWithdrawn):
+            self._incoming.pop((event.protocol, event.id), None)
+        elif isinstance(event, PongReceived):
+            self.last_pong = event.nonce
+        elif isinstance(event, GoodbyeReceived):
+            self._goodbye = event.reason
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                if self._closing:
+                    return  # _close writes what is left
+                await self._flush()
+        except HyphalError as exc:  # the nonce space is exhausted
+            await self._close(f"{type(exc).__name__}: {exc}", error=exc, notify=False)
+        except TimeoutError:
+            timeout = self._config.idle_timeout
+            await self._close(
+                f"write stalled for {timeout:g} s: the peer is not reading", lost=True, notify=False
+            )
+        except _STREAM_ERRORS as exc:
+            if not self._closing:
+                await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
+
+    async def _flush(self) -> None:
+        self._flushing = True
+        self._flush_done = anyio.Event()
+        try:
+            await self._write_queued()
+        finally:
+            self._flushing = False
+            self._flush_done.set()
+
+    async def _write_queued(self) -> None:
+        mux = self._mux
+        encode = self._encoder.encode_parts
+        stall_timeout = self._config.idle_timeout
+        while mux.has_output:
+            parts: list[bytes] = []
+            for frame in mux.take_frames(_WRITE_SIZE):
+                parts.extend(encode(frame))
+            # One write per batch: the frames of many small messages leave in one
+            # syscall, while a batch stays small enough to be sealed and copied in cache.
+            data = b"".join(parts)
+            self._in_flight = len(data)
+            try:
+                if stall_timeout is None:
+                    await self._stream.send(data)
+                else:
+                    # A peer that stops reading altogether (not one slow channel:
+                    # credit keeps that off the socket) would hold this write forever.
+                    with anyio.fail_after(stall_timeout):
+                        await self._stream.send(data)
+            finally:
+                self._in_flight = 0
+            self._last_sent = anyio.current_time()
+            self._output_drained.set()
+            # Wake blocked senders at half the buffer, not at every write, so that
+            # each wake-up queues several messages.
+            if self._room_waiters and self.queued_bytes <= self._config.send_buffer // 2:
+                waiters, self._room_waiters = self._room_waiters, set()
+                for channel in waiters:
+                    channel._writable.set()
+
+    async def _keepalive(self, interval: float) -> None:
+        nonce = 0
+        while True:
+            await anyio.sleep(max(0.0, self._last_sent + interval - anyio.current_time()))
+            if anyio.current_time() - self._last_sent >= interval:
+                nonce += 1
+                self._mux.ping(nonce)
+                self._wake_writer()
+                self._last_sent = anyio.current_time()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of messages queued or being written to the socket (bounded by ``send_buffer``)."""
+        return self._mux.outgoing_bytes + self._in_flight
+
+    def _wake_writer(self) -> None:
+        self._wake.set()
+
+    def _has_room(self) -> bool:
+        return self._mux.outgoing_bytes + self._in_flight < self._config.send_buffer
+
+    # -- channels --------------------------------------------------------------------
+
+    async def open_channel(self, protocol: str, id: bytes) -> Channel:  # noqa: A002
+        """Open ``(protocol, id)``. The channel can send once the peer opens it too
+        (at once if it already asked); :meth:`Channel.wait_open` waits for that."""
+        if self._closing:
+            raise anyio.ClosedResourceError(self.close_reason or "")
+        number = self._mux.open(protocol, id)
+        channel = Channel(self, number, protocol, id)
+        self._channels[number] = channel
+        if self._mux.state(number) is ChannelState.OPEN:
+            channel._opened.set()
+        self._wake_writer()
+        await anyio.lowlevel.checkpoint()
+        return channel
+
+    async def next_channel_request(self) -> ChannelRequest | None:
+        """The next pair the peer opened and this side has not; ``None`` once the connection closed."""
+        while True:
+            if self._closing:
+                return None
+            if self._incoming:
+                request = self._incoming.pop(next(iter(self._incoming)))
+                await anyio.lowlevel.checkpoint()
+                return request
+            if self._incoming_event.is_set():
+                self._incoming_event = anyio.Event()
+            await self._incoming_event.wait()
+
+    def incoming_channels(self) -> AsyncIterator[ChannelRequest]:
+        """``async for request in conn.incoming_channels()``: ends when the connection closes."""
+        return _IncomingChannels(self)
+
+    def ping(self) -> None:
+        """Send a PING now (the peer answers with a PONG; see :attr:`last_pong`)."""
+        self._mux.ping(0)
+        self._wake_writer()
+
+
+# -- handshake over a stream -------------------------------------------------------
+
+
+async def _run_handshake(
+    stream: anyio.abc.ByteStream, handshake: Handshake, timeout: float
+) -> tuple[HandshakeResult, bytes]:
+    decoder = HandshakeMessageDecoder()
+    try:
+        with anyio.fail_after(timeout):
+            if handshake.initiator:
+                await stream.send(encode_handshake_message(handshake.start()))
+            while not handshake.complete:
+                message = decoder.next_message()
+                if message is None:
+                    decoder.feed(await stream.receive(MAX_MESSAGE_LEN + HANDSHAKE_HEADER_LEN))
+                    continue
+                reply = handshake.receive(message)
+                if reply is not None:
+                    await stream.send(encode_handshake_message(reply))
+    except TimeoutError as exc:
+        raise HandshakeError(f"handshake timed out after {timeout:g} s") from exc
+    except anyio.EndOfStream as exc:
+        raise HandshakeError("the peer closed the connection during the handshake") from exc
+    except _STREAM_ERRORS as exc:
+        raise HandshakeError(f"connection lost during the handshake: {exc!r}") from exc
+    return handshake.result, decoder.take_rest()
+
+
+async def establish(
+    stream: anyio.abc.ByteStream,
+    keypair: KeyPair,
+    *,
+    initiator: bool,
+    expected_remote: bytes | None = None,
+    config: ConnectionConfig | None = None,
+) -> Connection:
+    """Run the handshake over any byte stream; the stream is closed if it fails."""
+    config = config or ConnectionConfig()
+    try:
+        handshake = Handshake(
+            keypair,
+            initiator=initiator,
+            expected_remote=expected_remote,
+            max_frame=config.max_frame,
+            user_data=config.user_data,
+        )
+        result, leftover = await _run_handshake(stream, handshake, config.handshake_timeout)
+    except HyphalError as exc:
+        logger.warning("handshake with %s failed: %s", _peer_name(stream), exc)
+        await anyio.aclose_forcefully(stream)
+        raise
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+    return Connection(stream, result, local_public_key=keypair.public_key, config=config, leftover=leftover)
+
+
+async def connect(
+    host: str,
+    port: int,
+    keypair: KeyPair,
+    *,
+    expected_remote: bytes | None = None,
+    config: ConnectionConfig | None = None,
+) -> Connection:
+    """Dial ``host:port`` (IPv4 or IPv6) and authenticate; enter the result to run it.
+
+    Raises :class:`HandshakeError` if the handshake fails or times out, or if
+    the peer is not ``expected_remote``; ``OSError`` if the TCP connect fails.
+    """
+    config = config or ConnectionConfig()
+    try:
+        # One deadline for both steps; the handshake's own (equal) timeout fires later.
+        with anyio.fail_after(config.handshake_timeout):
+            stream = await anyio.connect_tcp(host, port)
+            return await establish(
+                stream, keypair, initiator=True, expected_remote=expected_remote, config=config
+            )
+    except TimeoutError as exc:
+        error = HandshakeError(f"connecting to {_format_address((host, port))} timed out")
+        logger.warning("%s", error)
+        raise error from exc
+
+
+# -- listening ----------------------------------------------------------------------
+
+ConnectionHandler = Callable[[Connection], Awaitable[Any]]
+
+
+class Listener:
+    """Accepts connections and runs ``handler(conn)`` for each, in a task group.
+
+    Made by :func:`listen`; serves while entered (``async with listener:``).
+    Each handler gets a running connection, closed when the handler returns.
+    A failed handshake or a failing handler is logged and affects only that
+    connection.
+    """
+
+    def __init__(
+        self,
+        listener: MultiListener[anyio.abc.SocketStream],
+        keypair: KeyPair,
+        handler: ConnectionHandler,
+        config: ConnectionConfig,
+    ) -> None:
+        self._listener = listener
+        self._keypair = keypair
+        self._handler = handler
+        self._config = config
+        self._group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        out = []
+        for listener in self._listener.listeners:
+            address = listener.extra(anyio.abc.SocketAttribute.local_address)
+            assert isinstance(address, tuple)
+            out.append((str(address[0]), int(address[1])))
+        return out
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    async def __aenter__(self) -> Self:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        for listener in self._listener.listeners:
+            group.start_soon(self._accept_loop, cast(anyio.abc.SocketListener, listener))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        assert self._group is not None
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled: ``await (await listen(...)).serve_forever()``."""
+        async with self:
+            await anyio.sleep_forever()
+
+    async def aclose(self) -> None:
+        """Stop accepting and close every connection."""
+        with anyio.CancelScope(shield=True):
+            await self._listener.aclose()
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+
+    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
+        assert self._group is not None
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except OSError as exc:  # out of descriptors and the like: keep serving
+                logger.warning("accept failed: %r", exc)
+                await anyio.sleep(0.1)
+                continue
+            self._group.start_soon(self._serve_one, stream)
+
+    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+        peer = _peer_name(stream)
+        try:
+            connection = await establish(stream, self._keypair, initiator=False, config=self._config)
+        except HyphalError:
+            return  # logged by establish
+        except Exception:
+            logger.exception("handshake with %s failed unexpectedly", peer)
+            return
+        try:
+            async with connection:
+                await self._handler(connection)
+        except Exception:
+            logger.exception("connection handler for %s failed", peer)
+
+
+async def listen(
+    host: str,
+    port: int,
+    keypair: KeyPair,
+    handler: ConnectionHandler,
+    *,
+    config: ConnectionConfig | None = None,
+) -> Listener:
+    """Bind ``host:port`` (``port`` 0 picks one; see :attr:`Listener.port`); serve while entered."""
+    inner = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    return Listener(inner, keypair, handler, config or ConnectionConfig())
+
+
+# -- one connection per peer ----------------------------------------------------------
+
+
+def _preference(connection: Connection) -> tuple[bytes, bytes]:
+    """Sort key of duplicate connections; both ends compute the same and keep the lowest."""
+    initiator = connection.local_public_key if connection.is_initiator else connection.remote_public_key
+    return initiator, connection.handshake_hash
+
+
+class ConnectionPool:
+    """At most one connection per remote public key.
+
+    When two connections to the same peer exist (each side dialled the other
+    at once), both sides keep the one whose initiator has the lower public key
+    (ties, when one side dialled twice, go to the lower handshake hash) and
+    close the other with reason ``"duplicate"``. A connection the peer already
+    uses may thus be replaced; :meth:`get` always gives the current one.
+
+    ``handler(conn)`` runs for every connection kept when it is made;
+    connections stay open until closed by either side or the pool.
+    """
+
+    def __init__(
+        self,
+        keypair: KeyPair,
+        *,
+        config: ConnectionConfig | None = None,
+        handler: ConnectionHandler | None = None,
+    ) -> None:
+        self.keypair = keypair
+        self._config = config or ConnectionConfig()
+        self._handler = handler
+        self._connections: dict[bytes, Connection] = {}
+        self._changed = anyio.Event()
+        self._group: anyio.abc.TaskGroup | None = None
+        self._listeners: list[Listener] = []
+
+    async def __aenter__(self) -> Self:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        assert self._group is not None
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for listener in self._listeners:
+                await listener.aclose()
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+
+    def get(self, remote_public_key: bytes) -> Connection | None:
+        return self._connections.get(remote_public_key)
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    async def wait_for(self, remote_public_key: bytes, handshake_hash: bytes | None = None) -> Connection:
+        """Wait until the pool holds a connection to the peer (with that handshake hash, if given)."""
+        while True:
+            found = self._connections.get(remote_public_key)
+            if found is not None and handshake_hash in (None, found.handshake_hash):
+                await anyio.lowlevel.checkpoint()
+                return found
+            if self._changed.is_set():
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
+    async def listen(self, host: str, port: int) -> Listener:
+        """Accept connections into the pool (the returned listener is already serving)."""
+        listener = await listen(host, port, self.keypair, self._serve_incoming, config=self._config)
+        group = self._require_group()
+        await group.start(self._run_listener, listener)
+        self._listeners.append(listener)
+        return listener
+
+    async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
+        """Dial a peer; returns the connection kept for it (possibly an earlier one)."""
+        connection = await connect(
+            host, port, self.keypair, expected_remote=expected_remote, config=self._config
+        )
+        group = self._require_group()
+        kept: Connection = await group.start(self._run_connection, connection)
+        return kept
+
+    def _require_group(self) -> anyio.abc.TaskGroup:
+        if self._group is None:
+            raise RuntimeError("enter the pool first (async with pool:)")
+        return self._group
+
+    async def _run_listener(self, listener: Listener, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with listener:
+            task_status.started()
+            await anyio.sleep_forever()
+
+    async def _serve_incoming(self, connection: Connection) -> None:
+        # Runs inside the listener's task for the connection, which is already entered.
+        self._admit(connection)
+        if self._connections.get(connection.remote_public_key) is connection and self._handler is not None:
+            await self._handler(connection)
+        try:
+            await connection.closed.wait()
+        finally:
+            self._forget(connection)
+
+    async def _run_connection(
+        self, connection: Connection, *, task_status: anyio.abc.TaskStatus[Connection]
+    ) -> None:
+        async with connection:
+            kept = self._admit(connection)
+            task_status.started(kept)
+            if kept is connection and self._handler is not None:
+                await self._handler(connection)
+            try:
+                await connection.closed.wait()
+            finally:
+                self._forget(connection)
+
+    def _admit(self, connection: Connection) -> Connection:
+        """Keep ``connection`` or the existing one to the same peer; close the other."""
+        key = connection.remote_public_key
+        existing = self._connections.get(key)
+        if existing is None or existing.closed.is_set() or existing._closing:
+            kept, loser = connection, None
+        elif _preference(connection) < _preference(existing):
+            kept, loser = connection, existing
+        else:
+            kept, loser = existing, connection
+        self._connections[key] = kept
+        self._changed.set()
+        if loser is not None:
+            logger.info("closing duplicate connection with %s", loser.peer)
+            self._require_group().start_soon(loser.aclose, "duplicate")
+        return kept
+
+    def _forget(self, connection: Connection) -> None:
+        if self._connections.get(connection.remote_public_key) is connection:
+            del self._connections[connection.remote_public_key]
+            self._changed.set()
+
+
+__all__ = [
+    "MAX_ID_LEN",
+    "Channel",
+    "ChannelRequest",
+    "Connection",
+    "ConnectionConfig",
+    "ConnectionHandler",
+    "ConnectionPool",
+    "Listener",
+    "connect",
+    "establish",
+    "listen",
+]

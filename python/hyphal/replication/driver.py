@@ -1,0 +1,351 @@
+"""Drives a :class:`Replicator` for one :class:`~hyphal.feed.Feed` over encrypted connections.
+
+The replicator decides; this module does the I/O it asks for. Each attached
+connection gets one feed channel ("hyphal/feed/1", id = the discovery key),
+a reader task feeding messages in, and a writer task draining that peer's
+outbox, so a slow peer only ever blocks its own channel. Storage calls
+(proof building, verify-and-store) run inline on the event loop: the Rust
+verification releases the GIL and SQLite commits are short.
+
+Usage::
+
+    async with FeedReplication(feed) as replication:
+        await replication.attach(connection)        # both sides do this
+        await replication.download(0, feed_length)  # or .want(...) for live
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+
+from hyphal.errors import HyphalError, InvalidInput, VerificationError
+from hyphal.feed.feed import Feed, FeedChange
+from hyphal.feed.head import SignedHead
+from hyphal.net.connection import Channel, Connection
+from hyphal.replication.messages import NoDataReason
+from hyphal.replication.replicator import (
+    Action,
+    DownloadDone,
+    DropPeer,
+    ForkDetected,
+    Replicator,
+    ReplicatorConfig,
+    Send,
+    Serve,
+    SetTimer,
+    Store,
+    VerifyHead,
+)
+
+PROTOCOL = "hyphal/feed/1"
+
+log = logging.getLogger("hyphal.replication")
+
+
+@dataclass(eq=False)
+class _Peer:
+    id: int
+    connection: Connection
+    channel: Channel
+    outbox: deque[bytes] = field(default_factory=deque)
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    gone: bool = False
+
+
+class FeedReplication:
+    """Replicates one feed with every connection attached to it."""
+
+    def __init__(self, feed: Feed, *, config: ReplicatorConfig | None = None) -> None:
+        self.feed = feed
+        length, fork, head, have, byte_length = self._local_state()
+        self._replicator = Replicator(
+            feed.key,
+            length=length,
+            fork=fork,
+            head=head,
+            have=have,
+            byte_length=byte_length,
+            config=config,
+        )
+        self._peers: dict[int, _Peer] = {}
+        self._next_peer = 1
+        self._downloads: dict[int, anyio.Event] = {}
+        self._deadline: float | None = None
+        self._timer_changed = anyio.Event()
+        self._pending: deque[Action] = deque()
+        self._running_actions = False
+        self._applying = False
+        self._group: anyio.abc.TaskGroup | None = None
+        self._unsubscribe = feed.on_change(self._on_feed_change)
+        self.dropped: list[tuple[bytes, str]] = []
+        """(remote public key, reason) of every peer this replication dropped, for callers and tests."""
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._timer)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._unsubscribe()
+        assert self._group is not None
+        self._group.cancel_scope.cancel()
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    # -- public API --------------------------------------------------------------
+
+    @property
+    def replicator(self) -> Replicator:
+        return self._replicator
+
+    @property
+    def peer_count(self) -> int:
+        return len(self._peers)
+
+    async def attach(self, connection: Connection) -> None:
+        """Open this feed's channel on ``connection`` and replicate over it until either closes."""
+        if self._group is None:
+            raise InvalidInput("use FeedReplication as an async context manager before attaching")
+        channel = await connection.open_channel(PROTOCOL, self.feed.discovery_key)
+        peer = _Peer(self._next_peer, connection, channel)
+        self._next_peer += 1
+        self._peers[peer.id] = peer
+        self._group.start_soon(self._writer, peer)
+        self._group.start_soon(self._reader, peer)
+        self._run(self._replicator.add_peer(peer.id, connection.handshake_hash, connection.is_initiator))
+
+    def want(self, start: int = 0, end: int | None = None) -> None:
+        """Follow ``[start, end)`` (``end=None``: everything, live: new heads are fetched as they appear)."""
+        self._run(self._replicator.want(start, end))
+
+    def unwant(self, start: int = 0, end: int | None = None) -> None:
+        self._run(self._replicator.unwant(start, end))
+
+    def start_download(self, start: int, end: int | None = None) -> int:
+        """Begin fetching blocks ``[start, end)``; returns a handle for :meth:`wait` and :meth:`cancel`."""
+        handle, actions = self._replicator.download(start, end)
+        self._downloads[handle] = anyio.Event()
+        self._run(actions)
+        return handle
+
+    async def wait(self, handle: int, timeout: float | None = None) -> None:
+        """Wait until download ``handle`` holds every block of its range (TimeoutError after ``timeout``)."""
+        event = self._downloads.get(handle)
+        if event is None:
+            raise InvalidInput(f"no download with handle {handle}")
+        with anyio.fail_after(math.inf if timeout is None else timeout):
+            await event.wait()
+
+    async def download(self, start: int, end: int | None = None, timeout: float | None = None) -> None:
+        """Fetch blocks ``[start, end)`` from the attached peers and wait until they are stored."""
+        handle = self.start_download(start, end)
+        try:
+            await self.wait(handle, timeout)
+        finally:
+            if not self._downloads[handle].is_set():
+                self.cancel(handle)
+            self._downloads.pop(handle, None)
+
+    def cancel(self, handle: int) -> None:
+        """Stop download ``handle``; requests only it needed are cancelled."""
+        self._run(self._replicator.cancel(handle))
+
+    # -- tasks ------------------------------------------------------------------
+
+    async def _reader(self, peer: _Peer) -> None:
+        try:
+            async for message in peer.channel:
+                self._run(self._replicator.receive(peer.id, message))
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+        finally:
+            self._forget(peer)
+
+    async def _writer(self, peer: _Peer) -> None:
+        try:
+            while not peer.gone:
+                while peer.outbox:
+                    await peer.channel.send(peer.outbox.popleft())
+                if peer.gone:
+                    break
+                peer.wake = anyio.Event()
+                await peer.wake.wait()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._forget(peer)
+
+    async def _timer(self) -> None:
+        while True:
+            if self._deadline is None:
+                await self._timer_changed.wait()
+            else:
+                with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
+                    await self._timer_changed.wait()
+                if self._deadline is not None and anyio.current_time() >= self._deadline:
+                    self._deadline = None
+                    self._run([])  # _run ticks first
+            if self._timer_changed.is_set():
+                self._timer_changed = anyio.Event()
+
+    def _forget(self, peer: _Peer) -> None:
+        if peer.gone:
+            return
+        peer.gone = True
+        peer.wake.set()
+        if self._peers.pop(peer.id, None) is not None:
+            self._run(self._replicator.remove_peer(peer.id))
+
+    # -- actions ------------------------------------------------------------------
+
+    def _run(self, actions: Iterable[Action]) -> None:
+        """Perform ``actions`` and everything they lead to, in order, without re-entering."""
+        self._pending.extend(self._replicator.tick(anyio.current_time()))
+        self._pending.extend(actions)
+        if self._running_actions:
+            return
+        self._running_actions = True
+        try:
+            while self._pending:
+                self._perform(self._pending.popleft())
+        finally:
+            self._running_actions = False
+
+    def _perform(self, action: Action) -> None:
+        r = self._replicator
+        if isinstance(action, Send):
+            peer = self._peers.get(action.peer_id)  # type: ignore[call-overload]
+            if peer is not None and not peer.gone:
+                peer.outbox.append(action.data)
+                peer.wake.set()
+        elif isinstance(action, Serve):
+            self._pending.extend(self._serve(action))
+        elif isinstance(action, Store):
+            self._pending.extend(self._store(action))
+        elif isinstance(action, VerifyHead):
+            self._pending.extend(self._verify_head(action))
+        elif isinstance(action, ForkDetected):
+            self._pending.extend(self._apply_fork(action))
+        elif isinstance(action, DropPeer):
+            self._drop(action)
+        elif isinstance(action, DownloadDone):
+            event = self._downloads.get(action.handle)
+            if event is not None:
+                event.set()
+        elif isinstance(action, SetTimer):
+            self._deadline = action.deadline
+            self._timer_changed.set()
+        else:  # pragma: no cover - the action union is closed
+            raise AssertionError(f"unknown action {action!r}")
+        del r
+
+    def _serve(self, action: Serve) -> list[Action]:
+        r = self._replicator
+        if action.fork != self.feed.fork:
+            return r.serve_failed(action.peer_id, action.request_id, NoDataReason.WRONG_FORK)
+        try:
+            proof, blocks = self.feed.proof(action.length, action.start, action.end, action.upgrade_from)
+        except HyphalError as e:
+            log.debug("cannot serve %s: %s", action, e)
+            return r.serve_failed(action.peer_id, action.request_id, NoDataReason.NOT_AVAILABLE)
+        return r.served(action.peer_id, action.request_id, proof, blocks)
+
+    def _store(self, action: Store) -> list[Action]:
+        r = self._replicator
+        feed = self.feed
+        if action.fork != feed.fork:
+            # We forked meanwhile; the reply is stale, not the peer's fault.
+            return r.data_stored(action.peer_id, action.request_id, False, "local fork changed", False)
+        self._applying = True
+        try:
+            if action.head:
+                feed.apply_remote(SignedHead.decode(action.head), action.proof, action.blocks)
+            else:
+                feed.apply_proof(action.proof, action.blocks)
+        except (VerificationError, HyphalError) as e:
+            log.info("peer %s sent data that failed verification: %s", self._peer_name(action.peer_id), e)
+            return r.data_stored(action.peer_id, action.request_id, False, str(e))
+        finally:
+            self._applying = False
+        out = r.data_stored(action.peer_id, action.request_id, True)
+        out += r.local_changed(*self._local_state())
+        return out
+
+    def _verify_head(self, action: VerifyHead) -> list[Action]:
+        r = self._replicator
+        try:
+            head = SignedHead.decode_verified(action.head, self.feed.manifest)
+        except HyphalError as e:
+            log.info("peer %s sent a head that does not verify: %s", self._peer_name(action.peer_id), e)
+            return r.head_verified(action.peer_id, action.head, False, 0, 0)
+        return r.head_verified(action.peer_id, action.head, True, head.length, head.fork)
+
+    def _apply_fork(self, action: ForkDetected) -> list[Action]:
+        r = self._replicator
+        self._applying = True
+        try:
+            self.feed.apply_truncation(SignedHead.decode(action.head), action.proof, [])
+        except HyphalError as e:
+            log.info("fork proof from peer %s failed: %s", self._peer_name(action.peer_id), e)
+            return r.data_stored(action.peer_id, action.request_id, False, str(e))
+        finally:
+            self._applying = False
+        out = r.data_stored(action.peer_id, action.request_id, True)
+        out += r.local_changed(*self._local_state())
+        return out
+
+    def _drop(self, action: DropPeer) -> None:
+        peer = self._peers.pop(action.peer_id, None)  # type: ignore[call-overload]
+        if peer is None:
+            return
+        reason = f"{action.reason}: {action.detail}" if action.detail else str(action.reason)
+        log.warning(
+            "dropping peer %s from feed %s: %s", peer.connection, self.feed.discovery_key.hex()[:16], reason
+        )
+        self.dropped.append((peer.connection.remote_public_key, str(action.reason)))
+        peer.gone = True
+        peer.wake.set()
+        assert self._group is not None
+        self._group.start_soon(peer.channel.aclose, reason)
+
+    # -- local state -------------------------------------------------------------
+
+    def _on_feed_change(self, change: FeedChange) -> None:
+        # Our own stores report local_changed right after data_stored, in that order.
+        if not self._applying:
+            self._run(self._replicator.local_changed(*self._local_state()))
+
+    def _local_state(self) -> tuple[int, int, bytes, list[tuple[int, int]], int]:
+        feed = self.feed
+        length = feed.length
+        head = feed.head()
+        have: list[tuple[int, int]] = []
+        at = 0
+        for start, end in feed.missing(0, length) if length else []:
+            if start > at:
+                have.append((at, start))
+            at = end
+        if at < length:
+            have.append((at, length))
+        return length, feed.fork, head.encode() if head is not None else b"", have, feed.byte_length
+
+    def _peer_name(self, peer_id: object) -> str:
+        peer = self._peers.get(peer_id)  # type: ignore[call-overload]
+        return repr(peer.connection) if peer is not None else str(peer_id)
+
+
+__all__ = ["PROTOCOL", "FeedReplication"]

@@ -1,0 +1,378 @@
+"""Sans-I/O channel multiplexing: pairing, batching, credit, close/reject, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hyphal.errors import DecodeError, HyphalError, InvalidInput, ProtocolError
+from hyphal.net.frames import MIN_MAX_FRAME, encode_varint
+from hyphal.net.mux import (
+    MESSAGE_OVERHEAD,
+    ChannelClosed,
+    ChannelOpened,
+    ChannelRequested,
+    ChannelRequestWithdrawn,
+    ChannelState,
+    Event,
+    GoodbyeReceived,
+    MessageType,
+    Mux,
+    PongReceived,
+    Readable,
+    Writable,
+)
+
+
+def pump(sender: Mux, receiver: Mux) -> list[Event]:
+    """Deliver everything ``sender`` queued; returns the receiver's events."""
+    events: list[Event] = []
+    for frame in sender.take_frames():
+        events += receiver.receive(frame)
+    return events
+
+
+def paired(window: int = 1 << 20, max_frame: int = 1 << 16) -> tuple[Mux, Mux, int, int]:
+    a = Mux(max_frame=max_frame, window=window)
+    b = Mux(max_frame=max_frame, window=window)
+    ca = a.open("test", b"id")
+    assert pump(a, b) == [ChannelRequested("test", b"id")]
+    cb = b.open("test", b"id")
+    assert b.state(cb) is ChannelState.OPEN  # accepted: open at once
+    assert pump(b, a) == [ChannelOpened(ca)]
+    return a, b, ca, cb
+
+
+def test_open_message_bytes() -> None:
+    mux = Mux()
+    mux.open("feed", b"\x01\x02")
+    window = encode_varint(mux.window)
+    assert mux.take_frames() == [bytes([MessageType.OPEN, 1]) + window + b"\x04feed\x02\x01\x02"]
+
+
+def test_data_and_credit_message_bytes() -> None:
+    a, b, ca, cb = paired(window=4096)
+    a.send(ca, b"hi")
+    assert a.take_frames() == [bytes([MessageType.DATA, ca, 2]) + b"hi"]
+    b.receive(bytes([MessageType.DATA, ca, 2]) + b"hi")
+    # Reading a quarter of the window returns the credit in one CREDIT message.
+    a.send(ca, bytes(1024 - MESSAGE_OVERHEAD))
+    pump(a, b)
+    assert b.read(cb) == b"hi"
+    assert not b.has_output
+    assert b.read(cb) == bytes(1024 - MESSAGE_OVERHEAD)
+    grant = 2 + MESSAGE_OVERHEAD + 1024
+    assert b.take_frames() == [bytes([MessageType.CREDIT, cb]) + encode_varint(grant)]
+
+
+def test_control_message_bytes() -> None:
+    a, b, ca, _ = paired()
+    a.close(ca, "bye")
+    assert a.take_frames() == [bytes([MessageType.CLOSE, ca, 3]) + b"bye"]
+    a, b = Mux(), Mux()
+    a.open("p", b"")
+    pump(a, b)
+    b.reject("p", b"", "no")
+    assert b.take_frames() == [bytes([MessageType.REJECT, 1, 2]) + b"no"]
+    a.ping(300)
+    assert a.take_frames() == [bytes([MessageType.PING, 0xAC, 0x02])]
+    b.receive(bytes([MessageType.PING, 5]))
+    assert b.take_frames() == [bytes([MessageType.PONG, 5])]
+    a.goodbye("ok")
+    assert a.take_frames() == [bytes([MessageType.GOODBYE, 2]) + b"ok"]
+
+
+def test_large_messages_travel_alone_and_small_ones_share_frames() -> None:
+    a, b, ca, cb = paired(window=1 << 22, max_frame=1 << 20)
+    for message in (b"s1", bytes(100_000), b"s2", b"s3"):
+        a.send(ca, message)
+    frames = a.take_frames()
+    assert [len(f) for f in frames] == [5, 100_005, 10]
+    for frame in frames:
+        b.receive(frame)
+    assert [b.read(cb) for _ in range(4)] == [b"s1", bytes(100_000), b"s2", b"s3"]
+
+
+def test_both_sides_opening_at_once_pair_up() -> None:
+    a, b = Mux(), Mux()
+    ca, cb = a.open("p", b"x"), b.open("p", b"x")
+    frames_a, frames_b = a.take_frames(), b.take_frames()
+    assert [e for f in frames_b for e in a.receive(f)] == [ChannelOpened(ca)]
+    assert [e for f in frames_a for e in b.receive(f)] == [ChannelOpened(cb)]
+    a.send(ca, b"ping")
+    pump(a, b)
+    assert b.read(cb) == b"ping"
+
+
+def test_many_channels_are_independent() -> None:
+    a, b = Mux(), Mux()
+    numbers = {i: a.open("p", bytes([i])) for i in range(20)}
+    for event in pump(a, b):
+        assert isinstance(event, ChannelRequested)
+        b.open(event.protocol, event.id)
+    pump(b, a)
+    for i, number in numbers.items():
+        a.send(number, bytes([i]) * i)
+    events = pump(a, b)
+    assert len(events) == 20
+    assert all(isinstance(e, Readable) for e in events)
+    assert b.requests() == []
+    by_id = {e.channel: e for e in events if isinstance(e, Readable)}
+    assert len(by_id) == 20
+    received = sorted(b.read(number) or b"" for number in by_id)
+    assert received == sorted(bytes([i]) * i for i in range(20))
+
+
+def test_small_messages_are_batched_into_one_frame() -> None:
+    a, b, ca, cb = paired()
+    for i in range(100):
+        a.send(ca, b"message %d" % i)
+    frames = a.take_frames()
+    assert len(frames) == 1
+    assert b.receive(frames[0]) == [Readable(cb)]  # one event per channel per frame
+    assert [b.read(cb) for _ in range(100)] == [b"message %d" % i for i in range(100)]
+    assert b.read(cb) is None
+
+
+def test_batches_split_at_max_frame() -> None:
+    a, b, ca, cb = paired(max_frame=MIN_MAX_FRAME)
+    for _ in range(10):
+        a.send(ca, bytes(1000))
+    frames = a.take_frames()
+    assert len(frames) == 3  # four 1004-byte messages fit in 4096
+    assert all(len(f) <= MIN_MAX_FRAME for f in frames)
+    assert a.outgoing_bytes == 0
+    for frame in frames:
+        b.receive(frame)
+    assert b.pending(cb) == 10
+
+
+def test_take_frames_limit() -> None:
+    a, _, ca, _ = paired(max_frame=MIN_MAX_FRAME)
+    for _ in range(10):
+        a.send(ca, bytes(2000))
+    first = a.take_frames(limit=1)
+    assert len(first) == 1
+    assert a.outgoing_bytes > 0
+    assert len(a.take_frames()) == 4
+
+
+def test_message_size_limits() -> None:
+    a, _, ca, _ = paired(max_frame=MIN_MAX_FRAME)
+    a.send(ca, bytes(a.max_message_size))
+    with pytest.raises(InvalidInput):
+        a.send(ca, bytes(a.max_message_size + 1))
+    with pytest.raises(InvalidInput):
+        a.check_sendable(ca, a.max_message_size + 1)
+
+
+def test_credit_accounting() -> None:
+    window = 4096
+    a, b, ca, cb = paired(window=window)
+    assert a.send_credit(ca) == window
+    message = bytes(1000)
+    cost = len(message) + MESSAGE_OVERHEAD
+    sent = 0
+    while a.can_send(ca, len(message)):
+        a.send(ca, message)
+        sent += 1
+    assert sent == window // cost
+    assert a.send_credit(ca) == window - sent * cost
+    with pytest.raises(InvalidInput):
+        a.send(ca, message)
+    pump(a, b)
+    # The reader returns credit only as it reads: a slow reader stalls the writer.
+    assert b.read(cb) == message
+    assert pump(b, a) == [Writable(ca)]  # 1032 >= window / 4
+    assert a.send_credit(ca) == window - (sent - 1) * cost
+    while b.read(cb) is not None:
+        pass
+    pump(b, a)
+    assert a.send_credit(ca) == window
+
+
+def test_message_larger_than_the_peer_window_is_refused_up_front() -> None:
+    a, b = Mux(window=1 << 20), Mux(window=2048)
+    ca = a.open("p", b"")
+    pump(a, b)
+    b.open("p", b"")
+    pump(b, a)
+    assert a.max_message_for(ca) == 1024 - MESSAGE_OVERHEAD  # half the peer's window
+    a.check_sendable(ca, 1024 - MESSAGE_OVERHEAD)
+    for size in (1024 - MESSAGE_OVERHEAD + 1, 4000):
+        with pytest.raises(InvalidInput, match="limit"):
+            a.check_sendable(ca, size)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2048 - MESSAGE_OVERHEAD), min_size=1, max_size=60))
+def test_a_drained_channel_can_always_take_the_next_message(sizes: list[int]) -> None:
+    # Any message the sender accepts fits once the reader has read everything:
+    # flow control cannot deadlock, whatever the mix of sizes.
+    a, b, ca, cb = paired(window=4096)
+    for size in sizes:
+        if not a.can_send(ca, size):
+            pump(a, b)
+            while b.read(cb) is not None:
+                pass
+            pump(b, a)
+        assert a.can_send(ca, size), (size, a.send_credit(ca))
+        a.send(ca, bytes(size))
+
+
+def test_exceeding_the_window_is_a_protocol_error() -> None:
+    _a, b, ca, _cb = paired(window=2048)
+    frame = bytes([MessageType.DATA, ca]) + encode_varint(3000) + bytes(3000)
+    with pytest.raises(ProtocolError, match="window"):
+        b.receive(frame)
+
+
+def test_rejected_request() -> None:
+    a, b = Mux(), Mux()
+    ca = a.open("p", b"x")
+    assert pump(a, b) == [ChannelRequested("p", b"x")]
+    b.reject("p", b"x", "not here")
+    assert pump(b, a) == [ChannelClosed(ca, "not here")]
+    assert a.state(ca) is ChannelState.REMOTE_CLOSED
+    assert a.close_reason(ca) == "not here"
+    with pytest.raises(InvalidInput):
+        a.send(ca, b"late")
+    with pytest.raises(InvalidInput):
+        b.reject("p", b"x")  # nothing pending any more
+
+
+def test_close_delivers_queued_data_first_and_frees_the_pair() -> None:
+    a, b, ca, cb = paired()
+    a.send(ca, b"last words")
+    a.close(ca, "done")
+    events = pump(a, b)
+    assert events == [Readable(cb), ChannelClosed(cb, "done")]
+    assert b.read(cb) == b"last words"
+    assert b.read(cb) is None
+    assert b.state(cb) is ChannelState.REMOTE_CLOSED
+    b.close(cb)
+    assert not b.has_output  # the peer already forgot the channel
+    # The pair can be opened again.
+    a.open("test", b"id")
+    assert pump(a, b) == [ChannelRequested("test", b"id")]
+
+
+def test_messages_for_a_channel_closed_here_are_dropped() -> None:
+    a, b, ca, cb = paired()
+    b.close(cb)
+    a.send(ca, b"in flight")
+    assert pump(a, b) == []
+    assert pump(b, a) == [ChannelClosed(ca, "")]
+
+
+def test_withdrawn_request() -> None:
+    a, b = Mux(), Mux()
+    ca = a.open("p", b"x")
+    pump(a, b)
+    a.close(ca)
+    assert pump(a, b) == [ChannelRequestWithdrawn("p", b"x")]
+    assert b.requests() == []
+
+
+def test_pending_requests_are_bounded() -> None:
+    a, b = Mux(), Mux(max_pending=3)
+    numbers = [a.open("p", bytes([i])) for i in range(5)]
+    assert len(pump(a, b)) == 3
+    events = pump(b, a)
+    assert events == [ChannelClosed(n, "too many pending channel requests") for n in numbers[3:]]
+
+
+def test_ping_is_answered_with_pong_and_goodbye_is_reported() -> None:
+    a, b = Mux(), Mux()
+    a.ping(7)
+    assert pump(a, b) == []
+    assert pump(b, a) == [PongReceived(7)]
+    a.goodbye("bye now")
+    assert pump(a, b) == [GoodbyeReceived("bye now")]
+
+
+def test_long_reasons_are_cut_on_a_character_boundary() -> None:
+    a, b, ca, _cb = paired()
+    a.close(ca, "é" * 1000)
+    (event,) = pump(a, b)
+    assert isinstance(event, ChannelClosed)
+    assert event.reason == "é" * 512
+
+
+def test_local_misuse_is_invalid_input() -> None:
+    mux = Mux()
+    mux.open("p", b"x")
+    with pytest.raises(InvalidInput):
+        mux.open("p", b"x")
+    for protocol, channel_id in (("", b""), ("p" * 256, b""), ("p", bytes(65))):
+        with pytest.raises(InvalidInput):
+            mux.open(protocol, channel_id)
+    with pytest.raises(InvalidInput):
+        Mux(window=10)
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (b"", DecodeError),
+        (b"\x63", ProtocolError),  # unknown type
+        (bytes([MessageType.DATA, 1, 1, 0]), ProtocolError),  # channel never opened
+        (bytes([MessageType.DATA]), DecodeError),
+        (bytes([MessageType.OPEN, 1, 10, 1]), DecodeError),  # truncated protocol name
+        (bytes([MessageType.OPEN, 1, 10, 0, 0]), DecodeError),  # empty protocol name
+        (bytes([MessageType.OPEN, 1, 10, 1]) + b"p" + bytes([65]) + bytes(65), DecodeError),  # id too long
+        (bytes([MessageType.OPEN, 0, 0x80, 0x08, 1]) + b"p\x00", ProtocolError),  # channel 0 is never valid
+        (bytes([MessageType.OPEN, 1, 10, 1]) + b"p\x00", ProtocolError),  # window below 1024
+        (bytes([MessageType.CLOSE, 1, 1]) + b"x", ProtocolError),  # channel never opened
+        (bytes([MessageType.GOODBYE, 1]) + b"\xff", DecodeError),  # not UTF-8
+        (bytes([MessageType.REJECT, 9, 0]), ProtocolError),
+        (bytes([MessageType.CREDIT, 3, 1]), ProtocolError),
+        (bytes([MessageType.PING]), DecodeError),
+    ],
+)
+def test_bad_frames(frame: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Mux().receive(frame)
+
+
+def test_protocol_violations_on_live_channels() -> None:
+    a, b, ca, cb = paired()
+    open_again = bytes([MessageType.OPEN]) + encode_varint(ca) + b"\x80\x08\x04test\x02id"
+    with pytest.raises(ProtocolError, match="reuses"):
+        b.receive(open_again)
+    new_number = bytes([MessageType.OPEN]) + encode_varint(ca + 1) + b"\x80\x08\x04test\x02id"
+    with pytest.raises(ProtocolError, match="paired"):
+        b.receive(new_number)
+    with pytest.raises(ProtocolError, match="accepted"):
+        a.receive(bytes([MessageType.REJECT]) + encode_varint(ca) + b"\x00")
+    with pytest.raises(ProtocolError, match="2\\^62"):
+        a.receive(bytes([MessageType.CREDIT]) + encode_varint(cb) + encode_varint(2**63))
+
+
+def test_data_before_accepting_is_a_protocol_error() -> None:
+    a, b = Mux(), Mux()
+    a.open("p", b"x")
+    pump(a, b)
+    with pytest.raises(ProtocolError, match="before"):
+        b.receive(bytes([MessageType.DATA, 1, 1, 0]))
+
+
+@given(st.binary(max_size=200))
+def test_receive_on_garbage_raises_only_hyphal_errors(data: bytes) -> None:
+    with contextlib.suppress(HyphalError):
+        Mux().receive(data)
+
+
+@given(st.lists(st.binary(max_size=60), max_size=5))
+def test_receive_on_a_live_mux_raises_only_hyphal_errors(frames: list[bytes]) -> None:
+    a, b, ca, cb = paired(window=4096)
+    a.send(ca, b"x")
+    a.close(ca)
+    try:
+        for frame in [bytes([MessageType.DATA, ca, 2]) + b"ok", *frames]:
+            b.receive(frame)
+    except HyphalError:
+        pass
+    assert b.pending(cb) <= 4096 // MESSAGE_OVERHEAD  # the window bounds what is held
