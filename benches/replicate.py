@@ -1,0 +1,216 @@
+"""The ``replicate`` suite: feed replication between two processes over encrypted TCP loopback.
+
+A writer process (:mod:`benches.replicate_writer`) appends a feed and serves
+it; this process is the reader, with its own SQLite storage, and downloads
+over a Noise-encrypted connection. In the same run it measures raw TCP
+loopback between two processes (:mod:`benches.loopback`), the baseline of
+the download rows. hypercore itself can't run here (no npm registry), so
+its figures from shared/ANCHORS.md appear in the notes only.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from benches.harness import Row, check, log
+from benches.loopback import tcp_loopback_best
+from hyphal.feed import Feed, Manifest
+from hyphal.net.connection import connect
+from hyphal.replication.driver import FeedReplication
+from hyphal.signing import KeyPair
+from hyphal.storage.sqlite import SqliteStorage
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    total: int
+    block: int
+
+
+FULL = {"big": Case(256 * MiB, 64 * KiB), "small": Case(64 * MiB, 4 * KiB)}
+QUICK = {"big": Case(32 * MiB, 64 * KiB), "small": Case(8 * MiB, 4 * KiB)}
+SPARSE_FRACTION = 0.01
+
+
+class Writer:
+    """The writer process: started, appended, serving; closed by closing its stdin."""
+
+    def __init__(self, directory: Path, case: Case) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benches.replicate_writer",
+                str(directory),
+                str(case.total),
+                str(case.block),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"writer exited with {self.process.wait()} before serving")
+        info = json.loads(line)
+        self.port: int = info["port"]
+        self.key = bytes.fromhex(info["key"])
+        self.manifest = Manifest.decode(bytes.fromhex(info["manifest"]))
+        self.length: int = info["length"]
+        self.append_s: float = info["append_s"]
+        self.blake3_bps: float = info["blake3_bps"]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        if self.process.wait(timeout=60) != 0:
+            raise RuntimeError(f"writer exited with {self.process.returncode}")
+
+
+async def _download(
+    writer: Writer, directory: Path, blocks: list[int] | None
+) -> tuple[float, Feed, SqliteStorage]:
+    """Time a fresh reader fetching ``blocks`` (None: all) from ``writer``; returns seconds."""
+    storage = SqliteStorage(directory / f"reader-{time.monotonic_ns()}.db")
+    reader = Feed.open(storage, writer.key, manifest=writer.manifest)
+    conn = await connect("127.0.0.1", writer.port, KeyPair.generate())
+    async with conn, FeedReplication(reader) as replication:
+        await replication.attach(conn)
+        t0 = time.perf_counter()
+        if blocks is None:
+            await replication.download(0, writer.length, timeout=600)
+        else:
+            handles = [replication.start_download(i, i + 1) for i in blocks]
+            for h in handles:
+                await replication.wait(h, timeout=600)
+        elapsed = time.perf_counter() - t0
+    return elapsed, reader, storage
+
+
+def _full(writer: Writer, directory: Path) -> tuple[float, Feed, SqliteStorage]:
+    return anyio.run(_download, writer, directory, None)
+
+
+def _rows_for(name: str, case: Case, directory: Path, loopback_bps: float, quick: bool) -> list[Row]:
+    size = f"{case.total // MiB} MiB in {case.block // KiB} KiB blocks"
+    log(f"   writer: appending {size}")
+    writer = Writer(directory / name, case) if (directory / name).mkdir() is None else None
+    assert writer is not None
+    rows: list[Row] = []
+    try:
+        append_bps = case.total / writer.append_s
+        rows.append(
+            Row(
+                name=f"append, {size}",
+                figure=append_bps / 1e6,
+                unit="MB/s",
+                baseline_name="blake3 pkg hashing the same bytes",
+                baseline_figure=writer.blake3_bps / 1e6,
+                ratio=append_bps / writer.blake3_bps,
+                ratio_kind="throughput",
+                target="≥ 500 MB/s" if case.block == 64 * KiB else "",
+                met=(append_bps >= 500e6) if case.block == 64 * KiB else None,
+                note="includes SQLite WAL commits and one head signature per batch",
+            )
+        )
+        log("   reader: full download")
+        seconds, reader, storage = _full(writer, directory / name)
+        try:
+            check(reader.length == writer.length, f"reader has length {reader.length}, not {writer.length}")
+            check(reader.downloaded() == writer.length, "reader is missing blocks after a full download")
+            reader_hash = reader.tree_hash()
+        finally:
+            storage.close()
+        check(len(reader_hash) == 32, "no tree hash")
+        bps = case.total / seconds
+        if case.block == 64 * KiB:
+            rows.append(
+                Row(
+                    name=f"full download, {size}",
+                    figure=bps / 1e6,
+                    unit="MB/s",
+                    baseline_name="raw TCP loopback, 2 processes",
+                    baseline_figure=loopback_bps / 1e6,
+                    ratio=bps / loopback_bps,
+                    ratio_kind="throughput",
+                    target="≥ 0.25x loopback",
+                    target_ratio=0.25,
+                    met=bps / loopback_bps >= 0.25,
+                    note="hypercore 11 (ANCHORS): 60-75 MB/s, ~3% of loopback",
+                )
+            )
+        else:
+            per_s = writer.length / seconds
+            rows.append(
+                Row(
+                    name=f"full download, {size}",
+                    figure=per_s,
+                    unit="blocks/s",
+                    baseline_name="raw TCP loopback, same bytes",
+                    baseline_figure=loopback_bps / case.block,
+                    ratio=per_s / (loopback_bps / case.block),
+                    ratio_kind="throughput",
+                    target="≥ 40,000 blocks/s",
+                    met=per_s >= 40_000,
+                    note="hypercore 11 (ANCHORS): 4k blocks/s",
+                )
+            )
+        if case.block == 64 * KiB:
+            rng = random.Random(7)
+            count = max(1, int(writer.length * SPARSE_FRACTION))
+            picks = sorted(rng.sample(range(writer.length), count))
+            log(f"   reader: sparse fetch of {count} random blocks")
+            seconds, reader, storage = anyio.run(_download, writer, directory / name, picks)
+            try:
+                check(reader.downloaded() == count, f"sparse reader holds {reader.downloaded()}, not {count}")
+                check(all(reader.has(i) for i in picks), "sparse reader lacks a picked block")
+            finally:
+                storage.close()
+            rows.append(
+                Row(
+                    name=f"sparse 1% random fetch, {size}",
+                    figure=count / seconds,
+                    unit="blocks/s",
+                    baseline_name="hypercore 11 (ANCHORS, not this run)",
+                    baseline_figure=400.0,
+                    ratio=(count / seconds) / 400.0,
+                    ratio_kind="throughput",
+                    note="hypercore's figure is from ANCHORS.md, not measured here",
+                )
+            )
+    finally:
+        writer.close()
+    del quick
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    cases = QUICK if quick else FULL
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="hyphal-bench-") as tmp:
+        directory = Path(tmp)
+        log("-- raw TCP loopback")
+        loopback_total = (256 if not quick else 64) * MiB
+        loopback_bps = loopback_total / tcp_loopback_best(loopback_total, repeat=3)
+        for name, case in cases.items():
+            log(f"-- {name}")
+            rows += _rows_for(name, case, directory, loopback_bps, quick)
+            # Re-measure loopback between cases so drift hits both sides alike.
+            loopback_bps = max(loopback_bps, loopback_total / tcp_loopback_best(loopback_total, repeat=1))
+    return rows
+
+
+__all__ = ["run"]
