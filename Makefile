@@ -53,6 +53,7 @@ demo: $(BUILT)
 
 bench: $(BUILT)
 	$(PY) -m benches core
+	$(PY) -m benches replicate
 
 clean:
 	rm -rf $(VENV) target python/hyphal/_core*.so

@@ -1,4 +1,4 @@
-"""Signed heads: encoding, decoding, M-of-N verification (docs/protocol/feeds.md)."""
+"""Signed heads: encoding, decoding, M-of-N verification (docs/PROTOCOL.md §9)."""
 
 from __future__ import annotations
 

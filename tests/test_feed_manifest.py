@@ -1,4 +1,4 @@
-"""Feed manifests: canonical encoding, feed key and discovery key (docs/protocol/feeds.md)."""
+"""Feed manifests: canonical encoding, feed key and discovery key (docs/PROTOCOL.md §9)."""
 
 from __future__ import annotations
 

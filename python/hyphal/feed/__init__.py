@@ -1,4 +1,4 @@
-"""Signed append-only feeds and signed value feeds (docs/protocol/feeds.md)."""
+"""Signed append-only feeds and signed value feeds (docs/PROTOCOL.md §9)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A head is ``(length, fork, tree hash)`` plus signatures from at least
 ``quorum`` distinct signers of the feed's manifest. Each signature is over the
 112-byte signable of PROTOCOL.md §3 and travels with its signer's index. The
-wire encoding is in docs/protocol/feeds.md; :meth:`SignedHead.decode` rejects
+wire encoding is in docs/PROTOCOL.md §9; :meth:`SignedHead.decode` rejects
 everything else with :class:`DecodeError`, and :meth:`SignedHead.verify`
 rejects bad signatures with :class:`SignatureError`.
 """

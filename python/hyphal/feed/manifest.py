@@ -4,7 +4,7 @@ A feed key is the keyed hash of the manifest's canonical encoding, so a
 single-key feed is just a 1-of-1 manifest and an M-of-N feed works the same
 way. Peers meet on the *discovery key*, a keyed hash of the feed key: the
 wire and the DHT never carry the feed key itself. Byte layouts are in
-docs/protocol/feeds.md.
+docs/PROTOCOL.md §9.
 """
 
 from __future__ import annotations

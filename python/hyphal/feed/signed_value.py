@@ -5,7 +5,7 @@ The seed's "pubkey-value" (BEP 44 style): the owner of an ed25519 key signs
 new one only with a strictly higher ``seq``, a valid signature, and the
 approval of an optional ``validate(value) -> bool`` hook. The optional salt
 lets one key own several values; a value's id is a keyed hash of
-``public_key ‖ salt``. Byte layouts are in docs/protocol/feeds.md.
+``public_key ‖ salt``. Byte layouts are in docs/PROTOCOL.md §9.
 """
 
 from __future__ import annotations

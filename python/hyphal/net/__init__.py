@@ -6,7 +6,7 @@
 - :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
 - :mod:`hyphal.net.connection`: TCP connections, listeners and a pool, on anyio.
 
-The byte layouts are in ``docs/protocol/connection.md``.
+The byte layouts are in docs/PROTOCOL.md §8.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ checks that it converts to the static key the handshake authenticated.
 
 The payload also carries the protocol version, the sender's frame limit and
 optional application data (a node's capabilities, say). See
-``docs/protocol/connection.md`` for the bytes.
+docs/PROTOCOL.md §8 for the bytes.
 """
 
 from __future__ import annotations

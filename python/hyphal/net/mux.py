@@ -20,7 +20,7 @@ Outgoing messages are packed into frame plaintexts of up to ``batch_size``
 bytes (64 KiB by default), so many small messages share one frame (one seal,
 one length prefix); a larger message travels alone in a frame of up to
 ``max_frame`` bytes.
-Every byte is specified in ``docs/protocol/connection.md``.
+Every byte is specified in docs/PROTOCOL.md §8.
 """
 
 from __future__ import annotations

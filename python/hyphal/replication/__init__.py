@@ -1,6 +1,6 @@
 """Feed replication: the wire messages and a sans-I/O state machine per feed.
 
-See docs/protocol/replication.md. A driver (elsewhere) connects a
+See docs/PROTOCOL.md §10. A driver (elsewhere) connects a
 :class:`Replicator` to the feed's channels ("hyphal/feed/1", id = the
 feed's discovery key) and to its storage, and performs the actions it
 returns.

@@ -1,7 +1,7 @@
 """The messages of a feed replication channel and their byte encoding.
 
 Every message is ``u8 type`` followed by fixed-width little-endian integers
-and ``u32le``-length-prefixed byte strings; docs/protocol/replication.md
+and ``u32le``-length-prefixed byte strings; docs/PROTOCOL.md §10
 gives each layout. Decoding is strict and bounded: anything malformed,
 oversized or with trailing bytes raises :class:`~hyphal.errors.DecodeError`
 and nothing else. Decoded blocks and proofs are ``memoryview`` slices of the

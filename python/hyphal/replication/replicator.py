@@ -6,7 +6,7 @@ method is an event and returns a list of actions for the driver to perform
 (send bytes, verify a head, build a reply from storage, verify and store a
 reply, drop a peer, set a timer). The driver reports the outcome of the
 slow or cryptographic actions back as events (``head_verified``,
-``served``, ``data_stored``). docs/protocol/replication.md describes the
+``served``, ``data_stored``). docs/PROTOCOL.md §10 describes the
 protocol and the policy.
 
 Time: the machine's clock is the latest ``tick(now)``. Drivers call
