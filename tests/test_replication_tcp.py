@@ -17,6 +17,8 @@ import pytest
 from hyphal.feed import Feed, Manifest
 from hyphal.net.connection import Connection, connect, listen
 from hyphal.replication.driver import FeedReplication
+from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
+from hyphal.replication.manifest_exchange import fetch_manifest
 from hyphal.signing import KeyPair
 from hyphal.storage.sqlite import SqliteStorage
 
@@ -217,3 +219,27 @@ class _Relabelled:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._feed, name)
+
+
+async def test_a_reader_starts_from_the_feed_key_alone(tmp_path: Path) -> None:
+    writer_kp, reader_kp = KeyPair.generate(), KeyPair.generate()
+    with SqliteStorage(tmp_path / "w.db") as ws, SqliteStorage(tmp_path / "r.db") as rs:
+        writer = Feed.create(ws, writer_kp)
+        writer.append_batch(blocks(10))
+        async with FeedReplication(writer) as wrep, serving([wrep], writer_kp) as (port, _):
+            conn = await dial(port, reader_kp)
+            async with conn:
+                manifest = await fetch_manifest(conn, writer.key, timeout=TIMEOUT)
+                assert manifest == writer.manifest
+                reader = Feed.open(rs, writer.key, manifest=manifest)
+                async with FeedReplication(reader) as rrep:
+                    await rrep.attach(conn)
+                    await rrep.download(0, 10, timeout=TIMEOUT)
+                assert reader.tree_hash() == writer.tree_hash()
+            # A peer that cannot produce the feed's capability gets no manifest.
+            prober = await dial(port, KeyPair.generate())
+            async with prober:
+                channel = await prober.open_channel(MANIFEST_PROTOCOL, writer.discovery_key)
+                await channel.send(bytes(32))
+                with anyio.fail_after(TIMEOUT), pytest.raises(anyio.EndOfStream):
+                    await channel.receive()

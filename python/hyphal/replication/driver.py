@@ -31,6 +31,8 @@ from hyphal.errors import HyphalError, InvalidInput, VerificationError
 from hyphal.feed.feed import Feed, FeedChange
 from hyphal.feed.head import SignedHead
 from hyphal.net.connection import Channel, Connection
+from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
+from hyphal.replication.manifest_exchange import serve_manifest
 from hyphal.replication.messages import NoDataReason
 from hyphal.replication.replicator import (
     Action,
@@ -122,6 +124,11 @@ class FeedReplication:
         """Open this feed's channel on ``connection`` and replicate over it until either closes."""
         if self._group is None:
             raise InvalidInput("use FeedReplication as an async context manager before attaching")
+        # Readers that start from the key alone fetch the manifest first (§10.7).
+        manifest_channel = await connection.open_channel(MANIFEST_PROTOCOL, self.feed.discovery_key)
+        self._group.start_soon(
+            serve_manifest, connection, manifest_channel, self.feed.key, self.feed.manifest.encode()
+        )
         channel = await connection.open_channel(PROTOCOL, self.feed.discovery_key)
         peer = _Peer(self._next_peer, connection, channel)
         self._next_peer += 1
