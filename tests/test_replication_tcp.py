@@ -243,3 +243,32 @@ async def test_a_reader_starts_from_the_feed_key_alone(tmp_path: Path) -> None:
                 await channel.send(bytes(32))
                 with anyio.fail_after(TIMEOUT), pytest.raises(anyio.EndOfStream):
                     await channel.receive()
+
+
+async def test_a_local_storage_failure_neither_crashes_nor_blames_the_peer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer_kp, reader_kp = KeyPair.generate(), KeyPair.generate()
+    with SqliteStorage(tmp_path / "w.db") as ws, SqliteStorage(tmp_path / "r.db") as rs:
+        writer = Feed.create(ws, writer_kp)
+        writer.append_batch(blocks(50))
+        reader = Feed.open(rs, writer.key, manifest=writer.manifest)
+        real_apply = reader.apply_remote
+        failures = []
+
+        def flaky_apply(*args: object, **kwargs: object) -> int:
+            if not failures:
+                failures.append(1)
+                raise OSError("disk full (simulated)")
+            return real_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(reader, "apply_remote", flaky_apply)
+        async with FeedReplication(writer) as wrep, serving([wrep], writer_kp) as (port, _):
+            conn = await dial(port, reader_kp)
+            async with conn, FeedReplication(reader) as rrep:
+                await rrep.attach(conn)
+                await rrep.download(0, 50, timeout=TIMEOUT)
+                assert rrep.dropped == []
+                assert rrep.peer_count == 1
+        assert failures == [1]
+        assert reader.tree_hash() == writer.tree_hash()

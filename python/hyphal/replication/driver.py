@@ -178,7 +178,13 @@ class FeedReplication:
     async def _reader(self, peer: _Peer) -> None:
         try:
             async for message in peer.channel:
-                self._run(self._replicator.receive(peer.id, message))
+                try:
+                    self._run(self._replicator.receive(peer.id, message))
+                except Exception:
+                    # A bug here must cost one peer, never the node.
+                    log.exception("handling a message from %s failed; dropping it", peer.connection)
+                    await peer.channel.aclose("internal error")
+                    return
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
         finally:
@@ -269,6 +275,9 @@ class FeedReplication:
         except HyphalError as e:
             log.debug("cannot serve %s: %s", action, e)
             return r.serve_failed(action.peer_id, action.request_id, NoDataReason.NOT_AVAILABLE)
+        except Exception:
+            log.exception("reading storage to serve %s failed", action)
+            return r.serve_failed(action.peer_id, action.request_id, NoDataReason.NOT_AVAILABLE)
         return r.served(action.peer_id, action.request_id, proof, blocks)
 
     def _store(self, action: Store) -> list[Action]:
@@ -286,6 +295,11 @@ class FeedReplication:
         except (VerificationError, HyphalError) as e:
             log.info("peer %s sent data that failed verification: %s", self._peer_name(action.peer_id), e)
             return r.data_stored(action.peer_id, action.request_id, False, str(e))
+        except Exception as e:
+            # A local storage failure (disk full, I/O error): not the peer's fault,
+            # and it must not take the node down. Nothing was committed.
+            log.exception("storing data from peer %s failed", self._peer_name(action.peer_id))
+            return r.data_stored(action.peer_id, action.request_id, False, repr(e), peer_at_fault=False)
         finally:
             self._applying = False
         out = r.data_stored(action.peer_id, action.request_id, True)
@@ -309,6 +323,9 @@ class FeedReplication:
         except HyphalError as e:
             log.info("fork proof from peer %s failed: %s", self._peer_name(action.peer_id), e)
             return r.data_stored(action.peer_id, action.request_id, False, str(e))
+        except Exception as e:
+            log.exception("applying a fork from peer %s failed", self._peer_name(action.peer_id))
+            return r.data_stored(action.peer_id, action.request_id, False, repr(e), peer_at_fault=False)
         finally:
             self._applying = False
         out = r.data_stored(action.peer_id, action.request_id, True)
