@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from hyphal import errors
 from hyphal.feed import Feed, Manifest
 from hyphal.net.connection import Connection, connect, listen
 from hyphal.replication.driver import FeedReplication
@@ -272,3 +273,25 @@ async def test_a_local_storage_failure_neither_crashes_nor_blames_the_peer(
                 assert rrep.peer_count == 1
         assert failures == [1]
         assert reader.tree_hash() == writer.tree_hash()
+
+
+async def test_large_and_mixed_blocks_replicate(tmp_path: Path) -> None:
+    from hyphal.feed.feed import MAX_BLOCK_SIZE
+
+    writer_kp, reader_kp = KeyPair.generate(), KeyPair.generate()
+    with SqliteStorage(tmp_path / "w.db") as ws, SqliteStorage(tmp_path / "r.db") as rs:
+        writer = Feed.create(ws, writer_kp)
+        # Mostly small blocks (so requests ask for many) with full-size ones among them:
+        # a reply that would not fit a message is refused and asked for in smaller parts.
+        data = [bytes([i]) * (MAX_BLOCK_SIZE if i in (7, 8, 60) else 100) for i in range(120)]
+        writer.append_batch(data)
+        with pytest.raises(errors.InvalidInput):
+            writer.append(bytes(MAX_BLOCK_SIZE + 1))
+        reader = Feed.open(rs, writer.key, manifest=writer.manifest)
+        async with FeedReplication(writer) as wrep, serving([wrep], writer_kp) as (port, _):
+            conn = await dial(port, reader_kp)
+            async with conn, FeedReplication(reader) as rrep:
+                await rrep.attach(conn)
+                await rrep.download(0, 120, timeout=TIMEOUT)
+                assert rrep.dropped == []
+        assert [reader.get_nowait(i) for i in range(120)] == data

@@ -106,10 +106,16 @@ def _not_available(what: str) -> NotAvailable:
     return NotAvailable(f"{what} is not available")
 
 
+MAX_BLOCK_SIZE = 3 * 1024 * 1024
+"""Largest block: one block, its head and proof must fit one replication message (PROTOCOL.md §10.3)."""
+_MAX_STORED_BLOCK = MAX_BLOCK_SIZE + 64  # an encrypted block carries its fork and tag too
+
+
 def _as_blocks(blocks: Sequence[Buffer]) -> list[Buffer]:
     try:
         for block in blocks:
-            memoryview(block)
+            if memoryview(block).nbytes > _MAX_STORED_BLOCK:
+                raise InvalidInput(f"a block is at most {MAX_BLOCK_SIZE} bytes; store larger data as a blob")
     except TypeError:
         raise InvalidInput("blocks must be bytes-like objects") from None
     return list(blocks)
@@ -471,6 +477,8 @@ class Feed:
         """Append blocks in one transaction with one tree update and one signature."""
         signer = self._require_writable()
         blocks = _as_blocks(blocks)
+        if any(memoryview(b).nbytes > MAX_BLOCK_SIZE for b in blocks):
+            raise InvalidInput(f"a block is at most {MAX_BLOCK_SIZE} bytes; store larger data as a blob")
         start = self.length
         if not blocks:
             return start

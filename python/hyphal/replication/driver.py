@@ -194,7 +194,16 @@ class FeedReplication:
         try:
             while not peer.gone:
                 while peer.outbox:
-                    await peer.channel.send(peer.outbox.popleft())
+                    message = peer.outbox.popleft()
+                    if len(message) > peer.channel.max_message_size:
+                        # The peer's frames are smaller than our largest reply.
+                        log.warning(
+                            "%s cannot take a %d-byte message; dropping it", peer.connection, len(message)
+                        )
+                        await peer.channel.aclose("frame limit too small")
+                        self._forget(peer)
+                        return
+                    await peer.channel.send(message)
                 if peer.gone:
                     break
                 peer.wake = anyio.Event()

@@ -28,7 +28,8 @@ from hyphal.replication.ranges import OPEN_END
 
 MAX_LENGTH = 2**62
 """Longest feed (PROTOCOL.md §2)."""
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+# Under the connection's default 4 MiB frame (PROTOCOL.md §8), with room for the mux header.
+MAX_MESSAGE_SIZE = 4 * 1024 * 1024 - 64 * 1024
 """No message, DATA included, is larger; a request for blocks that would not fit gets NO_DATA(TOO_LARGE)."""
 MAX_HEAD_SIZE = 32 * 1024
 """A signed head blob: room for an M-of-N head with all 255 signers' signatures."""
