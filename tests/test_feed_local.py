@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -271,7 +272,9 @@ def test_large_batches_in_small_blocks(storage: SqliteStorage) -> None:
 def test_stored_blocks_are_checked_against_their_leaf(storage: SqliteStorage) -> None:
     feed = Feed.create(storage, WRITER)
     feed.append_batch(blocks(2))
-    storage._conn.execute("UPDATE blocks SET data = ? WHERE idx = 1", (b"block X",))
+    # Flip the block's bytes in the data file, behind the storage's back.
+    (off, size) = storage._conn.execute("SELECT off, len FROM blocks WHERE idx = 1").fetchone()
+    os.pwrite(storage._data_fd, bytes(b ^ 0xFF for b in os.pread(storage._data_fd, size, off)), off)
     with pytest.raises(errors.VerificationError):
         feed.get_nowait(1)
     with pytest.raises(errors.VerificationError):

@@ -67,7 +67,7 @@ def test_a_corrupt_cell_only_raises_hyphal_errors(column: str, value: object) ->
 @given(value=cells)
 def test_a_corrupt_block_never_reaches_a_reader(value: object) -> None:
     storage, feed = written_feed()
-    corrupt(storage, "UPDATE blocks SET data = ? WHERE idx = 3", value)
+    corrupt(storage, "UPDATE blocks SET off = ? WHERE idx = 3", value)
     try:
         data = feed.get_nowait(3)
     except errors.HyphalError:

@@ -14,7 +14,7 @@ from hyphal import _core, errors
 from hyphal.merkle import Node
 from hyphal.storage import FeedRecord, FeedWrite, SqliteStorage, Storage
 from hyphal.storage.base import nodes_reaching
-from hyphal.storage.sqlite import decode_node, encode_node
+from hyphal.storage.sqlite import SCHEMA_VERSION, decode_node, encode_node
 
 KEY_A, KEY_B = b"A" * 32, b"B" * 32
 
@@ -55,7 +55,7 @@ def test_wal_mode_page_size_and_schema_version(tmp_path: Path) -> None:
     s.close()
     assert pragma(path, "journal_mode") == "wal"  # persistent
     assert pragma(path, "page_size") == 16384
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 2
     full = SqliteStorage(path, synchronous="FULL")
     assert full._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     full.close()
@@ -133,7 +133,8 @@ def test_blocks_already_stored_are_kept(storage: SqliteStorage) -> None:
 
 def test_a_failing_write_stores_nothing(storage: SqliteStorage) -> None:
     blocks, nodes = tree(4)
-    bad = FeedWrite(blocks=[*blocks, object()], nodes=nodes, bitfield={0: b"x"}, head=b"new head")  # type: ignore[list-item]
+    # The bad bitfield value fails inside the transaction, after the blocks were written.
+    bad = FeedWrite(blocks=blocks, nodes=nodes, bitfield={0: object()}, head=b"new head")  # type: ignore[dict-item]
     with pytest.raises(sqlite3.Error):
         storage.write_feed(KEY_A, bad)
     assert storage.get_blocks(KEY_A, 0, 10) == {}
@@ -211,16 +212,18 @@ def test_closed_storage_refuses_use(storage: SqliteStorage) -> None:
 
 def test_background_checkpoints_keep_every_commit(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    chunk = [bytes([i]) * 65536 for i in range(64)]  # 4 MiB per write
-    with SqliteStorage(path, page_size=4096) as s:  # 1000 pages = 4 MB: wakes the checkpointer often
+    chunk = [bytes([i]) * 1024 for i in range(64)]
+    # Block data bypasses the WAL, so it takes many commits (each rewrites a few
+    # pages) to reach 1000 pages of 4 KiB and wake the checkpointer.
+    with SqliteStorage(path, page_size=4096) as s:
         s.create_feed(record(KEY_A))
-        for n in range(6):
+        for n in range(300):
             s.write_feed(KEY_A, FeedWrite(block_start=64 * n, blocks=chunk))
         assert s._checkpointer is not None
         assert s._checkpointer._thread is not None
-        assert len(s.get_blocks(KEY_A, 0, 10_000)) == 6 * 64
+        assert len(s.get_blocks(KEY_A, 0, 100_000)) == 300 * 64
     with sqlite3.connect(path) as c:  # closing checkpointed everything into the database file
-        assert c.execute("SELECT count(*) FROM blocks").fetchone()[0] == 6 * 64
+        assert c.execute("SELECT count(*) FROM blocks").fetchone()[0] == 300 * 64
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -261,7 +264,7 @@ def test_corrupt_cells_are_decode_errors(storage: SqliteStorage) -> None:
     storage.write_feed(KEY_A, FeedWrite(blocks=[b"x"], nodes=tree(1)[1]))
     storage.put_signed_value(b"v" * 32, 1, b"x")
     c = storage._conn
-    c.execute("UPDATE blocks SET data = 'text'")
+    c.execute("UPDATE blocks SET off = 'text'")
     c.execute("UPDATE nodes SET node = x'00'")
     c.execute("UPDATE feeds SET encrypted = 7 WHERE key = ?", (KEY_A,))
     c.execute("UPDATE signed_values SET value = 42")

@@ -6,8 +6,18 @@ crash can lose the last transactions before a checkpoint, never corrupt the
 database. ``synchronous="FULL"`` also fsyncs the WAL on every commit, so
 commits survive power loss too, at the cost of one fsync per append.
 
-Throughput: blocks are BLOBs written with ``executemany``, one transaction
-per batch. Pages are 16 KiB by default: a 64 KiB block is a short overflow
+Block data lives outside SQLite, in an append-only file beside the database
+(``<path>-blocks``); the ``blocks`` table maps each block to its offset and
+length there. SQLite would write every block byte twice (WAL, then the
+checkpoint) through its page layer; the data file takes one ``pwrite`` per
+batch. Data is written before the transaction that indexes it commits, so a
+committed block's bytes are always there after a process crash; bytes of a
+transaction that never committed are unreferenced garbage. For power loss,
+the data file is fdatasync'ed before every WAL checkpoint (NORMAL) or before
+every commit (FULL), so a durable index never points at unsynced data.
+Rewritten or truncated blocks leave garbage in the file (no compaction yet).
+
+Throughput: one transaction per batch. Pages are 16 KiB by default: a 64 KiB block is a short overflow
 chain instead of sixteen 4 KiB pages, while a one-block append still rewrites
 only a few small pages into the WAL (64 KiB pages append bulk data ~15%
 faster but halve the rate of tiny appends). WAL checkpoints (copying the WAL
@@ -17,10 +27,10 @@ default) a helper thread with its own connection runs them, so appends do not
 wait for the disk. If the WAL still grows past ``wal_limit`` bytes, the next
 commit checkpoints inline, which bounds the WAL.
 
-Schema (``PRAGMA user_version = 1``)::
+Schema (``PRAGMA user_version = 2``)::
 
     feeds(id INTEGER PRIMARY KEY, key BLOB UNIQUE, manifest BLOB, encrypted INTEGER, head BLOB NULL)
-    blocks(feed, idx, data BLOB, PRIMARY KEY (feed, idx))
+    blocks(feed, idx, off, len, PRIMARY KEY (feed, idx)) WITHOUT ROWID  /* [off, off+len) of the data file */
     nodes(feed, idx, node BLOB /* hash[32] ‖ u64le size */, PRIMARY KEY (feed, idx)) WITHOUT ROWID
     bitfield(feed, page, bits BLOB, PRIMARY KEY (feed, page))
     signed_values(id BLOB PRIMARY KEY, seq INTEGER, value BLOB) WITHOUT ROWID
@@ -31,20 +41,45 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import IO, Literal
+
+from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.merkle import Node
 from hyphal.storage.base import FeedRecord, FeedWrite, nodes_reaching
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PAGE_SIZE = 16384
 DEFAULT_CACHE_KIB = 64 * 1024
 DEFAULT_WAL_LIMIT = 128 * 2**20
 _NODE = struct.Struct("<32sQ")
+_MAX_BLOCK_ROW = 64 * 2**20  # far above any valid block; bounds what a corrupt row can make us read
+
+
+_WRITE_GROUP = 16  # buffers per pwritev: about 1 MiB of 64 KiB blocks, cache-sized
+
+
+def _write_all(fd: int, blocks: Sequence[Buffer], offset: int) -> None:
+    """Write ``blocks`` back to back at ``offset`` without joining them first."""
+    views = [memoryview(b).cast("B") for b in blocks]
+    for first in range(0, len(views), _WRITE_GROUP):
+        group = views[first : first + _WRITE_GROUP]
+        while group:
+            n = os.pwritev(fd, group, offset)
+            offset += n
+            # A short write: drop what went out and go on from there.
+            while group and n >= group[0].nbytes:
+                n -= group[0].nbytes
+                group.pop(0)
+            if group and n:
+                group[0] = group[0][n:]
+
+
 _BUSY_TIMEOUT_MS = 10_000
 _SQL_VARIABLES = 500  # well below SQLite's limit on bound parameters per statement
 
@@ -59,9 +94,10 @@ CREATE TABLE feeds (
 CREATE TABLE blocks (
     feed INTEGER NOT NULL,
     idx INTEGER NOT NULL,
-    data BLOB NOT NULL,
+    off INTEGER NOT NULL,
+    len INTEGER NOT NULL,
     PRIMARY KEY (feed, idx)
-);
+) WITHOUT ROWID;
 CREATE TABLE nodes (
     feed INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -102,8 +138,9 @@ def decode_node(index: object, data: object) -> Node:
 class _Checkpointer:
     """Runs passive WAL checkpoints on a helper thread with its own connection."""
 
-    def __init__(self, path: str, synchronous: Synchronous) -> None:
+    def __init__(self, path: str, synchronous: Synchronous, data_fd: int) -> None:
         self._path, self._synchronous = path, synchronous
+        self._data_fd = data_fd
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -132,6 +169,8 @@ class _Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
+                # Block data before the index that points at it becomes durable.
+                os.fdatasync(self._data_fd)
                 row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.wal_frames = int(row[1])
         finally:
@@ -160,6 +199,13 @@ class SqliteStorage:
         if page_size not in {1 << k for k in range(9, 17)}:
             raise InvalidInput("page_size is a power of two from 512 to 65536")
         self.path = os.fspath(path)
+        self._synchronous = synchronous
+        self._data_file: IO[bytes] | None = None
+        if self.path == ":memory:":
+            self._data_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the storage
+            self._data_fd = self._data_file.fileno()
+        else:
+            self._data_fd = os.open(self.path + "-blocks", os.O_RDWR | os.O_CREAT, 0o644)
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._closed = False
         self._ids: dict[bytes, int] = {}
@@ -167,6 +213,7 @@ class SqliteStorage:
             self._configure(synchronous, page_size, cache_kib)
         except BaseException:
             self._conn.close()
+            self._close_data()
             raise
         self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
         self._wal_limit = wal_limit
@@ -176,7 +223,7 @@ class SqliteStorage:
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
             # After a checkpoint restarts the WAL, shrink the file back to the limit.
             self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
-            self._checkpointer = _Checkpointer(self.path, synchronous)
+            self._checkpointer = _Checkpointer(self.path, synchronous, self._data_fd)
 
     def _configure(self, synchronous: Synchronous, page_size: int, cache_kib: int) -> None:
         c = self._conn
@@ -230,6 +277,7 @@ class SqliteStorage:
         self._unchecked_bytes += written + 4 * self._page_size
         if self._checkpointer.wal_frames * self._page_size > self._wal_limit:
             # The helper cannot keep up: checkpoint here so the WAL restarts.
+            os.fdatasync(self._data_fd)
             self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
             self._checkpointer.wal_frames = 0
             self._unchecked_bytes = 0
@@ -294,11 +342,19 @@ class SqliteStorage:
                 c.executemany("DELETE FROM nodes WHERE feed = ? AND idx = ?", ((feed, i) for i in straddling))
             if write.blocks:
                 start = write.block_start
-                c.executemany(
-                    "INSERT OR IGNORE INTO blocks (feed, idx, data) VALUES (?, ?, ?)",
-                    ((feed, start + i, data) for i, data in enumerate(write.blocks)),
-                )
-                written += sum(memoryview(b).nbytes for b in write.blocks)
+                # Under the write lock: another process may have appended since we looked.
+                offset = os.fstat(self._data_fd).st_size
+                sizes = [memoryview(b).nbytes for b in write.blocks]
+                _write_all(self._data_fd, write.blocks, offset)
+                if self._synchronous == "FULL":
+                    os.fdatasync(self._data_fd)
+                rows = []
+                for i, size in enumerate(sizes):
+                    rows.append((feed, start + i, offset, size))
+                    offset += size
+                c.executemany("INSERT OR IGNORE INTO blocks (feed, idx, off, len) VALUES (?, ?, ?, ?)", rows)
+                # The index rows are what the WAL carries now; the data went to the file.
+                written += 32 * len(sizes)
             if write.nodes:
                 c.executemany(
                     "INSERT OR REPLACE INTO nodes (feed, idx, node) VALUES (?, ?, ?)",
@@ -318,25 +374,26 @@ class SqliteStorage:
 
     def get_block(self, key: bytes, index: int) -> bytes | None:
         row = self._conn.execute(
-            "SELECT data FROM blocks WHERE feed = ? AND idx = ?", (self._feed_id(key), index)
+            "SELECT off, len FROM blocks WHERE feed = ? AND idx = ?", (self._feed_id(key), index)
         ).fetchone()
         if row is None:
             return None
-        if not isinstance(row[0], bytes):
-            raise DecodeError(f"storage: block {index} is not a BLOB")
-        return row[0]
+        return self._read_block(index, row[0], row[1])
 
     def get_blocks(self, key: bytes, start: int, end: int) -> dict[int, bytes]:
         rows = self._conn.execute(
-            "SELECT idx, data FROM blocks WHERE feed = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            "SELECT idx, off, len FROM blocks WHERE feed = ? AND idx >= ? AND idx < ? ORDER BY idx",
             (self._feed_id(key), start, end),
         )
-        out = {}
-        for index, data in rows:
-            if not isinstance(data, bytes):
-                raise DecodeError(f"storage: block {index} is not a BLOB")
-            out[index] = data
-        return out
+        return {index: self._read_block(index, off, size) for index, off, size in rows}
+
+    def _read_block(self, index: object, off: object, size: object) -> bytes:
+        if not (isinstance(off, int) and isinstance(size, int) and off >= 0 and 0 <= size <= _MAX_BLOCK_ROW):
+            raise DecodeError(f"storage: block {index} has a malformed location")
+        data = os.pread(self._data_fd, size, off)
+        if len(data) != size:
+            raise DecodeError(f"storage: block {index} lies past the end of the data file")
+        return data
 
     def get_nodes(self, key: bytes, indexes: Sequence[int]) -> dict[int, Node]:
         feed = self._feed_id(key)
@@ -385,6 +442,13 @@ class SqliteStorage:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._conn.close()
+        self._close_data()
+
+    def _close_data(self) -> None:
+        if self._data_file is not None:
+            self._data_file.close()
+        else:
+            os.close(self._data_fd)
 
     def __enter__(self) -> SqliteStorage:
         return self
