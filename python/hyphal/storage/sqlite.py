@@ -13,8 +13,12 @@ checkpoint) through its page layer; the data file takes one ``pwrite`` per
 batch. Data is written before the transaction that indexes it commits, so a
 committed block's bytes are always there after a process crash; bytes of a
 transaction that never committed are unreferenced garbage. For power loss,
-the data file is fdatasync'ed before every WAL checkpoint (NORMAL) or before
-every commit (FULL), so a durable index never points at unsynced data.
+the data file is fdatasync'ed before every WAL checkpoint hyphal runs (the
+background, inline and closing ones in NORMAL) or before every commit (FULL),
+so a durable index never points at unsynced data. (With
+``background_checkpoint=False``, SQLite's own autocheckpoints do not wait for
+the data file; after a power loss a block could then fail its leaf check,
+which every read makes, and is refused rather than returned.)
 Rewritten or truncated blocks leave garbage in the file (no compaction yet).
 
 Throughput: one transaction per batch. Pages are 16 KiB by default: a 64 KiB block is a short overflow
@@ -71,6 +75,8 @@ def _write_all(fd: int, blocks: Sequence[Buffer], offset: int) -> None:
         group = views[first : first + _WRITE_GROUP]
         while group:
             n = os.pwritev(fd, group, offset)
+            if n == 0 and any(v.nbytes for v in group):
+                raise OSError("pwritev wrote nothing")
             offset += n
             # A short write: drop what went out and go on from there.
             while group and n >= group[0].nbytes:
@@ -441,6 +447,9 @@ class SqliteStorage:
         self._closed = True
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        # Closing the last connection checkpoints the WAL: block bytes first.
+        if self._data_file is None:
+            os.fdatasync(self._data_fd)
         self._conn.close()
         self._close_data()
 
