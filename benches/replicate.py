@@ -84,7 +84,7 @@ class Writer:
 async def _download(
     writer: Writer, directory: Path, blocks: list[int] | None
 ) -> tuple[float, Feed, SqliteStorage]:
-    """Time a fresh reader fetching ``blocks`` (None: all) from ``writer``; returns seconds."""
+    """Time a fresh reader fetching ``blocks`` (None: all): (seconds, its feed, its storage)."""
     storage = SqliteStorage(directory / f"reader-{time.monotonic_ns()}.db")
     reader = Feed.open(storage, writer.key, manifest=writer.manifest)
     conn = await connect("127.0.0.1", writer.port, KeyPair.generate())
@@ -101,15 +101,11 @@ async def _download(
     return elapsed, reader, storage
 
 
-def _full(writer: Writer, directory: Path) -> tuple[float, Feed, SqliteStorage]:
-    return anyio.run(_download, writer, directory, None)
-
-
 def _rows_for(name: str, case: Case, directory: Path, loopback_bps: float, quick: bool) -> list[Row]:
     size = f"{case.total // MiB} MiB in {case.block // KiB} KiB blocks"
     log(f"   writer: appending {size}")
-    writer = Writer(directory / name, case) if (directory / name).mkdir() is None else None
-    assert writer is not None
+    (directory / name).mkdir()
+    writer = Writer(directory / name, case)
     rows: list[Row] = []
     try:
         append_bps = case.total / writer.append_s
@@ -130,7 +126,7 @@ def _rows_for(name: str, case: Case, directory: Path, loopback_bps: float, quick
         samples = []
         for attempt in range(1 if quick else DOWNLOAD_REPEAT):
             log(f"   reader: full download ({attempt + 1})")
-            seconds, reader, storage = _full(writer, directory / name)
+            seconds, reader, storage = anyio.run(_download, writer, directory / name, None)
             try:
                 check(reader.length == writer.length, f"reader length {reader.length}, not {writer.length}")
                 check(reader.downloaded() == writer.length, "reader is missing blocks after a full download")

@@ -20,20 +20,22 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 import anyio
 import anyio.abc
 
-from hyphal.errors import HyphalError, InvalidInput, VerificationError
+from hyphal.errors import HyphalError, InvalidInput
 from hyphal.feed.feed import Feed, FeedChange
 from hyphal.feed.head import SignedHead
 from hyphal.net.connection import Channel, Connection
+from hyphal.replication import PROTOCOL
 from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
 from hyphal.replication.manifest_exchange import serve_manifest
 from hyphal.replication.messages import NoDataReason
+from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 from hyphal.replication.replicator import (
     Action,
     DownloadDone,
@@ -48,8 +50,6 @@ from hyphal.replication.replicator import (
     VerifyHead,
 )
 
-PROTOCOL = "hyphal/feed/1"
-
 log = logging.getLogger("hyphal.replication")
 
 
@@ -58,9 +58,7 @@ class _Peer:
     id: int
     connection: Connection
     channel: Channel
-    outbox: deque[bytes] = field(default_factory=deque)
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    gone: bool = False
+    outbox: Outbox
 
 
 class FeedReplication:
@@ -130,7 +128,7 @@ class FeedReplication:
             serve_manifest, connection, manifest_channel, self.feed.key, self.feed.manifest.encode()
         )
         channel = await connection.open_channel(PROTOCOL, self.feed.discovery_key)
-        peer = _Peer(self._next_peer, connection, channel)
+        peer = _Peer(self._next_peer, connection, channel, Outbox(channel))
         self._next_peer += 1
         self._peers[peer.id] = peer
         self._group.start_soon(self._writer, peer)
@@ -185,31 +183,14 @@ class FeedReplication:
                     log.exception("handling a message from %s failed; dropping it", peer.connection)
                     await peer.channel.aclose("internal error")
                     return
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        except CHANNEL_ENDED:
             pass
         finally:
             self._forget(peer)
 
     async def _writer(self, peer: _Peer) -> None:
-        try:
-            while not peer.gone:
-                while peer.outbox:
-                    message = peer.outbox.popleft()
-                    if len(message) > peer.channel.max_message_size:
-                        # The peer's frames are smaller than our largest reply.
-                        log.warning(
-                            "%s cannot take a %d-byte message; dropping it", peer.connection, len(message)
-                        )
-                        await peer.channel.aclose("frame limit too small")
-                        self._forget(peer)
-                        return
-                    await peer.channel.send(message)
-                if peer.gone:
-                    break
-                peer.wake = anyio.Event()
-                await peer.wake.wait()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._forget(peer)
+        await peer.outbox.run()
+        self._forget(peer)
 
     async def _timer(self) -> None:
         while True:
@@ -225,10 +206,7 @@ class FeedReplication:
                 self._timer_changed = anyio.Event()
 
     def _forget(self, peer: _Peer) -> None:
-        if peer.gone:
-            return
-        peer.gone = True
-        peer.wake.set()
+        peer.outbox.close()
         if self._peers.pop(peer.id, None) is not None:
             self._run(self._replicator.remove_peer(peer.id))
 
@@ -248,12 +226,10 @@ class FeedReplication:
             self._running_actions = False
 
     def _perform(self, action: Action) -> None:
-        r = self._replicator
         if isinstance(action, Send):
             peer = self._peers.get(action.peer_id)  # type: ignore[call-overload]
-            if peer is not None and not peer.gone:
-                peer.outbox.append(action.data)
-                peer.wake.set()
+            if peer is not None:
+                peer.outbox.put(action.data)
         elif isinstance(action, Serve):
             self._pending.extend(self._serve(action))
         elif isinstance(action, Store):
@@ -273,7 +249,6 @@ class FeedReplication:
             self._timer_changed.set()
         else:  # pragma: no cover - the action union is closed
             raise AssertionError(f"unknown action {action!r}")
-        del r
 
     def _serve(self, action: Serve) -> list[Action]:
         r = self._replicator
@@ -301,7 +276,7 @@ class FeedReplication:
                 feed.apply_remote(SignedHead.decode(action.head), action.proof, action.blocks)
             else:
                 feed.apply_proof(action.proof, action.blocks)
-        except (VerificationError, HyphalError) as e:
+        except HyphalError as e:
             log.info("peer %s sent data that failed verification: %s", self._peer_name(action.peer_id), e)
             return r.data_stored(action.peer_id, action.request_id, False, str(e))
         except Exception as e:
@@ -350,8 +325,7 @@ class FeedReplication:
             "dropping peer %s from feed %s: %s", peer.connection, self.feed.discovery_key.hex()[:16], reason
         )
         self.dropped.append((peer.connection.remote_public_key, str(action.reason)))
-        peer.gone = True
-        peer.wake.set()
+        peer.outbox.close()
         assert self._group is not None
         self._group.start_soon(peer.channel.aclose, reason)
 

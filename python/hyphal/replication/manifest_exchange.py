@@ -19,6 +19,7 @@ from hyphal.errors import DecodeError, ProtocolError, VerificationError
 from hyphal.feed.manifest import Manifest, discovery_key
 from hyphal.net.connection import Channel, Connection
 from hyphal.replication.capability import capability_key, capability_mac, verify_capability
+from hyphal.replication.outbox import CHANNEL_ENDED
 
 PROTOCOL = "hyphal/manifest/1"
 MAX_MANIFEST = 8192
@@ -42,7 +43,7 @@ async def fetch_manifest(
             await channel.send(mac)
             try:
                 data = await channel.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
+            except CHANNEL_ENDED as e:
                 raise ProtocolError(f"{connection} closed the manifest channel without a manifest") from e
     finally:
         await channel.aclose()
@@ -63,7 +64,7 @@ async def serve_manifest(connection: Connection, channel: Channel, feed_key: byt
     """
     try:
         mac = await channel.receive()
-    except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+    except CHANNEL_ENDED:
         return
     try:
         ok = verify_capability(
@@ -74,7 +75,7 @@ async def serve_manifest(connection: Connection, channel: Channel, feed_key: byt
             await channel.aclose("bad capability")
             return
         await channel.send(manifest)
-    except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+    except CHANNEL_ENDED:
         return
     await channel.aclose()
 

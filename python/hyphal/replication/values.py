@@ -13,7 +13,7 @@ version is answered with ours, so it catches up.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -23,6 +23,7 @@ import anyio.abc
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, SignatureError
 from hyphal.feed.signed_value import SignedValue, SignedValueFeed
 from hyphal.net.connection import Channel, Connection
+from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 
 PROTOCOL = "hyphal/value/1"
 VALUE_MESSAGE = 1
@@ -36,9 +37,7 @@ log = logging.getLogger("hyphal.replication")
 class _Subscriber:
     connection: Connection
     channel: Channel
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    outbox: list[bytes] = field(default_factory=list)
-    gone: bool = False
+    outbox: Outbox
 
 
 def encode_value_message(value: SignedValue) -> bytes:
@@ -90,18 +89,17 @@ class SignedValueReplication:
         if self._group is None:
             raise InvalidInput("use SignedValueReplication as an async context manager before attaching")
         channel = await connection.open_channel(PROTOCOL, self.value.id)
-        sub = _Subscriber(connection, channel)
+        sub = _Subscriber(connection, channel, Outbox(channel))
         self._subscribers.append(sub)
         if self.value.current is not None:
-            sub.outbox.append(encode_value_message(self.value.current))
+            sub.outbox.put(encode_value_message(self.value.current))
         self._group.start_soon(self._writer, sub)
         self._group.start_soon(self._reader, sub)
 
     def _on_change(self, version: SignedValue) -> None:
         message = encode_value_message(version)
         for sub in self._subscribers:
-            sub.outbox.append(message)
-            sub.wake.set()
+            sub.outbox.put(message)
 
     async def _reader(self, sub: _Subscriber) -> None:
         try:
@@ -118,24 +116,15 @@ class SignedValueReplication:
                     continue
                 current = self.value.current
                 if current is not None and current.seq > version.seq:
-                    sub.outbox.append(encode_value_message(current))
-                    sub.wake.set()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    sub.outbox.put(encode_value_message(current))
+        except CHANNEL_ENDED:
             pass
         finally:
             self._forget(sub)
 
     async def _writer(self, sub: _Subscriber) -> None:
-        try:
-            while not sub.gone:
-                while sub.outbox:
-                    await sub.channel.send(sub.outbox.pop(0))
-                sub.wake = anyio.Event()
-                if sub.gone:
-                    break
-                await sub.wake.wait()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._forget(sub)
+        await sub.outbox.run()
+        self._forget(sub)
 
     def _drop(self, sub: _Subscriber, reason: str) -> None:
         log.warning("dropping value subscriber %s: %s", sub.connection, reason)
@@ -145,8 +134,7 @@ class SignedValueReplication:
         self._group.start_soon(sub.channel.aclose, reason)
 
     def _forget(self, sub: _Subscriber) -> None:
-        sub.gone = True
-        sub.wake.set()
+        sub.outbox.close()
         if sub in self._subscribers:
             self._subscribers.remove(sub)
 

@@ -1,0 +1,64 @@
+"""A per-channel send queue drained by its own task, shared by the replication drivers.
+
+Drivers decide what to send synchronously (from state-machine actions or
+change callbacks) but sending waits for the peer's credit. Queuing here and
+draining in one task per channel means a slow peer only ever blocks its own
+channel, never the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import anyio
+
+from hyphal.net.connection import Channel
+
+log = logging.getLogger("hyphal.replication")
+
+CHANNEL_ENDED = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
+"""What a channel raises once it has ended, for whatever reason."""
+
+
+class Outbox:
+    """Messages waiting to go out on ``channel``; :meth:`run` sends them in order."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.closed = False
+        self._queue: deque[bytes] = deque()
+        self._wake = anyio.Event()
+
+    def put(self, message: bytes) -> None:
+        if not self.closed:
+            self._queue.append(message)
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop :meth:`run` after the message it is sending; the rest are discarded."""
+        self.closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until :meth:`close` or the channel ends (then :attr:`closed` is set too)."""
+        try:
+            while not self.closed:
+                if not self._queue:
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    continue
+                message = self._queue.popleft()
+                if len(message) > self.channel.max_message_size:
+                    # The peer's frames are smaller than this message: it can never go out.
+                    log.warning("%r cannot take a %d-byte message; closing it", self.channel, len(message))
+                    await self.channel.aclose("frame limit too small")
+                    return
+                await self.channel.send(message)
+        except CHANNEL_ENDED:
+            pass
+        finally:
+            self.closed = True
+
+
+__all__ = ["CHANNEL_ENDED", "Outbox"]
