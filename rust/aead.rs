@@ -42,19 +42,36 @@ fn seal_with(key: &LessSafeKey, nonce: [u8; IETF_NONCE_SIZE], associated: &[u8],
     tag.copy_from_slice(t.as_ref());
 }
 
+/// Open `ciphertext ‖ tag`, given as consecutive `parts` (a frame may arrive in
+/// several reads): the text is gathered into `out`, which must be exactly the
+/// plaintext's length, then decrypted there. Gathering is the copy a contiguous
+/// input needs anyway, so split input costs nothing extra.
 fn open_with(
     key: &LessSafeKey,
     nonce: [u8; IETF_NONCE_SIZE],
     associated: &[u8],
-    sealed: &[u8],
+    parts: &[&[u8]],
     out: &mut [u8],
 ) -> Result<()> {
-    let split = sealed
-        .len()
-        .checked_sub(TAG_SIZE)
-        .ok_or(Error::Decryption)?;
-    out.copy_from_slice(&sealed[..split]);
-    let tag: [u8; TAG_SIZE] = sealed[split..].try_into().expect("16 bytes");
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let split = total.checked_sub(TAG_SIZE).ok_or(Error::Decryption)?;
+    if out.len() != split {
+        return Err(Error::Decryption);
+    }
+    let mut tag = [0u8; TAG_SIZE];
+    let mut pos = 0;
+    for part in parts {
+        let end = pos + part.len();
+        if pos < split {
+            let text_end = end.min(split);
+            out[pos..text_end].copy_from_slice(&part[..text_end - pos]);
+        }
+        if end > split {
+            let tag_start = pos.max(split);
+            tag[tag_start - split..end - split].copy_from_slice(&part[tag_start - pos..]);
+        }
+        pos = end;
+    }
     key.open_in_place_separate_tag(
         Nonce::assume_unique_for_key(nonce),
         Aad::from(associated),
@@ -85,8 +102,19 @@ pub fn open_into(
     sealed: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
+    open_parts_into(key, nonce, associated, &[sealed], out)
+}
+
+/// XChaCha20-Poly1305 over `ciphertext ‖ tag` split into consecutive `parts`.
+pub fn open_parts_into(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; NONCE_SIZE],
+    associated: &[u8],
+    parts: &[&[u8]],
+    out: &mut [u8],
+) -> Result<()> {
     let (key, nonce) = xchacha_key(key, nonce);
-    open_with(&key, nonce, associated, sealed, out)
+    open_with(&key, nonce, associated, parts, out)
 }
 
 /// ChaCha20-Poly1305 (RFC 8439), in place like [`seal_in_place`].
@@ -107,7 +135,18 @@ pub fn ietf_open_into(
     sealed: &[u8],
     out: &mut [u8],
 ) -> Result<()> {
-    open_with(&ietf_key(key), *nonce, associated, sealed, out)
+    ietf_open_parts_into(key, nonce, associated, &[sealed], out)
+}
+
+/// ChaCha20-Poly1305 (RFC 8439) over `ciphertext ‖ tag` split into consecutive `parts`.
+pub fn ietf_open_parts_into(
+    key: &[u8; KEY_SIZE],
+    nonce: &[u8; IETF_NONCE_SIZE],
+    associated: &[u8],
+    parts: &[&[u8]],
+    out: &mut [u8],
+) -> Result<()> {
+    open_with(&ietf_key(key), *nonce, associated, parts, out)
 }
 
 pub fn seal(
@@ -136,6 +175,31 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ietf_open_parts_matches_contiguous_at_every_split() {
+        let key = [3u8; 32];
+        let nonce = [5u8; IETF_NONCE_SIZE];
+        let text: Vec<u8> = (0..40u8).collect();
+        let mut sealed = text.clone();
+        sealed.extend_from_slice(&[0u8; TAG_SIZE]);
+        ietf_seal_in_place(&key, &nonce, b"ad", &mut sealed);
+        for a in 0..=sealed.len() {
+            for b in a..=sealed.len() {
+                let parts = [&sealed[..a], &sealed[a..b], &sealed[b..]];
+                let mut out = vec![0u8; text.len()];
+                ietf_open_parts_into(&key, &nonce, b"ad", &parts, &mut out).unwrap();
+                assert_eq!(out, text);
+            }
+        }
+        let mut bad = sealed.clone();
+        bad[45] ^= 1;
+        let mut out = vec![0u8; text.len()];
+        let parts = [&bad[..20], &bad[20..]];
+        assert!(ietf_open_parts_into(&key, &nonce, b"ad", &parts, &mut out).is_err());
+        let mut short = vec![0u8; text.len() - 1];
+        assert!(ietf_open_parts_into(&key, &nonce, b"ad", &[&sealed[..]], &mut short).is_err());
+    }
 
     #[test]
     fn round_trip_and_tamper() {

@@ -652,7 +652,9 @@ type AeadArgs<'a, 'py> = (
     Option<&'a Bound<'py, PyAny>>,
 );
 type SealFn<const N: usize> = fn(&[u8; 32], &[u8; N], &[u8], &mut [u8]);
-type OpenFn<const N: usize> = fn(&[u8; 32], &[u8; N], &[u8], &[u8], &mut [u8]) -> crate::Result<()>;
+/// Opens `ciphertext ‖ tag` given as consecutive parts.
+type OpenFn<const N: usize> =
+    fn(&[u8; 32], &[u8; N], &[u8], &[&[u8]], &mut [u8]) -> crate::Result<()>;
 
 fn seal_py<'py, const N: usize>(
     py: Python<'py>,
@@ -683,22 +685,38 @@ fn open_py<'py, const N: usize>(
     (key, nonce, ciphertext, associated_data): AeadArgs<'_, 'py>,
     open: OpenFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    open_parts_py(
+        py,
+        (key, nonce, associated_data),
+        &[Bytes::get(ciphertext)?],
+        open,
+    )
+}
+
+fn open_parts_py<'py, const N: usize>(
+    py: Python<'py>,
+    (key, nonce, associated_data): (
+        &Bound<'py, PyAny>,
+        &Bound<'py, PyAny>,
+        Option<&Bound<'py, PyAny>>,
+    ),
+    parts: &[Bytes<'py>],
+    open: OpenFn<N>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let key: [u8; 32] = fixed(key, "key")?;
     let nonce: [u8; N] = fixed(nonce, "nonce")?;
-    let sealed = Bytes::get(ciphertext)?;
     let ad = associated_data.map(Bytes::get).transpose()?;
-    let (sealed, ad) = (
-        sealed.as_slice(),
-        ad.as_ref().map_or(&[][..], Bytes::as_slice),
-    );
-    if sealed.len() < aead::TAG_SIZE {
+    let ad = ad.as_ref().map_or(&[][..], Bytes::as_slice);
+    let refs = slices(parts);
+    let total = total_len(&refs);
+    if total < aead::TAG_SIZE {
         return Err(Error::Decryption.into());
     }
-    PyBytes::new_with(py, sealed.len() - aead::TAG_SIZE, |out| {
-        let result = if sealed.len() >= DETACH_BYTES {
-            py.detach(|| open(&key, &nonce, ad, sealed, out))
+    PyBytes::new_with(py, total - aead::TAG_SIZE, |out| {
+        let result = if total >= DETACH_BYTES {
+            py.detach(|| open(&key, &nonce, ad, &refs, out))
         } else {
-            open(&key, &nonce, ad, sealed, out)
+            open(&key, &nonce, ad, &refs, out)
         };
         Ok(result?)
     })
@@ -732,7 +750,7 @@ fn xchacha20poly1305_decrypt<'py>(
     open_py::<{ aead::NONCE_SIZE }>(
         py,
         (key, nonce, ciphertext, associated_data),
-        aead::open_into,
+        aead::open_parts_into,
     )
 }
 
@@ -764,7 +782,26 @@ fn chacha20poly1305_decrypt<'py>(
     open_py::<{ aead::IETF_NONCE_SIZE }>(
         py,
         (key, nonce, ciphertext, associated_data),
-        aead::ietf_open_into,
+        aead::ietf_open_parts_into,
+    )
+}
+
+/// ChaCha20-Poly1305 (RFC 8439) over `ciphertext ‖ tag` given as consecutive parts,
+/// so a frame that arrived in several reads is opened without first joining it.
+#[pyfunction]
+#[pyo3(signature = (key, nonce, parts, associated_data = None))]
+fn chacha20poly1305_decrypt_parts<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    parts: Vec<Bound<'py, PyAny>>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    open_parts_py::<{ aead::IETF_NONCE_SIZE }>(
+        py,
+        (key, nonce, associated_data),
+        &many(&parts)?,
+        aead::ietf_open_parts_into,
     )
 }
 
@@ -817,5 +854,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(xchacha20poly1305_decrypt, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_encrypt, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt_parts, m)?)?;
     Ok(())
 }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import nacl.bindings as sodium
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hyphal import _core
 from hyphal.aead import open_ietf, seal_ietf
 from hyphal.errors import DecryptionError, InvalidInput
 
@@ -43,3 +46,25 @@ def test_wrong_sizes_are_invalid_input(key: bytes, nonce: bytes) -> None:
 def test_short_ciphertext_is_refused() -> None:
     with pytest.raises(DecryptionError):
         open_ietf(KEY, bytes(12), bytes(15))
+
+
+@settings(max_examples=80, deadline=None)
+@given(message=st.binary(max_size=3000), data=st.data())
+def test_decrypt_parts_equals_decrypt_of_the_joined_parts(message: bytes, data: st.DataObject) -> None:
+    sealed = seal_ietf(KEY, bytes(12), message, b"ad")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(sealed)), max_size=5)))
+    bounds = [0, *cuts, len(sealed)]
+    parts = [memoryview(sealed)[a:b] for a, b in itertools.pairwise(bounds)]
+    assert _core.chacha20poly1305_decrypt_parts(KEY, bytes(12), parts, b"ad") == message
+    if message:
+        flip = data.draw(st.integers(0, len(sealed) - 1))
+        tampered = bytearray(sealed)
+        tampered[flip] ^= 0x80
+        parts = [bytes(tampered[a:b]) for a, b in itertools.pairwise(bounds)]
+        with pytest.raises(DecryptionError):
+            _core.chacha20poly1305_decrypt_parts(KEY, bytes(12), parts, b"ad")
+
+
+def test_decrypt_parts_shorter_than_a_tag_is_refused() -> None:
+    with pytest.raises(DecryptionError):
+        _core.chacha20poly1305_decrypt_parts(KEY, bytes(12), [bytes(7), bytes(8)])

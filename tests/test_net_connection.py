@@ -182,27 +182,48 @@ async def test_many_channels_at_once(host: str) -> None:
                         group.start_soon(talk, index)
 
 
-async def test_large_messages() -> None:
+@asynccontextmanager
+async def echo_channel(channel_id: bytes) -> AsyncIterator[Channel]:
+    """An open channel to an echo server, within the test's time limit."""
     async with serving() as server:
         with anyio.fail_after(WAIT):
             async with await connect("127.0.0.1", server.port, KeyPair.generate(), config=config()) as conn:
-                channel = await conn.open_channel("echo", b"big")
+                channel = await conn.open_channel("echo", channel_id)
                 await channel.wait_open()
-                biggest = channel.max_message_size
-                assert biggest > 4_000_000
-                sizes = [biggest, 1, 1_000_003, biggest]
-                messages = [os.urandom(size) for size in sizes]
+                yield channel
 
-                async def send_all() -> None:
-                    for message in messages:
-                        await channel.send(message)
 
-                async with anyio.create_task_group() as group:
-                    group.start_soon(send_all)
-                    for message in messages:
-                        assert blake3(await channel.receive()) == blake3(message)
-                with pytest.raises(InvalidInput):
-                    await channel.send(bytes(biggest + 1))
+async def test_large_messages() -> None:
+    async with echo_channel(b"big") as channel:
+        biggest = channel.max_message_size
+        assert biggest > 4_000_000
+        sizes = [biggest, 1, 1_000_003, biggest]
+        messages = [os.urandom(size) for size in sizes]
+
+        async def send_all() -> None:
+            for message in messages:
+                await channel.send(message)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(send_all)
+            for message in messages:
+                assert blake3(await channel.receive()) == blake3(message)
+        with pytest.raises(InvalidInput):
+            await channel.send(bytes(biggest + 1))
+
+
+async def test_receive_buffer_hands_large_messages_over_uncopied() -> None:
+    async with echo_channel(b"views") as channel:
+        messages = [os.urandom(3_000_000), b"tiny", os.urandom(70_000)]
+        for message in messages:
+            await channel.send(message)
+        got = [await channel.receive_buffer() for _ in messages]
+        assert [bytes(g) for g in got] == messages
+        # The big one is a read-only view of its frame, not a copy.
+        assert isinstance(got[0], memoryview)
+        assert got[0].readonly
+        await channel.send(b"again")
+        assert type(await channel.receive()) is bytes
 
 
 async def test_reject_close_and_graceful_end() -> None:

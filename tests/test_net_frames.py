@@ -6,7 +6,7 @@ import os
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyphal import _core
@@ -134,6 +134,24 @@ def test_frames_round_trip_under_any_chunking(plaintexts: list[bytes], cuts: lis
     got += decoder.feed(stream[pos:])
     assert got == plaintexts
     assert decoder.buffered == 0
+    decoder.eof()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=6), st.integers(min_value=1, max_value=700))
+def test_a_reused_read_buffer_cannot_corrupt_held_frames(plaintexts: list[bytes], chunk: int) -> None:
+    # A reader that recv_into()s one bytearray hands us the same buffer every time;
+    # whatever we hold of an unfinished frame must survive it being overwritten.
+    encoder, decoder = _pair()
+    stream = b"".join(encoder.encode(p) for p in plaintexts)
+    buffer = bytearray(chunk)
+    got: list[bytes] = []
+    for pos in range(0, len(stream), chunk):
+        piece = stream[pos : pos + chunk]
+        buffer[: len(piece)] = piece
+        got += decoder.feed(memoryview(buffer)[: len(piece)])
+        buffer[:] = bytes(chunk)  # the next recv_into scribbles over it
+    assert got == plaintexts
     decoder.eof()
 
 

@@ -96,6 +96,24 @@ def test_large_messages_travel_alone_and_small_ones_share_frames() -> None:
     assert [b.read(cb) for _ in range(4)] == [b"s1", bytes(100_000), b"s2", b"s3"]
 
 
+def test_big_messages_are_views_and_small_ones_never_pin_a_big_frame() -> None:
+    a, b, ca, cb = paired(window=1 << 22, max_frame=1 << 20)
+    a.batch_size = 1 << 20  # so that both share one frame
+    a.send(ca, bytes(100_000))
+    a.send(ca, b"small")
+    (frame,) = a.take_frames()
+    b.receive(frame)
+    big, small = b.read(cb), b.read(cb)
+    assert isinstance(big, memoryview)
+    assert big.obj is frame  # no copy
+    assert type(small) is bytes  # a copy: holding it must not keep 100 kB alive
+    # A mutable frame may change under us, so nothing is kept as a view of it.
+    a.send(ca, bytes(100_000))
+    (frame,) = a.take_frames()
+    b.receive(bytearray(frame))
+    assert type(b.read(cb)) is bytes
+
+
 def test_both_sides_opening_at_once_pair_up() -> None:
     a, b = Mux(), Mux()
     ca, cb = a.open("p", b"x"), b.open("p", b"x")

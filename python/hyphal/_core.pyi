@@ -141,3 +141,7 @@ def chacha20poly1305_encrypt(
 def chacha20poly1305_decrypt(
     key: Buffer, nonce: Buffer, ciphertext: Buffer, associated_data: Buffer = b""
 ) -> bytes: ...
+def chacha20poly1305_decrypt_parts(
+    key: Buffer, nonce: Buffer, parts: Sequence[Buffer], associated_data: Buffer = b""
+) -> bytes:
+    """``chacha20poly1305_decrypt`` of the concatenation of ``parts``, without joining them first."""

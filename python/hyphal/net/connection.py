@@ -214,6 +214,10 @@ class Channel:
 
     async def receive(self) -> bytes:
         """The next message, in order. A buffered message is returned without yielding."""
+        return bytes(await self.receive_buffer())
+
+    async def receive_buffer(self) -> bytes | memoryview:
+        """:meth:`receive` without a copy: a large message may be a read-only view of its frame."""
         mux = self._mux
         while True:
             data = mux.read(self.number)

@@ -189,7 +189,7 @@ class FrameDecoder:
     :meth:`eof` raises :class:`DecodeError` if the stream ended inside a frame.
     """
 
-    __slots__ = ("_buffer", "_cipher", "_failed", "_limit", "max_frame")
+    __slots__ = ("_cipher", "_failed", "_held", "_limit", "_need", "_parts", "max_frame")
 
     def __init__(self, cipher: CipherState, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         if not cipher.has_key():
@@ -197,37 +197,36 @@ class FrameDecoder:
         self._cipher = cipher
         self.max_frame = check_max_frame(max_frame)
         self._limit = max_frame + TAG_LEN
-        self._buffer = bytearray()
+        # The pieces of a frame not yet complete, as views of the (immutable) chunks they
+        # came in: a frame that spans several reads is opened from its pieces, never joined.
+        self._parts: list[memoryview] = []
+        self._held = 0
+        self._need = 0  # header + ciphertext of the held frame, once its header is in
         self._failed = False
 
     @property
     def buffered(self) -> int:
         """Bytes held of a frame not yet complete."""
-        return len(self._buffer)
+        return self._held
 
     def feed(self, data: Buffer) -> list[bytes]:
         if self._failed:
             raise ProtocolError("the frame decoder already failed")
         try:
-            if not self._buffer:
-                # The common case with large reads: frames are opened straight from
-                # the received chunk, and only a trailing partial frame is copied.
-                with memoryview(data) as view:
-                    out, used = self._open_frames(view.cast("B") if view.format != "B" else view)
-                    if used < len(view):
-                        self._buffer += view[used:]
-                return out
-            self._buffer += data
-            if len(self._buffer) < FRAME_HEADER_LEN:
-                return []
-            # Wait for the whole first frame before opening anything.
-            (size,) = _U32.unpack_from(self._buffer)
-            self._check_size(size)
-            if len(self._buffer) < FRAME_HEADER_LEN + size:
-                return []
-            with memoryview(self._buffer) as view:
-                out, used = self._open_frames(view)
-            del self._buffer[:used]
+            view = memoryview(data)
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")
+            # A caller's mutable buffer may change after we return: hold a copy of it instead.
+            owned = isinstance(data, bytes)
+            out: list[bytes] = []
+            if self._parts:
+                rest = self._complete_held(view, owned, out)
+                if rest is None:
+                    return out
+                view = rest
+            used = self._open_frames(view, out)
+            if used < len(view):
+                self._hold(view[used:], owned)
             return out
         except BaseException:
             self._failed = True
@@ -235,9 +234,43 @@ class FrameDecoder:
 
     def eof(self) -> None:
         """The stream ended: fine at a frame boundary, a :class:`DecodeError` inside a frame."""
-        if self._buffer:
+        if self._held:
             self._failed = True
-            raise DecodeError(f"stream ended inside a frame ({len(self._buffer)} bytes buffered)")
+            raise DecodeError(f"stream ended inside a frame ({self._held} bytes buffered)")
+
+    def _hold(self, piece: memoryview, owned: bool) -> None:
+        self._parts.append(piece if owned else memoryview(bytes(piece)))
+        self._held += len(piece)
+        if not self._need and self._held >= FRAME_HEADER_LEN:
+            header = b"".join(bytes(p[:FRAME_HEADER_LEN]) for p in self._parts)
+            (size,) = _U32.unpack_from(header)
+            self._check_size(size)
+            self._need = FRAME_HEADER_LEN + size
+
+    def _complete_held(self, view: memoryview, owned: bool, out: list[bytes]) -> memoryview | None:
+        """Add ``view`` to the held frame; once it is whole, open it and return what follows it."""
+        before = self._held
+        self._hold(view, owned)
+        need = self._need
+        if not need or self._held < need:
+            return None
+        # Every earlier piece lies inside this frame (it was incomplete without ``view``).
+        pieces: list[memoryview] = []
+        pos = 0
+        for part in self._parts:
+            lo, hi = max(FRAME_HEADER_LEN - pos, 0), min(need - pos, len(part))
+            if lo < hi:
+                pieces.append(part[lo:hi])
+            pos += len(part)
+        self._parts, self._held, self._need = [], 0, 0
+        try:
+            out.append(self._cipher.decrypt_parts_with_ad(b"", pieces))
+        except DecryptionError as exc:
+            raise self._does_not_open() from exc
+        return view[need - before :]
+
+    def _does_not_open(self) -> DecryptionError:
+        return DecryptionError(f"frame {self._cipher.nonce} does not open (tampered, replayed or reordered)")
 
     def _check_size(self, size: int) -> None:
         if size > self._limit:
@@ -245,9 +278,8 @@ class FrameDecoder:
         if size < TAG_LEN:
             raise DecodeError(f"frame of {size} bytes is too short to hold a tag")
 
-    def _open_frames(self, view: memoryview) -> tuple[list[bytes], int]:
-        """Open every complete frame in ``view``; returns them and the bytes consumed."""
-        out: list[bytes] = []
+    def _open_frames(self, view: memoryview, out: list[bytes]) -> int:
+        """Open every complete frame in ``view`` into ``out``; returns the bytes consumed."""
         pos = 0
         end = len(view)
         decrypt = self._cipher.decrypt_with_ad
@@ -260,11 +292,9 @@ class FrameDecoder:
             try:
                 out.append(decrypt(b"", view[start : start + size]))
             except DecryptionError as exc:
-                raise DecryptionError(
-                    f"frame {self._cipher.nonce} does not open (tampered, replayed or reordered)"
-                ) from exc
+                raise self._does_not_open() from exc
             pos = start + size
-        return out, pos
+        return pos
 
 
 __all__ = [

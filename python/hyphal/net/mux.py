@@ -177,7 +177,7 @@ class _Channel:
         self.remote_window = 0
         self.receive_credit = window  # what the peer may still send
         self.unreturned = 0  # read here, not yet granted back
-        self.inbox: deque[bytes] = deque()
+        self.inbox: deque[bytes | memoryview] = deque()
         self.reason: str | None = None
 
 
@@ -379,8 +379,11 @@ class Mux:
         header = _DATA + encode_varint(channel) + encode_varint(size)
         self._queue_parts(header, data, len(header) + size)
 
-    def read(self, channel: int) -> bytes | None:
-        """The next message received on ``channel``, or ``None``; returns its credit to the peer."""
+    def read(self, channel: int) -> bytes | memoryview | None:
+        """The next message received on ``channel``, or ``None``; returns its credit to the peer.
+
+        A large message may be a read-only view of the frame it came in, not a copy.
+        """
         found = self._channels.get(channel)
         if found is None or not found.inbox:
             return None
@@ -503,7 +506,11 @@ class Mux:
         if cost > found.receive_credit:
             raise ProtocolError(f"DATA on channel {number} exceeds the granted window")
         found.receive_credit -= cost
-        found.inbox.append(bytes(payload))
+        # A payload that is most of an immutable frame is kept as a view of it, not copied;
+        # a small one is copied, so it cannot pin a large frame in memory.
+        frame = payload.obj
+        keep_view = type(frame) is bytes and 2 * len(payload) >= len(frame)
+        found.inbox.append(payload if keep_view else bytes(payload))
         if found.local not in readable:
             readable.add(found.local)
             events.append(Readable(found.local))

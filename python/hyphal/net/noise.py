@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,16 @@ class CipherState:
         if self.nonce >= MAX_NONCE:
             raise DecryptionError("nonce space exhausted: no more messages can be opened")
         opened = _core.chacha20poly1305_decrypt(self.key, _NONCE.pack(self.nonce), ciphertext, ad)
+        self.nonce += 1
+        return opened
+
+    def decrypt_parts_with_ad(self, ad: Buffer, parts: Sequence[Buffer]) -> bytes:
+        """:meth:`decrypt_with_ad` of the concatenation of ``parts`` (a frame that came in pieces)."""
+        if self.key is None:
+            return b"".join(parts)
+        if self.nonce >= MAX_NONCE:
+            raise DecryptionError("nonce space exhausted: no more messages can be opened")
+        opened = _core.chacha20poly1305_decrypt_parts(self.key, _NONCE.pack(self.nonce), parts, ad)
         self.nonce += 1
         return opened
 

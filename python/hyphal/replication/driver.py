@@ -175,7 +175,9 @@ class FeedReplication:
 
     async def _reader(self, peer: _Peer) -> None:
         try:
-            async for message in peer.channel:
+            while True:
+                # A DATA message stays a view of its frame: its blocks are verified and stored uncopied.
+                message = await peer.channel.receive_buffer()
                 try:
                     self._run(self._replicator.receive(peer.id, message))
                 except Exception:
