@@ -121,13 +121,21 @@ def _as_blocks(blocks: Sequence[Buffer]) -> list[Buffer]:
     return list(blocks)
 
 
-def _parse_proof(proof: Buffer, blocks: Sequence[Buffer]) -> tuple[bytes, list[bytes], Proof]:
+def _immutable(block: Buffer) -> Buffer:
+    """``block`` itself if nobody can change it between verification and storage, else a copy."""
+    if type(block) is bytes or (type(block) is memoryview and block.readonly and type(block.obj) is bytes):
+        return block
+    return bytes(block)
+
+
+def _parse_proof(proof: Buffer, blocks: Sequence[Buffer]) -> tuple[bytes, list[Buffer], Proof]:
     try:
         proof_bytes = bytes(proof)
     except TypeError:
         raise InvalidInput("proof must be bytes-like") from None
     parsed = Proof.decode(proof_bytes)
-    owned = [bytes(b) for b in _as_blocks(blocks)]
+    # Blocks received are views of immutable frames: verified and stored as they are.
+    owned = [_immutable(b) for b in _as_blocks(blocks)]
     if len(owned) != parsed.end - parsed.start:
         raise ProofError(f"proof covers {parsed.end - parsed.start} blocks, {len(owned)} given")
     return proof_bytes, owned, parsed
@@ -686,7 +694,7 @@ class Feed:
 
     def _check_remote(
         self, head: SignedHead, proof: Buffer, blocks: Sequence[Buffer]
-    ) -> tuple[bytes, list[bytes], Proof]:
+    ) -> tuple[bytes, list[Buffer], Proof]:
         head.verify(self._manifest)
         proof_bytes, owned, parsed = _parse_proof(proof, blocks)
         if parsed.length != head.length:

@@ -42,6 +42,7 @@ Schema (``PRAGMA user_version = 2``)::
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import struct
@@ -354,10 +355,13 @@ class SqliteStorage:
                 _write_all(self._data_fd, write.blocks, offset)
                 if self._synchronous == "FULL":
                     os.fdatasync(self._data_fd)
-                rows = []
-                for i, size in enumerate(sizes):
-                    rows.append((feed, start + i, offset, size))
-                    offset += size
+                rows = zip(
+                    itertools.repeat(feed),
+                    range(start, start + len(sizes)),
+                    itertools.accumulate(sizes[:-1], initial=offset),
+                    sizes,
+                    strict=False,  # repeat() is endless; the other three have one item per block
+                )
                 c.executemany("INSERT OR IGNORE INTO blocks (feed, idx, off, len) VALUES (?, ?, ?, ?)", rows)
                 # The index rows are what the WAL carries now; the data went to the file.
                 written += 32 * len(sizes)
