@@ -4,7 +4,9 @@
 - :mod:`hyphal.net.handshake`: Noise XX bound to ed25519 identities (sans-I/O).
 - :mod:`hyphal.net.frames`: length-prefixed sealed frames (sans-I/O).
 - :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
-- :mod:`hyphal.net.connection`: TCP connections, listeners and a pool, on anyio.
+- :mod:`hyphal.net.channel`: the channels of a connection.
+- :mod:`hyphal.net.connection`: TCP connections and listeners, on anyio.
+- :mod:`hyphal.net.pool`: one connection per remote identity.
 
 The byte layouts are in docs/PROTOCOL.md §8.
 """
@@ -17,13 +19,13 @@ from hyphal.net.connection import (
     Connection,
     ConnectionConfig,
     ConnectionHandler,
-    ConnectionPool,
     Listener,
     connect,
     establish,
     listen,
 )
 from hyphal.net.handshake import Handshake, HandshakeResult
+from hyphal.net.pool import ConnectionPool
 
 __all__ = [
     "Channel",

@@ -4,7 +4,6 @@
 hyphal handshake (:mod:`hyphal.net.handshake`) and give a :class:`Connection`
 whose :class:`Channel` s carry messages with per-channel flow control
 (:mod:`hyphal.net.mux`) in sealed frames (:mod:`hyphal.net.frames`).
-:class:`ConnectionPool` keeps one connection per remote identity.
 
 A connection runs three tasks while it is entered (``async with conn:``): a
 reader that opens frames and hands messages to channels, a writer that packs
@@ -20,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -28,9 +27,10 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 from anyio.streams.stapled import MultiListener
-from typing_extensions import Buffer
 
 from hyphal.errors import HandshakeError, HyphalError, InvalidInput
+from hyphal.lifecycle import TaskOwner
+from hyphal.net.channel import Channel, ChannelRequest, IncomingChannels
 from hyphal.net.frames import (
     DEFAULT_MAX_FRAME,
     HANDSHAKE_HEADER_LEN,
@@ -106,214 +106,6 @@ class ConnectionConfig:
             raise InvalidInput("send_buffer, read_size and max_pending_channels must be positive")
         if len(self.user_data) > MAX_USER_DATA:
             raise InvalidInput(f"user_data is limited to {MAX_USER_DATA} bytes")
-
-
-# -- channels --------------------------------------------------------------------
-
-
-class Channel:
-    """One ``(protocol, id)`` channel of a :class:`Connection`.
-
-    :meth:`send` waits for credit from the peer (so a slow reader slows this
-    channel's writer only) and for room in the connection's send buffer.
-    :meth:`receive` returns messages in order. Once the channel ends,
-    :meth:`receive` returns what is buffered and then raises
-    ``anyio.EndOfStream`` (the peer closed it or the connection gracefully),
-    ``anyio.ClosedResourceError`` (closed here) or ``anyio.BrokenResourceError``
-    (the connection failed; ``__cause__`` is the error).
-    """
-
-    def __init__(self, connection: Connection, number: int, protocol: str, id: bytes) -> None:  # noqa: A002
-        self.protocol = protocol
-        self.id = id
-        self.number = number
-        """This side's number for the channel (see the wire format)."""
-        self.close_reason: str | None = None
-        self._connection = connection
-        self._mux = connection._mux
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
-        self._opened = anyio.Event()
-        self._receive_end: type[Exception] | None = None
-        self._send_end: type[Exception] | None = None
-        self._cause: BaseException | None = None
-        self._closed_here = False
-        self._send_waiters = 0
-
-    def __repr__(self) -> str:
-        return f"Channel({self.protocol!r}, {self.id.hex()}, number={self.number})"
-
-    @property
-    def is_open(self) -> bool:
-        """Paired with the peer and not closed: messages can be sent."""
-        return self._send_end is None and self._mux.state(self.number) is ChannelState.OPEN
-
-    @property
-    def pending_messages(self) -> int:
-        """Messages received and not yet read (bounded by this side's channel window)."""
-        return self._mux.pending(self.number)
-
-    @property
-    def send_credit(self) -> int:
-        """Bytes the peer currently lets this side send (each message costs its size plus 32)."""
-        return self._mux.send_credit(self.number)
-
-    @property
-    def max_message_size(self) -> int:
-        """The largest message :meth:`send` accepts: it fits in one frame and costs at
-        most half the peer's window (known once the channel is open)."""
-        return self._mux.max_message_for(self.number)
-
-    async def wait_open(self) -> None:
-        """Wait until the peer opens the pair too; raises like :meth:`send` if it refuses."""
-        while self._mux.state(self.number) is not ChannelState.OPEN:
-            self._raise_if_ended(self._send_end)
-            await self._opened.wait()
-        await anyio.lowlevel.checkpoint()
-
-    async def send(self, message: Buffer) -> None:
-        """Queue one message; waits while the peer's window or the send buffer is full.
-
-        When neither is full the message is queued without yielding to the event
-        loop: bulk senders pay no scheduling round trip per message, and the
-        send buffer bounds how long they run before they wait.
-        """
-        size = len(message) if isinstance(message, bytes) else memoryview(message).nbytes
-        mux = self._mux
-        connection = self._connection
-        if (
-            not self._send_waiters
-            and self._send_end is None
-            and mux.can_send(self.number, size)
-            and connection._has_room()
-        ):
-            mux.send(self.number, message)
-            connection._wake_writer()
-            return
-        mux.check_sendable(self.number, size)
-        # Concurrent senders on one channel each wait here; their messages go out
-        # in the order they find room, which is all a channel promises them.
-        self._send_waiters += 1
-        try:
-            while True:
-                self._raise_if_ended(self._send_end)
-                if mux.can_send(self.number, size):
-                    if connection._has_room():
-                        break
-                    connection._room_waiters.add(self)
-                elif mux.state(self.number) is ChannelState.OPEN:
-                    # Open, yet the peer's whole window is too small: it would wait forever.
-                    mux.check_sendable(self.number, size)
-                if self._writable.is_set():
-                    self._writable = anyio.Event()
-                await self._writable.wait()
-            mux.send(self.number, message)
-            connection._wake_writer()
-        finally:
-            self._send_waiters -= 1
-
-    async def receive(self) -> bytes:
-        """The next message, in order. A buffered message is returned without yielding."""
-        return bytes(await self.receive_buffer())
-
-    async def receive_buffer(self) -> bytes | memoryview:
-        """:meth:`receive` without a copy: a large message may be a read-only view of its frame."""
-        mux = self._mux
-        while True:
-            data = mux.read(self.number)
-            if data is not None:
-                if mux.has_output:  # a CREDIT to return
-                    self._connection._wake_writer()
-                return data
-            self._raise_if_ended(self._receive_end)
-            if self._readable.is_set():
-                self._readable = anyio.Event()
-            await self._readable.wait()
-
-    async def aclose(self, reason: str = "") -> None:
-        """Close the channel; messages already queued are still delivered to the peer."""
-        if not self._closed_here:
-            self._closed_here = True
-            self._mux.close(self.number, reason)
-            self._connection._channels.pop(self.number, None)
-            self._connection._wake_writer()
-            if self.close_reason is None:
-                self.close_reason = reason
-            self._end(anyio.ClosedResourceError, anyio.ClosedResourceError, None, overwrite=True)
-        await anyio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    # -- driven by the connection ------------------------------------------------
-
-    def _raise_if_ended(self, end: type[Exception] | None) -> None:
-        if end is not None:
-            raise end(self.close_reason or "") from self._cause
-
-    def _end(
-        self,
-        receive_end: type[Exception],
-        send_end: type[Exception],
-        cause: BaseException | None,
-        *,
-        overwrite: bool = False,
-    ) -> None:
-        if self._receive_end is None or overwrite:
-            self._receive_end = receive_end
-            self._send_end = send_end
-            self._cause = cause
-        self._readable.set()
-        self._writable.set()
-        self._opened.set()
-
-    def _closed_by_peer(self, reason: str) -> None:
-        self.close_reason = reason
-        self._end(anyio.EndOfStream, anyio.BrokenResourceError, None)
-
-
-@dataclass(eq=False)
-class ChannelRequest:
-    """The peer opened ``(protocol, id)``, which this side has not: accept or reject it."""
-
-    protocol: str
-    id: bytes
-    connection: Connection = field(repr=False)
-
-    async def accept(self) -> Channel:
-        """Open the pair here too; the channel is open at once."""
-        return await self.connection.open_channel(self.protocol, self.id)
-
-    async def reject(self, reason: str = "") -> None:
-        self.connection._mux.reject(self.protocol, self.id, reason)
-        self.connection._wake_writer()
-        await anyio.lowlevel.checkpoint()
-
-
-class _IncomingChannels:
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> ChannelRequest:
-        request = await self._connection.next_channel_request()
-        if request is None:
-            raise StopAsyncIteration
-        return request
 
 
 # -- connections -----------------------------------------------------------------
@@ -703,7 +495,7 @@ class Connection:
 
     def incoming_channels(self) -> AsyncIterator[ChannelRequest]:
         """``async for request in conn.incoming_channels()``: ends when the connection closes."""
-        return _IncomingChannels(self)
+        return IncomingChannels(self)
 
     def ping(self) -> None:
         """Send a PING now (the peer answers with a PONG; see :attr:`last_pong`)."""
@@ -800,7 +592,7 @@ async def connect(
 ConnectionHandler = Callable[[Connection], Awaitable[Any]]
 
 
-class Listener:
+class Listener(TaskOwner):
     """Accepts connections and runs ``handler(conn)`` for each, in a task group.
 
     Made by :func:`listen`; serves while entered (``async with listener:``).
@@ -820,7 +612,6 @@ class Listener:
         self._keypair = keypair
         self._handler = handler
         self._config = config
-        self._group: anyio.abc.TaskGroup | None = None
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -835,23 +626,12 @@ class Listener:
     def port(self) -> int:
         return self.addresses[0][1]
 
-    async def __aenter__(self) -> Self:
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
+    def _started(self) -> None:
         for listener in self._listener.listeners:
-            group.start_soon(self._accept_loop, cast(anyio.abc.SocketListener, listener))
-        return self
+            self._spawn(self._accept_loop, cast(anyio.abc.SocketListener, listener))
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+    async def _stopping(self) -> None:
         await self.aclose()
-        assert self._group is not None
-        return await self._group.__aexit__(exc_type, exc, tb)
 
     async def serve_forever(self) -> None:
         """Serve until cancelled: ``await (await listen(...)).serve_forever()``."""
@@ -866,7 +646,6 @@ class Listener:
             self._group.cancel_scope.cancel()
 
     async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
-        assert self._group is not None
         while True:
             try:
                 stream = await listener.accept()
@@ -876,7 +655,7 @@ class Listener:
                 logger.warning("accept failed: %r", exc)
                 await anyio.sleep(0.1)
                 continue
-            self._group.start_soon(self._serve_one, stream)
+            self._spawn(self._serve_one, stream)
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         peer = _peer_name(stream)
@@ -907,156 +686,6 @@ async def listen(
     return Listener(inner, keypair, handler, config or ConnectionConfig())
 
 
-# -- one connection per peer ----------------------------------------------------------
-
-
-def _preference(connection: Connection) -> tuple[bytes, bytes]:
-    """Sort key of duplicate connections; both ends compute the same and keep the lowest."""
-    initiator = connection.local_public_key if connection.is_initiator else connection.remote_public_key
-    return initiator, connection.handshake_hash
-
-
-class ConnectionPool:
-    """At most one connection per remote public key.
-
-    When two connections to the same peer exist (each side dialled the other
-    at once), both sides keep the one whose initiator has the lower public key
-    (ties, when one side dialled twice, go to the lower handshake hash) and
-    close the other with reason ``"duplicate"``. A connection the peer already
-    uses may thus be replaced; :meth:`get` always gives the current one.
-
-    ``handler(conn)`` runs for every connection kept when it is made;
-    connections stay open until closed by either side or the pool.
-    """
-
-    def __init__(
-        self,
-        keypair: KeyPair,
-        *,
-        config: ConnectionConfig | None = None,
-        handler: ConnectionHandler | None = None,
-    ) -> None:
-        self.keypair = keypair
-        self._config = config or ConnectionConfig()
-        self._handler = handler
-        self._connections: dict[bytes, Connection] = {}
-        self._changed = anyio.Event()
-        self._group: anyio.abc.TaskGroup | None = None
-        self._listeners: list[Listener] = []
-
-    async def __aenter__(self) -> Self:
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        assert self._group is not None
-        return await self._group.__aexit__(exc_type, exc, tb)
-
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            for listener in self._listeners:
-                await listener.aclose()
-        if self._group is not None:
-            self._group.cancel_scope.cancel()
-
-    def get(self, remote_public_key: bytes) -> Connection | None:
-        return self._connections.get(remote_public_key)
-
-    def __len__(self) -> int:
-        return len(self._connections)
-
-    async def wait_for(self, remote_public_key: bytes, handshake_hash: bytes | None = None) -> Connection:
-        """Wait until the pool holds a connection to the peer (with that handshake hash, if given)."""
-        while True:
-            found = self._connections.get(remote_public_key)
-            if found is not None and handshake_hash in (None, found.handshake_hash):
-                await anyio.lowlevel.checkpoint()
-                return found
-            if self._changed.is_set():
-                self._changed = anyio.Event()
-            await self._changed.wait()
-
-    async def listen(self, host: str, port: int) -> Listener:
-        """Accept connections into the pool (the returned listener is already serving)."""
-        listener = await listen(host, port, self.keypair, self._serve_incoming, config=self._config)
-        group = self._require_group()
-        await group.start(self._run_listener, listener)
-        self._listeners.append(listener)
-        return listener
-
-    async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
-        """Dial a peer; returns the connection kept for it (possibly an earlier one)."""
-        connection = await connect(
-            host, port, self.keypair, expected_remote=expected_remote, config=self._config
-        )
-        group = self._require_group()
-        kept: Connection = await group.start(self._run_connection, connection)
-        return kept
-
-    def _require_group(self) -> anyio.abc.TaskGroup:
-        if self._group is None:
-            raise RuntimeError("enter the pool first (async with pool:)")
-        return self._group
-
-    async def _run_listener(self, listener: Listener, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        async with listener:
-            task_status.started()
-            await anyio.sleep_forever()
-
-    async def _serve_incoming(self, connection: Connection) -> None:
-        # Runs inside the listener's task for the connection, which is already entered.
-        self._admit(connection)
-        if self._connections.get(connection.remote_public_key) is connection and self._handler is not None:
-            await self._handler(connection)
-        try:
-            await connection.closed.wait()
-        finally:
-            self._forget(connection)
-
-    async def _run_connection(
-        self, connection: Connection, *, task_status: anyio.abc.TaskStatus[Connection]
-    ) -> None:
-        async with connection:
-            kept = self._admit(connection)
-            task_status.started(kept)
-            if kept is connection and self._handler is not None:
-                await self._handler(connection)
-            try:
-                await connection.closed.wait()
-            finally:
-                self._forget(connection)
-
-    def _admit(self, connection: Connection) -> Connection:
-        """Keep ``connection`` or the existing one to the same peer; close the other."""
-        key = connection.remote_public_key
-        existing = self._connections.get(key)
-        if existing is None or existing.closed.is_set() or existing._closing:
-            kept, loser = connection, None
-        elif _preference(connection) < _preference(existing):
-            kept, loser = connection, existing
-        else:
-            kept, loser = existing, connection
-        self._connections[key] = kept
-        self._changed.set()
-        if loser is not None:
-            logger.info("closing duplicate connection with %s", loser.peer)
-            self._require_group().start_soon(loser.aclose, "duplicate")
-        return kept
-
-    def _forget(self, connection: Connection) -> None:
-        if self._connections.get(connection.remote_public_key) is connection:
-            del self._connections[connection.remote_public_key]
-            self._changed.set()
-
-
 __all__ = [
     "MAX_ID_LEN",
     "Channel",
@@ -1064,7 +693,6 @@ __all__ = [
     "Connection",
     "ConnectionConfig",
     "ConnectionHandler",
-    "ConnectionPool",
     "Listener",
     "connect",
     "establish",

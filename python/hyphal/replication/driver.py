@@ -21,8 +21,6 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import anyio
 import anyio.abc
@@ -30,6 +28,7 @@ import anyio.abc
 from hyphal.errors import HyphalError, InvalidInput
 from hyphal.feed.feed import Feed, FeedChange
 from hyphal.feed.head import SignedHead
+from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
 from hyphal.replication import PROTOCOL
 from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
@@ -61,7 +60,7 @@ class _Peer:
     outbox: Outbox
 
 
-class FeedReplication:
+class FeedReplication(TaskOwner):
     """Replicates one feed with every connection attached to it."""
 
     def __init__(self, feed: Feed, *, config: ReplicatorConfig | None = None) -> None:
@@ -84,29 +83,18 @@ class FeedReplication:
         self._pending: deque[Action] = deque()
         self._running_actions = False
         self._applying = False
-        self._group: anyio.abc.TaskGroup | None = None
         self._unsubscribe = feed.on_change(self._on_feed_change)
         self.dropped: list[tuple[bytes, str]] = []
         """(remote public key, reason) of every peer this replication dropped, for callers and tests."""
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(self._timer)
-        return self
+    def _started(self) -> None:
+        self._spawn(self._timer)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+    async def _stopping(self) -> None:
         self._unsubscribe()
-        assert self._group is not None
-        self._group.cancel_scope.cancel()
-        return await self._group.__aexit__(exc_type, exc, tb)
+        await super()._stopping()
 
     # -- public API --------------------------------------------------------------
 
@@ -120,19 +108,16 @@ class FeedReplication:
 
     async def attach(self, connection: Connection) -> None:
         """Open this feed's channel on ``connection`` and replicate over it until either closes."""
-        if self._group is None:
-            raise InvalidInput("use FeedReplication as an async context manager before attaching")
+        self._require_running()
         # Readers that start from the key alone fetch the manifest first (§10.7).
         manifest_channel = await connection.open_channel(MANIFEST_PROTOCOL, self.feed.discovery_key)
-        self._group.start_soon(
-            serve_manifest, connection, manifest_channel, self.feed.key, self.feed.manifest.encode()
-        )
+        self._spawn(serve_manifest, connection, manifest_channel, self.feed.key, self.feed.manifest.encode())
         channel = await connection.open_channel(PROTOCOL, self.feed.discovery_key)
         peer = _Peer(self._next_peer, connection, channel, Outbox(channel))
         self._next_peer += 1
         self._peers[peer.id] = peer
-        self._group.start_soon(self._writer, peer)
-        self._group.start_soon(self._reader, peer)
+        self._spawn(self._writer, peer)
+        self._spawn(self._reader, peer)
         self._run(self._replicator.add_peer(peer.id, connection.handshake_hash, connection.is_initiator))
 
     def want(self, start: int = 0, end: int | None = None) -> None:
@@ -328,8 +313,7 @@ class FeedReplication:
         )
         self.dropped.append((peer.connection.remote_public_key, str(action.reason)))
         peer.outbox.close()
-        assert self._group is not None
-        self._group.start_soon(peer.channel.aclose, reason)
+        self._spawn(peer.channel.aclose, reason)
 
     # -- local state -------------------------------------------------------------
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
-
-import anyio
-import anyio.abc
 
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, SignatureError
 from hyphal.feed.signed_value import SignedValue, SignedValueFeed
+from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
 from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 
@@ -53,32 +49,19 @@ def decode_value_message(data: bytes) -> SignedValue:
     return SignedValue.decode_verified(data[1:])
 
 
-class SignedValueReplication:
+class SignedValueReplication(TaskOwner):
     """Keeps one :class:`SignedValueFeed` in sync with every attached connection."""
 
     def __init__(self, value: SignedValueFeed) -> None:
         self.value = value
         self._subscribers: list[_Subscriber] = []
-        self._group: anyio.abc.TaskGroup | None = None
         self._unsubscribe = value.on_change(self._on_change)
         self.dropped: list[tuple[bytes, str]] = []
         """(remote public key, reason) of every subscriber dropped for bad input."""
 
-    async def __aenter__(self) -> Self:
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+    async def _stopping(self) -> None:
         self._unsubscribe()
-        assert self._group is not None
-        self._group.cancel_scope.cancel()
-        return await self._group.__aexit__(exc_type, exc, tb)
+        await super()._stopping()
 
     @property
     def subscriber_count(self) -> int:
@@ -86,15 +69,14 @@ class SignedValueReplication:
 
     async def attach(self, connection: Connection) -> None:
         """Open the value's channel on ``connection`` and keep it in sync until either closes."""
-        if self._group is None:
-            raise InvalidInput("use SignedValueReplication as an async context manager before attaching")
+        self._require_running()
         channel = await connection.open_channel(PROTOCOL, self.value.id)
         sub = _Subscriber(connection, channel, Outbox(channel))
         self._subscribers.append(sub)
         if self.value.current is not None:
             sub.outbox.put(encode_value_message(self.value.current))
-        self._group.start_soon(self._writer, sub)
-        self._group.start_soon(self._reader, sub)
+        self._spawn(self._writer, sub)
+        self._spawn(self._reader, sub)
 
     def _on_change(self, version: SignedValue) -> None:
         message = encode_value_message(version)
@@ -130,8 +112,7 @@ class SignedValueReplication:
         log.warning("dropping value subscriber %s: %s", sub.connection, reason)
         self.dropped.append((sub.connection.remote_public_key, reason))
         self._forget(sub)
-        assert self._group is not None
-        self._group.start_soon(sub.channel.aclose, reason)
+        self._spawn(sub.channel.aclose, reason)
 
     def _forget(self, sub: _Subscriber) -> None:
         sub.outbox.close()
