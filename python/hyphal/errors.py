@@ -36,6 +36,10 @@ class DecryptionError(VerificationError):
     """An AEAD ciphertext or its associated data was altered, or the key is wrong."""
 
 
+class WrongPassphrase(DecryptionError):
+    """A passphrase does not open what it should (an identity file, say)."""
+
+
 class HandshakeError(VerificationError):
     """A connection handshake failed: bad message, wrong order, or an identity that does not verify."""
 
@@ -64,4 +68,5 @@ __all__ = [
     "SeqConflict",
     "SignatureError",
     "VerificationError",
+    "WrongPassphrase",
 ]
