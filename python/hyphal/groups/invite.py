@@ -1,0 +1,119 @@
+"""Group invites: ``hyphal://group/<group key>?s=<secret>&n=<name>&peer=<host:port>``.
+
+An invite is a capability: whoever holds it can find the group, read what
+its members share and join. It carries the group's public key, the group
+secret and, as hints for a first connection, the name and the addresses of
+members. The secret never shows in ``repr``, ``str``, logs or error
+messages: errors about a URI describe what is wrong without quoting it.
+Layout in docs/PROTOCOL.md §14.2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, quote, urlsplit
+
+from hyphal.errors import DecodeError, InvalidInput
+
+SCHEME = "hyphal"
+KEY_SIZE = 32
+SECRET_SIZE = 32
+MAX_NAME_LEN = 200
+MAX_PEERS = 16
+MAX_URI_LEN = 4096
+
+
+def b32(data: bytes) -> str:
+    """Lowercase RFC 4648 base32 without padding: case-insensitive and safe in a URI."""
+    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
+
+
+def unb32(text: str, size: int, what: str) -> bytes:
+    if len(text) != (size * 8 + 4) // 5:
+        raise DecodeError(f"{what} is not {size} bytes of base32")
+    try:
+        data = base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        raise DecodeError(f"{what} is not valid base32") from None
+    if b32(data) != text.lower():  # a non-canonical encoding of the same bytes
+        raise DecodeError(f"{what} is not canonical base32")
+    return data
+
+
+def check_peer(peer: str) -> str:
+    """``host:port`` or ``[v6 host]:port``, with a port in 1..65535."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput("a peer address is host:port")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise InvalidInput("an IPv6 peer address is [host]:port")
+    if any(c.isspace() or c in "/?#&" for c in host):
+        raise InvalidInput("a peer address cannot hold spaces or URI delimiters")
+    return peer
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    group_key: bytes
+    secret: bytes = field(repr=False)
+    name: str = ""
+    peers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.group_key) != KEY_SIZE or len(self.secret) != SECRET_SIZE:
+            raise InvalidInput(f"a group key and a group secret are {KEY_SIZE} bytes each")
+        if len(self.name) > MAX_NAME_LEN:
+            raise InvalidInput(f"a group name is at most {MAX_NAME_LEN} characters")
+        if len(self.peers) > MAX_PEERS:
+            raise InvalidInput(f"an invite lists at most {MAX_PEERS} peers")
+        for peer in self.peers:
+            check_peer(peer)
+
+    @property
+    def group_id(self) -> str:
+        """The group key in base32: the ``<id>`` of the URI, safe to show and log."""
+        return b32(self.group_key)
+
+    def to_uri(self) -> str:
+        """The full invite, secret included: hand it only to whoever should join."""
+        query = [f"s={b32(self.secret)}"]
+        if self.name:
+            query.append("n=" + quote(self.name, safe=""))
+        query += ["peer=" + quote(peer, safe="[]:") for peer in self.peers]
+        return f"{SCHEME}://group/{self.group_id}?{'&'.join(query)}"
+
+    def __str__(self) -> str:
+        return f"{SCHEME}://group/{self.group_id}?s=<secret>"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> Invite:
+        """Parse an invite; :class:`DecodeError` names what is wrong, never the URI's text."""
+        if not isinstance(uri, str) or len(uri) > MAX_URI_LEN:
+            raise DecodeError(f"an invite is a hyphal://group/... URI of at most {MAX_URI_LEN} characters")
+        try:
+            parts = urlsplit(uri.strip())
+        except ValueError:
+            raise DecodeError("the invite is not a valid URI") from None
+        if parts.scheme != SCHEME or parts.netloc != "group":
+            raise DecodeError("an invite starts with hyphal://group/")
+        group_key = unb32(parts.path.removeprefix("/"), KEY_SIZE, "the invite's group id")
+        try:
+            query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        except ValueError:
+            raise DecodeError("the invite's parameters are malformed") from None
+        secrets = query.get("s", [])
+        if len(secrets) != 1:
+            raise DecodeError("the invite must carry exactly one group secret (s=)")
+        secret = unb32(secrets[0], SECRET_SIZE, "the invite's group secret")
+        names = query.get("n", [""])
+        if len(names) != 1:
+            raise DecodeError("the invite carries more than one name")
+        try:
+            return cls(group_key, secret, names[0], tuple(query.get("peer", [])))
+        except InvalidInput as exc:
+            raise DecodeError(f"bad invite: {exc}") from None
+
+
+__all__ = ["Invite", "b32", "check_peer", "unb32"]
