@@ -1,0 +1,144 @@
+"""The group channel's state machine (sans-I/O): prove membership, then swap member adverts.
+
+One :class:`GroupSession` runs per connection and group, on the channel
+``hyphal/group/1`` whose id is the group's discovery key. Each side first
+sends ``AUTH``: a MAC over the connection's handshake hash under the group's
+capability key (§14.3), which only holders of the group secret can make.
+Nothing else is sent before the peer's ``AUTH`` verifies, so a stranger who
+opens the channel learns not even the members' device keys. Then each side
+sends every advert it holds and, from then on, every advert that changes its
+view. A wrong MAC or an advert that does not verify ends the session; stale
+adverts are ignored. Layout in docs/PROTOCOL.md §14.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeAlias
+
+from typing_extensions import Buffer
+
+from hyphal.errors import DecodeError, HyphalError
+from hyphal.feed.signed_value import SignedValue
+from hyphal.groups.keys import GroupKeys
+from hyphal.groups.members import Change, Membership
+from hyphal.replication.capability import MAC_SIZE
+
+PROTOCOL = "hyphal/group/1"
+MAX_GROUP_MESSAGE = 2048
+
+
+class GroupMessage(IntEnum):
+    AUTH = 1
+    ADVERT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertAccepted:
+    """The peer's advert is newer than what we held: pass it on to the other sessions.
+
+    ``change`` is what it changed in the view of current members, if anything
+    (a first-seen or updated tombstone changes nothing visible, yet spreads).
+    """
+
+    advert: SignedValue
+    change: Change | None
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """End the session: the peer broke the protocol or is not a member."""
+
+    reason: str
+
+
+Action: TypeAlias = Send | AdvertAccepted | Close
+
+
+def encode_auth(mac: bytes) -> bytes:
+    return bytes((GroupMessage.AUTH,)) + mac
+
+
+def encode_advert(advert: SignedValue) -> bytes:
+    return bytes((GroupMessage.ADVERT,)) + advert.encode()
+
+
+class GroupSession:
+    """The group channel with one peer. Feed it :meth:`receive`; perform what it returns."""
+
+    def __init__(
+        self, keys: GroupKeys, membership: Membership, handshake_hash: bytes, is_initiator: bool
+    ) -> None:
+        self._keys = keys
+        self.membership = membership
+        self._handshake_hash = handshake_hash
+        self._is_initiator = is_initiator
+        self.authenticated = False
+        self.closed = False
+
+    def start(self) -> list[Action]:
+        """What to send when the channel opens: our proof of membership."""
+        return [Send(encode_auth(self._keys.channel_mac(self._handshake_hash, self._is_initiator)))]
+
+    def receive(self, data: Buffer) -> list[Action]:
+        """One message from the peer."""
+        if self.closed:
+            return []
+        raw = bytes(data)
+        try:
+            if not raw or len(raw) > MAX_GROUP_MESSAGE:
+                raise DecodeError(f"group message of {len(raw)} bytes")
+            kind, body = raw[0], raw[1:]
+            if not self.authenticated:
+                return self._on_auth(kind, body)
+            if kind != GroupMessage.ADVERT:
+                raise DecodeError(f"unexpected group message {kind}")
+            return self._on_advert(SignedValue.decode(body))
+        except HyphalError as exc:
+            return self._close(f"{type(exc).__name__}: {exc}")
+
+    def share(self, advert: SignedValue) -> list[Action]:
+        """Our view changed (our own advert, or another peer's): tell this peer once it is in."""
+        if not self.authenticated or self.closed:
+            return []
+        return [Send(encode_advert(advert))]
+
+    def _on_auth(self, kind: int, body: bytes) -> list[Action]:
+        if kind != GroupMessage.AUTH or len(body) != MAC_SIZE:
+            raise DecodeError("the first group message must be AUTH")
+        if not self._keys.check_channel_mac(self._handshake_hash, not self._is_initiator, body):
+            return self._close("not a member: wrong group capability")
+        self.authenticated = True
+        return [Send(encode_advert(advert)) for advert in self.membership.adverts()]
+
+    def _on_advert(self, advert: SignedValue) -> list[Action]:
+        held = self.membership.get(advert.public_key)
+        if held is not None and advert.seq <= held.seq:
+            # Stale or a repeat: nothing to pass on, so adverts never loop between sessions.
+            # (It is still verified: a peer that sends forgeries is dropped either way.)
+            self.membership.merge(advert)
+            return []
+        return [AdvertAccepted(advert, self.membership.merge(advert))]
+
+    def _close(self, reason: str) -> list[Action]:
+        self.closed = True
+        return [Close(reason)]
+
+
+__all__ = [
+    "PROTOCOL",
+    "Action",
+    "AdvertAccepted",
+    "Close",
+    "GroupMessage",
+    "GroupSession",
+    "Send",
+    "encode_advert",
+    "encode_auth",
+]
