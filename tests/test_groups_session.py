@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.members import Change, MemberAdvert, Membership, sign_advert
@@ -100,3 +103,16 @@ def test_bad_input_after_auth_closes_the_session() -> None:
     deliver(a, b.start())
     assert isinstance(a.receive(encode_advert(forged))[0], Close)
     assert view(a).current() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=4), st.booleans())
+def test_any_bytes_give_actions_never_exceptions(messages: list[bytes], authenticated: bool) -> None:
+    keys = GroupKeys(GROUP_KEY, new_group_secret())
+    a, b = pair(keys, keys)
+    if authenticated:
+        deliver(a, b.start())
+    for message in messages:
+        actions = a.receive(message)
+        assert all(isinstance(x, (Send, AdvertAccepted, Close)) for x in actions)
+    assert view(a).current() == []  # nothing unverified is ever taken in

@@ -105,7 +105,7 @@ async def test_forged_value_drops_the_peer_and_is_not_stored(tmp_path: Path) -> 
                 genuine = SignedValue.sign(OWNER, 5, b"x")
                 forged = bytearray(encode_value_message(genuine))
                 forged[-1] ^= 1  # break the signature
-                sub = frep._subscribers
+                sub = frep.subscribers
                 with anyio.fail_after(TIMEOUT):
                     while not sub:
                         await anyio.wait_all_tasks_blocked()

@@ -1,0 +1,74 @@
+"""Keeps a group's membership view in sync over every attached connection.
+
+Runs a :class:`~hyphal.groups.session.GroupSession` on the group channel of
+each connection (docs/PROTOCOL.md §14.5): adverts that one peer brings are
+passed on to the others, and :meth:`GroupReplication.publish` spreads this
+device's own advert. Peers that fail the membership proof or send bad
+adverts are dropped.
+"""
+
+from __future__ import annotations
+
+from hyphal.errors import InvalidInput
+from hyphal.feed.feed import Notifier
+from hyphal.feed.signed_value import SignedValue
+from hyphal.groups.keys import GroupKeys
+from hyphal.groups.members import Membership
+from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, Send
+from hyphal.replication.fanout import Fanout, Subscriber
+
+
+class GroupReplication(Fanout):
+    """The group channel on every attached connection, feeding one :class:`Membership`."""
+
+    def __init__(self, keys: GroupKeys, membership: Membership | None = None) -> None:
+        super().__init__(PROTOCOL, keys.discovery_key)
+        self.keys = keys
+        self.membership = membership or Membership(keys)
+        self.changes: Notifier[AdvertAccepted] = Notifier()
+        """Every advert that was new here, with what it changed among current members."""
+        self._sessions: dict[Subscriber, GroupSession] = {}
+
+    @property
+    def member_peer_count(self) -> int:
+        """Attached peers that proved they hold the group secret."""
+        return sum(1 for session in self._sessions.values() if session.authenticated)
+
+    def publish(self, advert: SignedValue) -> None:
+        """Take this device's new advert (or one from elsewhere, say the DHT) and spread it."""
+        held = self.membership.get(advert.public_key)
+        if held is not None and advert.seq <= held.seq:
+            raise InvalidInput(f"advert seq {advert.seq} is not above the held {held.seq}")
+        self._accepted(AdvertAccepted(advert, self.membership.merge(advert)), None)
+
+    def _opened(self, sub: Subscriber) -> None:
+        connection = sub.connection
+        session = GroupSession(self.keys, self.membership, connection.handshake_hash, connection.is_initiator)
+        self._sessions[sub] = session
+        self._perform(sub, session.start())
+
+    def _on_message(self, sub: Subscriber, data: bytes) -> None:
+        self._perform(sub, self._sessions[sub].receive(data))
+
+    def _forgotten(self, sub: Subscriber) -> None:
+        self._sessions.pop(sub, None)
+
+    def _perform(self, sub: Subscriber, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                sub.outbox.put(action.data)
+            elif isinstance(action, AdvertAccepted):
+                self._accepted(action, sub)
+            elif isinstance(action, Close):
+                self._drop(sub, action.reason)
+
+    def _accepted(self, accepted: AdvertAccepted, source: Subscriber | None) -> None:
+        for sub, session in list(self._sessions.items()):
+            if sub is not source:
+                for action in session.share(accepted.advert):
+                    assert isinstance(action, Send)
+                    sub.outbox.put(action.data)
+        self.changes.notify(accepted)
+
+
+__all__ = ["GroupReplication"]
