@@ -661,20 +661,47 @@ fn seal_py<'py, const N: usize>(
     (key, nonce, plaintext, associated_data): AeadArgs<'_, 'py>,
     seal: SealFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    seal_parts_py(
+        py,
+        (key, nonce, associated_data),
+        &[Bytes::get(plaintext)?],
+        &[],
+        seal,
+    )
+}
+
+/// `prefix ‖ ciphertext ‖ tag` of the concatenated `parts`, in one new bytes object:
+/// gathering the parts is the copy sealing needs anyway, and the prefix (left in the
+/// clear, not authenticated) lets a caller frame the result without another copy.
+fn seal_parts_py<'py, const N: usize>(
+    py: Python<'py>,
+    (key, nonce, associated_data): (
+        &Bound<'py, PyAny>,
+        &Bound<'py, PyAny>,
+        Option<&Bound<'py, PyAny>>,
+    ),
+    parts: &[Bytes<'py>],
+    prefix: &[u8],
+    seal: SealFn<N>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let key: [u8; 32] = fixed(key, "key")?;
     let nonce: [u8; N] = fixed(nonce, "nonce")?;
-    let plaintext = Bytes::get(plaintext)?;
     let ad = associated_data.map(Bytes::get).transpose()?;
-    let (text, ad) = (
-        plaintext.as_slice(),
-        ad.as_ref().map_or(&[][..], Bytes::as_slice),
-    );
-    PyBytes::new_with(py, text.len() + aead::TAG_SIZE, |out| {
-        out[..text.len()].copy_from_slice(text);
-        if out.len() >= DETACH_BYTES {
-            py.detach(|| seal(&key, &nonce, ad, out));
+    let ad = ad.as_ref().map_or(&[][..], Bytes::as_slice);
+    let refs = slices(parts);
+    let total = total_len(&refs);
+    PyBytes::new_with(py, prefix.len() + total + aead::TAG_SIZE, |out| {
+        let (head, body) = out.split_at_mut(prefix.len());
+        head.copy_from_slice(prefix);
+        let mut pos = 0;
+        for part in &refs {
+            body[pos..pos + part.len()].copy_from_slice(part);
+            pos += part.len();
+        }
+        if body.len() >= DETACH_BYTES {
+            py.detach(|| seal(&key, &nonce, ad, body));
         } else {
-            seal(&key, &nonce, ad, out);
+            seal(&key, &nonce, ad, body);
         }
         Ok(())
     })
@@ -786,6 +813,28 @@ fn chacha20poly1305_decrypt<'py>(
     )
 }
 
+/// ChaCha20-Poly1305 (RFC 8439) of the concatenation of `parts`, returned as
+/// `prefix ‖ ciphertext ‖ tag` (see [`seal_parts_py`]).
+#[pyfunction]
+#[pyo3(signature = (key, nonce, parts, associated_data = None, prefix = None))]
+fn chacha20poly1305_encrypt_parts<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    parts: Vec<Bound<'py, PyAny>>,
+    associated_data: Option<&Bound<'py, PyAny>>,
+    prefix: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let prefix = prefix.map(Bytes::get).transpose()?;
+    seal_parts_py::<{ aead::IETF_NONCE_SIZE }>(
+        py,
+        (key, nonce, associated_data),
+        &many(&parts)?,
+        prefix.as_ref().map_or(&[][..], Bytes::as_slice),
+        aead::ietf_seal_in_place,
+    )
+}
+
 /// ChaCha20-Poly1305 (RFC 8439) over `ciphertext ‖ tag` given as consecutive parts,
 /// so a frame that arrived in several reads is opened without first joining it.
 #[pyfunction]
@@ -855,5 +904,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chacha20poly1305_encrypt, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt_parts, m)?)?;
+    m.add_function(wrap_pyfunction!(chacha20poly1305_encrypt_parts, m)?)?;
     Ok(())
 }

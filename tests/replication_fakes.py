@@ -318,7 +318,7 @@ class Sim:
             more: list[Action] = []
             match action:
                 case Send(peer, data):
-                    self._send(site, str(peer), data)
+                    self._send(site, str(peer), data if isinstance(data, bytes) else b"".join(data))
                 case VerifyHead(peer, blob):
                     head = site.feed.verify_head(blob)
                     if head is None:

@@ -68,3 +68,16 @@ def test_decrypt_parts_equals_decrypt_of_the_joined_parts(message: bytes, data: 
 def test_decrypt_parts_shorter_than_a_tag_is_refused() -> None:
     with pytest.raises(DecryptionError):
         _core.chacha20poly1305_decrypt_parts(KEY, bytes(12), [bytes(7), bytes(8)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    parts=st.lists(st.binary(max_size=700), max_size=6),
+    prefix=st.binary(max_size=8),
+    ad=st.binary(max_size=16),
+)
+def test_encrypt_parts_is_the_prefix_and_the_seal_of_the_joined_parts(
+    parts: list[bytes], prefix: bytes, ad: bytes
+) -> None:
+    sealed = _core.chacha20poly1305_encrypt_parts(KEY, bytes(12), parts, ad, prefix)
+    assert sealed == prefix + seal_ietf(KEY, bytes(12), b"".join(parts), ad)

@@ -114,6 +114,17 @@ def test_big_messages_are_views_and_small_ones_never_pin_a_big_frame() -> None:
     assert type(b.read(cb)) is bytes
 
 
+def test_a_message_in_pieces_is_one_message_and_mutable_pieces_are_copied() -> None:
+    a, b, ca, cb = paired()
+    mutable = bytearray(b"-middle-")
+    a.send(ca, [b"head", memoryview(mutable), b"tail"])
+    mutable[:] = b"XXXXXXXX"  # the caller reuses its buffer at once
+    (parts,) = a.take_frame_parts()
+    assert b"-middle-" in [bytes(p) for p in parts]  # a copy was queued, not the caller's buffer
+    b.receive(b"".join(parts))
+    assert bytes(b.read(cb) or b"") == b"head-middle-tail"
+
+
 def test_both_sides_opening_at_once_pair_up() -> None:
     a, b = Mux(), Mux()
     ca, cb = a.open("p", b"x"), b.open("p", b"x")

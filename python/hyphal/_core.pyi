@@ -141,6 +141,18 @@ def chacha20poly1305_encrypt(
 def chacha20poly1305_decrypt(
     key: Buffer, nonce: Buffer, ciphertext: Buffer, associated_data: Buffer = b""
 ) -> bytes: ...
+def chacha20poly1305_encrypt_parts(
+    key: Buffer,
+    nonce: Buffer,
+    parts: Sequence[Buffer],
+    associated_data: Buffer = b"",
+    prefix: Buffer = b"",
+) -> bytes:
+    """``prefix ‖ chacha20poly1305_encrypt(concatenation of parts)``: sealed without joining first.
+
+    The prefix is neither encrypted nor authenticated: it is room for the caller's framing.
+    """
+
 def chacha20poly1305_decrypt_parts(
     key: Buffer, nonce: Buffer, parts: Sequence[Buffer], associated_data: Buffer = b""
 ) -> bytes:

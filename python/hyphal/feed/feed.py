@@ -31,6 +31,7 @@ import anyio
 from typing_extensions import Buffer
 
 from hyphal import _core
+from hyphal.buffers import frozen
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable, ProofError, VerificationError
 from hyphal.feed.bitfield import Bitfield, PageChanges, encode_page
 from hyphal.feed.encryption import BlockCipher, default_read_secret
@@ -121,13 +122,6 @@ def _as_blocks(blocks: Sequence[Buffer]) -> list[Buffer]:
     return list(blocks)
 
 
-def _immutable(block: Buffer) -> Buffer:
-    """``block`` itself if nobody can change it between verification and storage, else a copy."""
-    if type(block) is bytes or (type(block) is memoryview and block.readonly and type(block.obj) is bytes):
-        return block
-    return bytes(block)
-
-
 def _parse_proof(proof: Buffer, blocks: Sequence[Buffer]) -> tuple[bytes, list[Buffer], Proof]:
     try:
         proof_bytes = bytes(proof)
@@ -135,7 +129,7 @@ def _parse_proof(proof: Buffer, blocks: Sequence[Buffer]) -> tuple[bytes, list[B
         raise InvalidInput("proof must be bytes-like") from None
     parsed = Proof.decode(proof_bytes)
     # Blocks received are views of immutable frames: verified and stored as they are.
-    owned = [_immutable(b) for b in _as_blocks(blocks)]
+    owned = [frozen(b) for b in _as_blocks(blocks)]
     if len(owned) != parsed.end - parsed.start:
         raise ProofError(f"proof covers {parsed.end - parsed.start} blocks, {len(owned)} given")
     return proof_bytes, owned, parsed

@@ -15,6 +15,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import Buffer
 
+from hyphal.buffers import Parts, nbytes, total_size
 from hyphal.net.mux import ChannelState
 
 if TYPE_CHECKING:
@@ -81,14 +82,17 @@ class Channel:
             await self._opened.wait()
         await anyio.lowlevel.checkpoint()
 
-    async def send(self, message: Buffer) -> None:
+    async def send(self, message: Buffer | Parts) -> None:
         """Queue one message; waits while the peer's window or the send buffer is full.
+
+        ``message`` may be a list or tuple of buffers, one message in pieces
+        (a header and large blocks, say): they are not joined before sealing.
 
         When neither is full the message is queued without yielding to the event
         loop: bulk senders pay no scheduling round trip per message, and the
         send buffer bounds how long they run before they wait.
         """
-        size = len(message) if isinstance(message, bytes) else memoryview(message).nbytes
+        size = total_size(message) if isinstance(message, (list, tuple)) else nbytes(message)
         mux = self._mux
         connection = self._connection
         if (

@@ -417,12 +417,11 @@ class Connection:
         encode = self._encoder.encode_parts
         stall_timeout = self._config.idle_timeout
         while mux.has_output:
-            parts: list[bytes] = []
-            for frame in mux.take_frames(_WRITE_SIZE):
-                parts.extend(encode(frame))
+            frames = [encode(parts) for parts in mux.take_frame_parts(_WRITE_SIZE)]
             # One write per batch: the frames of many small messages leave in one
             # syscall, while a batch stays small enough to be sealed and copied in cache.
-            data = b"".join(parts)
+            # A lone (large) frame goes out as it was sealed, without another copy.
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
             self._in_flight = len(data)
             try:
                 if stall_timeout is None:

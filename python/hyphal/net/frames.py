@@ -16,9 +16,11 @@ and a decoder that failed stays failed.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from typing_extensions import Buffer
 
+from hyphal.buffers import total_size
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput, ProtocolError
 from hyphal.net.noise import MAX_MESSAGE_LEN, TAG_LEN, CipherState
 
@@ -164,18 +166,20 @@ class FrameEncoder:
         """The nonce the next frame is sealed with (its position in the stream)."""
         return self._cipher.nonce
 
-    def encode_parts(self, plaintext: Buffer) -> tuple[bytes, bytes]:
-        """``(u32le length, ciphertext)``: two parts so a writer joins many frames in one copy."""
-        size = memoryview(plaintext).nbytes
+    def encode_parts(self, parts: Sequence[Buffer]) -> bytes:
+        """One whole frame, ``u32le length ‖ ciphertext``, of the concatenated ``parts``.
+
+        The pieces are gathered straight into the sealed output, which also
+        holds the length prefix: a frame costs one copy of its bytes.
+        """
+        size = total_size(parts)
         if size > self.max_frame:
             raise InvalidInput(f"frame of {size} bytes exceeds the limit of {self.max_frame}")
-        ciphertext = self._cipher.encrypt_with_ad(b"", plaintext)
-        return _U32.pack(len(ciphertext)), ciphertext
+        return self._cipher.encrypt_parts_with_ad(b"", parts, _U32.pack(size + TAG_LEN))
 
     def encode(self, plaintext: Buffer) -> bytes:
         """One whole frame: ``u32le length ‖ ciphertext``."""
-        header, ciphertext = self.encode_parts(plaintext)
-        return header + ciphertext
+        return self.encode_parts([plaintext])
 
 
 class FrameDecoder:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from typing_extensions import Buffer
 
+from hyphal.buffers import Parts, frozen, total_size
 from hyphal.errors import DecodeError, InvalidInput, ProtocolError
 from hyphal.net.frames import DEFAULT_MAX_FRAME, MAX_VARINT_LEN, check_max_frame, decode_varint, encode_varint
 
@@ -249,8 +250,8 @@ class Mux:
         self._by_remote: dict[int, _Channel | _Request] = {}
         self._by_key: dict[tuple[str, bytes], _Channel] = {}
         self._requests: dict[tuple[str, bytes], _Request] = {}
-        self._frames: deque[list[bytes]] = deque()
-        self._current: list[bytes] = []
+        self._frames: deque[tuple[list[Buffer], int]] = deque()
+        self._current: list[Buffer] = []
         self._current_size = 0
         self.outgoing_bytes = 0
 
@@ -364,20 +365,25 @@ class Mux:
             self._by_remote.pop(found.remote, None)
         self._queue(_CLOSE + encode_varint(channel) + _encode_text(reason, MAX_REASON_LEN))
 
-    def send(self, channel: int, payload: Buffer) -> None:
-        """Queue one message; needs ``len(payload) + MESSAGE_OVERHEAD`` credit (see :meth:`can_send`)."""
+    def send(self, channel: int, payload: Buffer | Parts) -> None:
+        """Queue one message; needs ``size + MESSAGE_OVERHEAD`` credit (see :meth:`can_send`).
+
+        ``payload`` may be a list or tuple of buffers, the message in pieces:
+        they are queued as they are and only joined when the frame is sealed.
+        """
         found = self._channels.get(channel)
         if found is None or found.state is not ChannelState.OPEN:
             raise InvalidInput(f"channel {channel} is not open")
-        data: bytes = payload if isinstance(payload, bytes) else bytes(payload)
-        size = len(data)
+        # The caller may reuse a mutable buffer once we return: keep only immutable ones.
+        parts = [frozen(p) for p in payload] if isinstance(payload, (list, tuple)) else [frozen(payload)]
+        size = total_size(parts)
         self.check_sendable(channel, size)
         cost = size + MESSAGE_OVERHEAD
         if cost > found.send_credit:
             raise InvalidInput(f"channel {channel} has {found.send_credit} credit, the message needs {cost}")
         found.send_credit -= cost
         header = _DATA + encode_varint(channel) + encode_varint(size)
-        self._queue_parts(header, data, len(header) + size)
+        self._queue_parts([header, *parts], len(header) + size)
 
     def read(self, channel: int) -> bytes | memoryview | None:
         """The next message received on ``channel``, or ``None``; returns its credit to the peer.
@@ -407,35 +413,36 @@ class Mux:
     # -- output ------------------------------------------------------------------
 
     def _queue(self, message: bytes) -> None:
-        self._queue_parts(message, b"", len(message))
+        self._queue_parts([message], len(message))
 
-    def _queue_parts(self, header: bytes, payload: bytes, size: int) -> None:
+    def _queue_parts(self, parts: list[Buffer], size: int) -> None:
         if self._current and self._current_size + size > self.batch_size:
-            self._frames.append(self._current)
+            self._frames.append((self._current, self._current_size))
             self._current = []
             self._current_size = 0
-        self._current.append(header)
-        if payload:
-            self._current.append(payload)
+        self._current.extend(parts)
         self._current_size += size
         self.outgoing_bytes += size
 
-    def take_frames(self, limit: int | None = None) -> list[bytes]:
-        """Frame plaintexts for what is queued, in order: at least one frame, and
-        no more once ``limit`` bytes are taken."""
+    def take_frame_parts(self, limit: int | None = None) -> list[list[Buffer]]:
+        """Frame plaintexts for what is queued, in order, each as the pieces it is made of:
+        at least one frame, and no more once ``limit`` bytes are taken."""
         if self._current:
-            self._frames.append(self._current)
+            self._frames.append((self._current, self._current_size))
             self._current = []
             self._current_size = 0
-        out: list[bytes] = []
+        out: list[list[Buffer]] = []
         taken = 0
         while self._frames and (limit is None or taken < limit):
-            parts = self._frames.popleft()
-            frame = parts[0] if len(parts) == 1 else b"".join(parts)
-            out.append(frame)
-            taken += len(frame)
+            parts, size = self._frames.popleft()
+            out.append(parts)
+            taken += size
         self.outgoing_bytes -= taken
         return out
+
+    def take_frames(self, limit: int | None = None) -> list[bytes]:
+        """:meth:`take_frame_parts`, each frame joined into one ``bytes``."""
+        return [b"".join(parts) for parts in self.take_frame_parts(limit)]
 
     # -- input -------------------------------------------------------------------
 

@@ -135,6 +135,16 @@ class CipherState:
         self.nonce += 1
         return sealed
 
+    def encrypt_parts_with_ad(self, ad: Buffer, parts: Sequence[Buffer], prefix: Buffer = b"") -> bytes:
+        """``prefix ‖`` :meth:`encrypt_with_ad` of the concatenation of ``parts``, in one buffer."""
+        if self.key is None:
+            return b"".join((prefix, *parts))
+        if self.nonce >= MAX_NONCE:
+            raise ProtocolError("nonce space exhausted: this session must not send any more")
+        sealed = _core.chacha20poly1305_encrypt_parts(self.key, _NONCE.pack(self.nonce), parts, ad, prefix)
+        self.nonce += 1
+        return sealed
+
     def decrypt_with_ad(self, ad: Buffer, ciphertext: Buffer) -> bytes:
         """Open ``ciphertext``; the nonce advances only on success. Raises :class:`DecryptionError`."""
         if self.key is None:

@@ -22,6 +22,7 @@ from typing import TypeAlias
 
 from typing_extensions import Buffer
 
+from hyphal.buffers import Parts
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.replication.capability import MAC_SIZE
 from hyphal.replication.ranges import OPEN_END
@@ -188,6 +189,10 @@ class Data:
         )
 
     def encode(self) -> bytes:
+        return b"".join(self.encode_parts())
+
+    def encode_parts(self) -> list[Buffer]:
+        """The encoding as pieces: the blocks themselves are not copied (see Channel.send)."""
         sizes = [memoryview(b).nbytes for b in self.blocks]
         proof_size = memoryview(self.proof).nbytes
         _require(_data_error(self.id, len(self.head), proof_size, len(sizes)))
@@ -205,7 +210,7 @@ class Data:
         for block, size in zip(self.blocks, sizes, strict=True):
             parts.append(_U32.pack(size))
             parts.append(block)
-        return b"".join(parts)
+        return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +252,10 @@ def encode_range_messages(kind: type[Have | Want | Unwant], ranges: Sequence[Ran
 # -- decoding ------------------------------------------------------------------
 
 
-def decode_message(data: Buffer) -> Message:
+def decode_message(data: Buffer | Parts) -> Message:
     """Parse one message; raises :class:`~hyphal.errors.DecodeError` for anything malformed."""
+    if isinstance(data, (list, tuple)):
+        data = b"".join(data)
     try:
         view = memoryview(data)
         if view.ndim != 1 or view.itemsize != 1:

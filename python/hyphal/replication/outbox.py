@@ -13,6 +13,7 @@ from collections import deque
 
 import anyio
 
+from hyphal.buffers import Parts, total_size
 from hyphal.net.connection import Channel
 
 log = logging.getLogger("hyphal.replication")
@@ -27,10 +28,10 @@ class Outbox:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.closed = False
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes | Parts] = deque()
         self._wake = anyio.Event()
 
-    def put(self, message: bytes) -> None:
+    def put(self, message: bytes | Parts) -> None:
         if not self.closed:
             self._queue.append(message)
             self._wake.set()
@@ -49,9 +50,10 @@ class Outbox:
                     await self._wake.wait()
                     continue
                 message = self._queue.popleft()
-                if len(message) > self.channel.max_message_size:
+                size = len(message) if isinstance(message, bytes) else total_size(message)
+                if size > self.channel.max_message_size:
                     # The peer's frames are smaller than this message: it can never go out.
-                    log.warning("%r cannot take a %d-byte message; closing it", self.channel, len(message))
+                    log.warning("%r cannot take a %d-byte message; closing it", self.channel, size)
                     await self.channel.aclose("frame limit too small")
                     return
                 await self.channel.send(message)

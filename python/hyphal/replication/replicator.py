@@ -23,6 +23,7 @@ from typing import TypeAlias
 
 from typing_extensions import Buffer
 
+from hyphal.buffers import Parts
 from hyphal.errors import DecodeError, HyphalError, InvalidInput
 from hyphal.merkle import Proof
 from hyphal.replication.capability import capability_key, capability_mac, verify_capability
@@ -105,10 +106,15 @@ class DropReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``data`` as one message on the peer's feed channel."""
+    """Send ``data`` as one message on the peer's feed channel.
+
+    A DATA message comes as a list of pieces (its blocks uncopied); every
+    other message as ``bytes``. :func:`~hyphal.replication.messages.decode_message`
+    takes either.
+    """
 
     peer_id: PeerId
-    data: bytes
+    data: bytes | Parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,7 +539,7 @@ class Replicator:
             if data.encoded_size() > MAX_MESSAGE_SIZE:
                 out.append(Send(peer.id, NoData(request_id, NoDataReason.TOO_LARGE).encode()))
             else:
-                out.append(Send(peer.id, data.encode()))
+                out.append(Send(peer.id, data.encode_parts()))
         self._pump_serves(peer, out)
         return self._finish(out)
 
