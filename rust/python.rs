@@ -651,6 +651,12 @@ type AeadArgs<'a, 'py> = (
     &'a Bound<'py, PyAny>,
     Option<&'a Bound<'py, PyAny>>,
 );
+/// Key, nonce and optional associated data, for the calls whose text comes in parts.
+type KeyArgs<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+);
 type SealFn<const N: usize> = fn(&[u8; 32], &[u8; N], &[u8], &mut [u8]);
 /// Opens `ciphertext ‖ tag` given as consecutive parts.
 type OpenFn<const N: usize> =
@@ -675,20 +681,14 @@ fn seal_py<'py, const N: usize>(
 /// clear, not authenticated) lets a caller frame the result without another copy.
 fn seal_parts_py<'py, const N: usize>(
     py: Python<'py>,
-    (key, nonce, associated_data): (
-        &Bound<'py, PyAny>,
-        &Bound<'py, PyAny>,
-        Option<&Bound<'py, PyAny>>,
-    ),
+    (key, nonce, associated_data): KeyArgs<'_, 'py>,
     parts: &[Bytes<'py>],
     prefix: &[u8],
     seal: SealFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let key: [u8; 32] = fixed(key, "key")?;
-    let nonce: [u8; N] = fixed(nonce, "nonce")?;
+    let (key, nonce): ([u8; 32], [u8; N]) = (fixed(key, "key")?, fixed(nonce, "nonce")?);
     let ad = associated_data.map(Bytes::get).transpose()?;
-    let ad = ad.as_ref().map_or(&[][..], Bytes::as_slice);
-    let refs = slices(parts);
+    let (ad, refs) = (ad.as_ref().map_or(&[][..], Bytes::as_slice), slices(parts));
     let total = total_len(&refs);
     PyBytes::new_with(py, prefix.len() + total + aead::TAG_SIZE, |out| {
         let (head, body) = out.split_at_mut(prefix.len());
@@ -722,19 +722,13 @@ fn open_py<'py, const N: usize>(
 
 fn open_parts_py<'py, const N: usize>(
     py: Python<'py>,
-    (key, nonce, associated_data): (
-        &Bound<'py, PyAny>,
-        &Bound<'py, PyAny>,
-        Option<&Bound<'py, PyAny>>,
-    ),
+    (key, nonce, associated_data): KeyArgs<'_, 'py>,
     parts: &[Bytes<'py>],
     open: OpenFn<N>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let key: [u8; 32] = fixed(key, "key")?;
-    let nonce: [u8; N] = fixed(nonce, "nonce")?;
+    let (key, nonce): ([u8; 32], [u8; N]) = (fixed(key, "key")?, fixed(nonce, "nonce")?);
     let ad = associated_data.map(Bytes::get).transpose()?;
-    let ad = ad.as_ref().map_or(&[][..], Bytes::as_slice);
-    let refs = slices(parts);
+    let (ad, refs) = (ad.as_ref().map_or(&[][..], Bytes::as_slice), slices(parts));
     let total = total_len(&refs);
     if total < aead::TAG_SIZE {
         return Err(Error::Decryption.into());
