@@ -1,0 +1,750 @@
+//! Blobs: bao-style verified streaming over 16 KiB chunk groups
+//! (docs/PROTOCOL.md §12).
+//!
+//! A blob's id is plain BLAKE3 (`b3sum`). The BLAKE3 tree above the 1 KiB
+//! chunks is cut at chunk groups of 16 chunks: a blob of `n` groups has
+//! `n - 1` parent nodes, each the 64-byte pair `left CV ‖ right CV`. The
+//! outboard stores them in *in-order* layout: slot `j` holds the lowest
+//! common ancestor of groups `j` and `j + 1`, so every node has a fixed
+//! offset given only its position, whatever the blob's size, and a node can
+//! be written the moment it is known (import, or a verified download).
+//!
+//! Chaining values come from the `blake3` crate's `hazmat` module; nothing
+//! here re-implements the compression function.
+
+use std::collections::BTreeMap;
+
+use blake3::hazmat::{
+    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
+};
+use rayon::prelude::*;
+
+use crate::error::{invalid, Error, Result};
+use crate::hash::Hash;
+
+/// log2 of the chunks in a group: 16 chunks of 1 KiB.
+pub const CHUNK_LOG: u32 = 4;
+pub const GROUP_SIZE: usize = 1024 << CHUNK_LOG;
+/// A parent node: `left CV ‖ right CV`.
+pub const NODE_SIZE: usize = 64;
+/// Below this many bytes of whole groups, hashing stays on the calling thread.
+const PARALLEL_BYTES: usize = 256 * 1024;
+
+const GS: u64 = GROUP_SIZE as u64;
+
+/// Chunk groups in a blob of `size` bytes; the empty blob has one (empty) group.
+pub fn group_count(size: u64) -> u64 {
+    size.div_ceil(GS).max(1)
+}
+
+/// Bytes of the outboard of a blob of `size` bytes.
+pub fn outboard_size(size: u64) -> u64 {
+    (group_count(size) - 1) * NODE_SIZE as u64
+}
+
+/// Length in bytes of group `index` of a blob of `size` bytes.
+pub fn group_len(size: u64, index: u64) -> usize {
+    (size.saturating_sub(index * GS)).min(GS) as usize
+}
+
+/// Where a group range `[start, end)` lies in the blob's bytes.
+pub fn byte_range(size: u64, start: u64, end: u64) -> (u64, u64) {
+    ((start * GS).min(size), (end * GS).min(size))
+}
+
+/// Check `start < end <= group_count(size)`.
+pub fn check_range(size: u64, start: u64, end: u64) -> Result<()> {
+    let n = group_count(size);
+    if start >= end || end > n {
+        return Err(invalid(format!(
+            "group range [{start}, {end}) is empty or outside a blob of {n} groups"
+        )));
+    }
+    Ok(())
+}
+
+/// The first group of the right child of the node over groups `[start, end)`
+/// (`end - start >= 2`): the left child holds the largest power of two of
+/// groups that is less than the span, as in BLAKE3 itself.
+fn split(start: u64, end: u64) -> u64 {
+    let n = end - start;
+    start + (1u64 << (63 - (n - 1).leading_zeros()))
+}
+
+fn group_cv(index: u64, data: &[u8], is_root: bool) -> ChainingValue {
+    if is_root {
+        *blake3::hash(data).as_bytes()
+    } else {
+        let mut h = blake3::Hasher::new();
+        h.set_input_offset(index * GS);
+        h.update(data);
+        h.finalize_non_root()
+    }
+}
+
+fn parent_cv(left: &ChainingValue, right: &ChainingValue, is_root: bool) -> ChainingValue {
+    if is_root {
+        *merge_subtrees_root(left, right, Mode::Hash).as_bytes()
+    } else {
+        merge_subtrees_non_root(left, right, Mode::Hash)
+    }
+}
+
+fn node_halves(node: &[u8]) -> (ChainingValue, ChainingValue) {
+    (
+        node[..32].try_into().expect("32 bytes"),
+        node[32..64].try_into().expect("32 bytes"),
+    )
+}
+
+/// The chaining values of whole groups, the first at group `first`.
+fn group_cvs(first: u64, data: &[u8]) -> Vec<ChainingValue> {
+    debug_assert_eq!(data.len() % GROUP_SIZE, 0);
+    if data.len() >= PARALLEL_BYTES {
+        data.par_chunks(GROUP_SIZE)
+            .enumerate()
+            .map(|(i, g)| group_cv(first + i as u64, g, false))
+            .collect()
+    } else {
+        data.chunks(GROUP_SIZE)
+            .enumerate()
+            .map(|(i, g)| group_cv(first + i as u64, g, false))
+            .collect()
+    }
+}
+
+/// Incremental outboard: feed the blob in pieces of any size, take finished
+/// outboard nodes as they appear, then finalize for the root (= BLAKE3).
+///
+/// The last group seen is held back unhashed until more data arrives or
+/// `finalize`, because it is hashed with the root flag if it is the only one.
+#[derive(Default)]
+pub struct OutboardBuilder {
+    /// Bytes of the current group, not hashed yet (at most one group).
+    pending: Vec<u8>,
+    /// Groups hashed so far.
+    groups: u64,
+    /// Roots of the complete subtrees so far: (chaining value, first group).
+    stack: Vec<(ChainingValue, u64)>,
+    /// Outboard nodes not yet taken, by slot.
+    nodes: BTreeMap<u64, [u8; NODE_SIZE]>,
+    finished: bool,
+}
+
+impl OutboardBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes fed so far.
+    pub fn len(&self) -> u64 {
+        self.groups * GS + self.pending.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) -> Result<()> {
+        if self.finished {
+            return Err(invalid("outboard builder already finalized"));
+        }
+        while !data.is_empty() {
+            if self.pending.len() == GROUP_SIZE {
+                let cv = group_cv(self.groups, &self.pending, false);
+                self.push(cv);
+                self.pending.clear();
+            }
+            if self.pending.is_empty() && data.len() > GROUP_SIZE {
+                // Hash whole groups in place, keeping back the last 1..=GROUP_SIZE bytes.
+                let whole = (data.len() - 1) / GROUP_SIZE * GROUP_SIZE;
+                for cv in group_cvs(self.groups, &data[..whole]) {
+                    self.push(cv);
+                }
+                data = &data[whole..];
+            }
+            let take = (GROUP_SIZE - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    /// Push the CV of group `self.groups`, known not to be the last, merging
+    /// every subtree it completes (BLAKE3's reference merge rule).
+    fn push(&mut self, cv: ChainingValue) {
+        let mut entry = (cv, self.groups);
+        self.groups += 1;
+        let mut total = self.groups;
+        while total & 1 == 0 {
+            let (left, first) = self.stack.pop().expect("a left subtree");
+            entry = (self.merge(&left, &entry.0, entry.1, false), first);
+            total >>= 1;
+        }
+        self.stack.push(entry);
+    }
+
+    /// Record the node `left ‖ right` (right starting at group `right_first`) and return its CV.
+    fn merge(
+        &mut self,
+        left: &ChainingValue,
+        right: &ChainingValue,
+        right_first: u64,
+        is_root: bool,
+    ) -> ChainingValue {
+        let mut node = [0u8; NODE_SIZE];
+        node[..32].copy_from_slice(left);
+        node[32..].copy_from_slice(right);
+        self.nodes.insert(right_first - 1, node);
+        parent_cv(left, right, is_root)
+    }
+
+    /// Finished nodes as runs of consecutive slots: `(byte offset in the outboard, bytes)`.
+    pub fn take_nodes(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut next_slot = u64::MAX;
+        for (slot, node) in std::mem::take(&mut self.nodes) {
+            match runs.last_mut() {
+                Some((_, bytes)) if slot == next_slot => bytes.extend_from_slice(&node),
+                _ => runs.push((slot * NODE_SIZE as u64, node.to_vec())),
+            }
+            next_slot = slot + 1;
+        }
+        runs
+    }
+
+    /// The root hash, equal to `blake3(data)`. The last nodes become available to `take_nodes`.
+    pub fn finalize(&mut self) -> Result<Hash> {
+        if self.finished {
+            return Err(invalid("outboard builder already finalized"));
+        }
+        self.finished = true;
+        let last = self.groups;
+        if last == 0 {
+            return Ok(group_cv(0, &self.pending, true));
+        }
+        let mut right = (group_cv(last, &self.pending, false), last);
+        self.pending = Vec::new();
+        while let Some((left, first)) = self.stack.pop() {
+            let is_root = self.stack.is_empty();
+            right = (self.merge(&left, &right.0, right.1, is_root), first);
+        }
+        Ok(right.0)
+    }
+}
+
+/// The outboard of a whole blob in memory, and its root.
+pub fn outboard(data: &[u8]) -> (Hash, Vec<u8>) {
+    let mut b = OutboardBuilder::new();
+    b.update(data).expect("fresh builder");
+    let root = b.finalize().expect("fresh builder");
+    let mut out = vec![0u8; outboard_size(data.len() as u64) as usize];
+    for (offset, bytes) in b.take_nodes() {
+        out[offset as usize..offset as usize + bytes.len()].copy_from_slice(&bytes);
+    }
+    (root, out)
+}
+
+/// A node still to visit in pre-order: groups `[start, end)`, the CV it must have, whether it is the root.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    start: u64,
+    end: u64,
+    cv: ChainingValue,
+    is_root: bool,
+}
+
+/// Walk of the tree of a blob restricted to a group range, in wire order.
+#[derive(Clone, Debug)]
+struct Walk {
+    size: u64,
+    start: u64,
+    end: u64,
+    stack: Vec<Pending>,
+}
+
+enum Step {
+    /// The parent node in outboard slot `slot` comes next.
+    Parent(Pending, u64),
+    /// Group `index` comes next.
+    Group(Pending, u64),
+}
+
+impl Walk {
+    fn new(root: &Hash, size: u64, start: u64, end: u64) -> Result<Walk> {
+        check_range(size, start, end)?;
+        let top = Pending {
+            start: 0,
+            end: group_count(size),
+            cv: *root,
+            is_root: true,
+        };
+        Ok(Walk {
+            size,
+            start,
+            end,
+            stack: vec![top],
+        })
+    }
+
+    fn next(&mut self) -> Option<Step> {
+        let p = self.stack.pop()?;
+        Some(if p.end - p.start == 1 {
+            Step::Group(p, p.start)
+        } else {
+            Step::Parent(p, split(p.start, p.end) - 1)
+        })
+    }
+
+    fn len_of(&self, step: &Step) -> usize {
+        match step {
+            Step::Parent(..) => NODE_SIZE,
+            Step::Group(_, i) => group_len(self.size, *i),
+        }
+    }
+
+    /// Check a parent node against its expected CV and queue the children that meet the range.
+    fn descend(&mut self, p: &Pending, node: &[u8]) -> Result<()> {
+        let (left, right) = node_halves(node);
+        if parent_cv(&left, &right, p.is_root) != p.cv {
+            return Err(Error::Proof(format!(
+                "parent node over groups [{}, {}) does not match",
+                p.start, p.end
+            )));
+        }
+        let mid = split(p.start, p.end);
+        let children = [(mid, p.end, right), (p.start, mid, left)];
+        for (start, end, cv) in children {
+            if start < self.end && end > self.start {
+                self.stack.push(Pending {
+                    start,
+                    end,
+                    cv,
+                    is_root: false,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_group(p: &Pending, data: &[u8]) -> Result<()> {
+        if group_cv(p.start, data, p.is_root) != p.cv {
+            return Err(Error::Proof(format!("group {} does not match", p.start)));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of the encoded response for groups `[start, end)` of a blob of `size` bytes.
+pub fn encoded_len(size: u64, start: u64, end: u64) -> Result<u64> {
+    check_range(size, start, end)?;
+    let mut walk = Walk::new(&[0; 32], size, start, end)?;
+    let mut total = 0u64;
+    while let Some(step) = walk.next() {
+        total += walk.len_of(&step) as u64;
+        if let Step::Parent(p, _) = step {
+            let mid = split(p.start, p.end);
+            for (s, e) in [(mid, p.end), (p.start, mid)] {
+                if s < end && e > start {
+                    walk.stack.push(Pending {
+                        start: s,
+                        end: e,
+                        cv: [0; 32],
+                        is_root: false,
+                    });
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Encode the verified response for groups `[start, end)`: in pre-order,
+/// each parent node whose span meets the range, then the groups' bytes.
+///
+/// `outboard` is the whole outboard (only the nodes on the range's paths are
+/// read); `data` holds exactly the bytes of the range. Everything sent is
+/// checked against `root` first, so a corrupt store is caught here.
+pub fn encode_range(
+    root: &Hash,
+    size: u64,
+    outboard: &[u8],
+    data: &[u8],
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    walk_stored(root, size, outboard, data, start, end, Some(&mut out))?;
+    Ok(out)
+}
+
+/// Check stored groups `[start, end)` and the nodes above them against `root`,
+/// as [`encode_range`] does, without encoding anything.
+pub fn verify_range(
+    root: &Hash,
+    size: u64,
+    outboard: &[u8],
+    data: &[u8],
+    start: u64,
+    end: u64,
+) -> Result<()> {
+    walk_stored(root, size, outboard, data, start, end, None)
+}
+
+fn walk_stored(
+    root: &Hash,
+    size: u64,
+    outboard: &[u8],
+    data: &[u8],
+    start: u64,
+    end: u64,
+    mut out: Option<&mut Vec<u8>>,
+) -> Result<()> {
+    let mut walk = Walk::new(root, size, start, end)?;
+    let (lo, hi) = byte_range(size, start, end);
+    if data.len() as u64 != hi - lo {
+        return Err(invalid(format!(
+            "range data is {} bytes, groups [{start}, {end}) hold {}",
+            data.len(),
+            hi - lo
+        )));
+    }
+    if (outboard.len() as u64) < outboard_size(size) {
+        return Err(invalid(format!(
+            "outboard is {} bytes, a blob of {size} bytes needs {}",
+            outboard.len(),
+            outboard_size(size)
+        )));
+    }
+    if let Some(out) = out.as_deref_mut() {
+        out.reserve(encoded_len(size, start, end)? as usize);
+    }
+    while let Some(step) = walk.next() {
+        let item = match step {
+            Step::Parent(p, slot) => {
+                let at = slot as usize * NODE_SIZE;
+                let node = &outboard[at..at + NODE_SIZE];
+                walk.descend(&p, node)?;
+                node
+            }
+            Step::Group(p, index) => {
+                let at = ((index - start) * GS) as usize;
+                let bytes = &data[at..at + group_len(size, index)];
+                Walk::check_group(&p, bytes)?;
+                bytes
+            }
+        };
+        if let Some(out) = out.as_deref_mut() {
+            out.extend_from_slice(item);
+        }
+    }
+    Ok(())
+}
+
+/// Items a [`RangeDecoder`] has verified.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Parent nodes: (outboard byte offset, 64 bytes), each run of consecutive slots joined.
+    pub nodes: Vec<(u64, Vec<u8>)>,
+    /// Groups: (first group index, bytes), each run of consecutive groups joined.
+    pub groups: Vec<(u64, Vec<u8>)>,
+}
+
+impl Verified {
+    fn push_node(&mut self, slot: u64, node: &[u8]) {
+        let offset = slot * NODE_SIZE as u64;
+        match self.nodes.last_mut() {
+            Some((o, b)) if *o + b.len() as u64 == offset => b.extend_from_slice(node),
+            _ => self.nodes.push((offset, node.to_vec())),
+        }
+    }
+
+    fn push_group(&mut self, index: u64, data: &[u8]) {
+        match self.groups.last_mut() {
+            Some((first, b)) if *first + (b.len() as u64).div_ceil(GS) == index => {
+                b.extend_from_slice(data)
+            }
+            _ => self.groups.push((index, data.to_vec())),
+        }
+    }
+}
+
+/// Streaming verifier of an encoded response for groups `[start, end)`.
+///
+/// Feed the response in pieces of any size; each group is checked against
+/// the root as soon as its last byte arrives and only then returned. The
+/// first mismatch is an error and the decoder accepts nothing more.
+#[derive(Debug)]
+pub struct RangeDecoder {
+    walk: Walk,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl RangeDecoder {
+    pub fn new(root: &Hash, size: u64, start: u64, end: u64) -> Result<RangeDecoder> {
+        Ok(RangeDecoder {
+            walk: Walk::new(root, size, start, end)?,
+            buf: Vec::new(),
+            failed: false,
+        })
+    }
+
+    /// Whether every item of the response has been verified.
+    pub fn is_done(&self) -> bool {
+        self.walk.stack.is_empty()
+    }
+
+    pub fn feed(&mut self, data: &[u8]) -> Result<Verified> {
+        if self.failed {
+            return Err(Error::Proof("decoder already rejected its input".into()));
+        }
+        let r = self.feed_inner(data);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn feed_inner(&mut self, mut data: &[u8]) -> Result<Verified> {
+        let mut out = Verified::default();
+        loop {
+            let Some(p) = self.walk.stack.last().copied() else {
+                if data.is_empty() {
+                    break;
+                }
+                return Err(Error::Decode(format!(
+                    "{} bytes past the end of the response",
+                    data.len()
+                )));
+            };
+            let step = if p.end - p.start == 1 {
+                Step::Group(p, p.start)
+            } else {
+                Step::Parent(p, split(p.start, p.end) - 1)
+            };
+            let need = self.walk.len_of(&step);
+            if data.is_empty() && need > 0 {
+                break;
+            }
+            // The item's bytes: straight from `data` when whole, else gathered in `buf`.
+            let item: &[u8] = if self.buf.is_empty() && data.len() >= need {
+                let (item, rest) = data.split_at(need);
+                data = rest;
+                item
+            } else {
+                let take = (need - self.buf.len()).min(data.len());
+                self.buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.buf.len() < need {
+                    break;
+                }
+                &self.buf
+            };
+            self.walk.stack.pop();
+            match step {
+                Step::Parent(p, slot) => {
+                    self.walk.descend(&p, item)?;
+                    out.push_node(slot, item);
+                }
+                Step::Group(p, index) => {
+                    Walk::check_group(&p, item)?;
+                    out.push_group(index, item);
+                }
+            }
+            self.buf.clear();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n as u64)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect()
+    }
+
+    const SIZES: [usize; 14] = [
+        0,
+        1,
+        1023,
+        1024,
+        16383,
+        16384,
+        16385,
+        32768,
+        49153,
+        65536,
+        100_000,
+        5 * 16384 + 7,
+        1 << 20,
+        3 * (1 << 20) + 12345,
+    ];
+
+    #[test]
+    fn root_is_blake3_for_any_feeding() {
+        for size in SIZES {
+            let d = data(size);
+            let (root, ob) = outboard(&d);
+            assert_eq!(root, *blake3::hash(&d).as_bytes(), "size {size}");
+            assert_eq!(ob.len() as u64, outboard_size(size as u64));
+            for piece in [1usize, 1000, 16384, 16385, 70_000] {
+                let mut b = OutboardBuilder::new();
+                let mut nodes = vec![0u8; ob.len()];
+                for c in d.chunks(piece) {
+                    b.update(c).unwrap();
+                    for (o, bytes) in b.take_nodes() {
+                        nodes[o as usize..o as usize + bytes.len()].copy_from_slice(&bytes);
+                    }
+                }
+                assert_eq!(b.finalize().unwrap(), root);
+                for (o, bytes) in b.take_nodes() {
+                    nodes[o as usize..o as usize + bytes.len()].copy_from_slice(&bytes);
+                }
+                assert_eq!(nodes, ob, "size {size} piece {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn outboard_nodes_are_in_order_lcas() {
+        // 3 groups: slot 0 = (g0, g1), slot 1 = (P01, g2) and the root merges slot 1.
+        let d = data(3 * GROUP_SIZE);
+        let (root, ob) = outboard(&d);
+        let g: Vec<_> = (0..3)
+            .map(|i| group_cv(i, &d[i as usize * GROUP_SIZE..][..GROUP_SIZE], false))
+            .collect();
+        assert_eq!(&ob[..32], &g[0]);
+        assert_eq!(&ob[32..64], &g[1]);
+        let p01 = parent_cv(&g[0], &g[1], false);
+        assert_eq!(&ob[64..96], &p01);
+        assert_eq!(&ob[96..128], &g[2]);
+        assert_eq!(parent_cv(&p01, &g[2], true), root);
+    }
+
+    fn ranges(n: u64) -> Vec<(u64, u64)> {
+        let mut r = vec![(0, n), (n - 1, n), (0, 1)];
+        if n > 2 {
+            r.push((1, n - 1));
+            r.push((n / 2, n / 2 + 1));
+        }
+        r
+    }
+
+    #[test]
+    fn encode_decode_every_range() {
+        for size in SIZES {
+            let d = data(size);
+            let (root, ob) = outboard(&d);
+            let n = group_count(size as u64);
+            for (s, e) in ranges(n) {
+                let (lo, hi) = byte_range(size as u64, s, e);
+                let slice = &d[lo as usize..hi as usize];
+                let enc = encode_range(&root, size as u64, &ob, slice, s, e).unwrap();
+                assert_eq!(enc.len() as u64, encoded_len(size as u64, s, e).unwrap());
+                for piece in [1usize, 64, 5000, 1 << 20] {
+                    let mut dec = RangeDecoder::new(&root, size as u64, s, e).unwrap();
+                    let mut got = Vec::new();
+                    let mut nodes = Vec::new();
+                    for c in enc.chunks(piece) {
+                        let v = dec.feed(c).unwrap();
+                        for (i, b) in v.groups {
+                            assert_eq!(i * GS, lo + got.len() as u64);
+                            got.extend_from_slice(&b);
+                        }
+                        nodes.extend(v.nodes);
+                    }
+                    assert!(dec
+                        .feed(&[])
+                        .unwrap()
+                        .groups
+                        .iter()
+                        .all(|(_, b)| b.is_empty()));
+                    assert!(dec.is_done());
+                    assert_eq!(got, slice, "size {size} range {s}..{e}");
+                    for (o, b) in nodes {
+                        assert_eq!(&ob[o as usize..o as usize + b.len()], &b[..]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_caught() {
+        let size = 5 * GROUP_SIZE + 100;
+        let d = data(size);
+        let (root, ob) = outboard(&d);
+        let enc = encode_range(&root, size as u64, &ob, &d, 0, 6).unwrap();
+        for i in (0..enc.len()).step_by(97).chain([0, enc.len() - 1]) {
+            let mut bad = enc.clone();
+            bad[i] ^= 0x40;
+            let mut dec = RangeDecoder::new(&root, size as u64, 0, 6).unwrap();
+            let mut ok_bytes = 0;
+            let mut failed = false;
+            for c in bad.chunks(4096) {
+                match dec.feed(c) {
+                    Ok(v) => {
+                        for (idx, b) in v.groups {
+                            // Whatever was released is genuine.
+                            let at = idx as usize * GROUP_SIZE;
+                            assert_eq!(&d[at..at + b.len()], &b[..]);
+                            ok_bytes += b.len();
+                        }
+                    }
+                    Err(e) => {
+                        assert!(matches!(e, Error::Proof(_)));
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            assert!(failed, "flip at {i} not caught");
+            assert!(ok_bytes < size);
+            assert!(dec.feed(b"x").is_err());
+        }
+        // A corrupt store is refused by the encoder.
+        let mut bad_data = d.clone();
+        bad_data[3 * GROUP_SIZE + 5] ^= 1;
+        assert!(encode_range(&root, size as u64, &ob, &bad_data, 0, 6).is_err());
+        assert!(verify_range(&root, size as u64, &ob, &bad_data, 0, 6).is_err());
+        assert!(verify_range(&root, size as u64, &ob, &bad_data[..3 * GROUP_SIZE], 0, 3).is_ok());
+        let mut bad_ob = ob.clone();
+        bad_ob[70] ^= 1;
+        assert!(encode_range(&root, size as u64, &bad_ob, &d, 0, 6).is_err());
+    }
+
+    #[test]
+    fn wrong_size_or_trailing_bytes_rejected() {
+        let size = 4 * GROUP_SIZE;
+        let d = data(size);
+        let (root, ob) = outboard(&d);
+        let enc = encode_range(&root, size as u64, &ob, &d[3 * GROUP_SIZE..], 3, 4).unwrap();
+        let mut dec = RangeDecoder::new(&root, size as u64 - 1, 3, 4).unwrap();
+        assert!(dec.feed(&enc).is_err());
+        let mut dec = RangeDecoder::new(&root, size as u64 * 2, 3, 4).unwrap();
+        assert!(dec.feed(&enc).is_err());
+        let mut dec = RangeDecoder::new(&root, size as u64, 3, 4).unwrap();
+        let mut long = enc.clone();
+        long.push(0);
+        assert!(matches!(dec.feed(&long), Err(Error::Decode(_))));
+        assert!(RangeDecoder::new(&root, size as u64, 2, 2).is_err());
+        assert!(RangeDecoder::new(&root, size as u64, 0, 5).is_err());
+        assert!(encode_range(&root, size as u64, &ob[..64], &d, 0, 4).is_err());
+        assert!(encode_range(&root, size as u64, &ob, &d[1..], 0, 4).is_err());
+    }
+
+    #[test]
+    fn builder_refuses_use_after_finalize() {
+        let mut b = OutboardBuilder::new();
+        b.update(b"abc").unwrap();
+        assert_eq!(b.len(), 3);
+        b.finalize().unwrap();
+        assert!(b.update(b"d").is_err());
+        assert!(b.finalize().is_err());
+    }
+}
