@@ -128,6 +128,8 @@ pub struct OutboardBuilder {
     stack: Vec<(ChainingValue, u64)>,
     /// Outboard nodes not yet taken, by slot.
     nodes: BTreeMap<u64, [u8; NODE_SIZE]>,
+    /// Bytes fed so far.
+    fed: u64,
     finished: bool,
 }
 
@@ -138,7 +140,7 @@ impl OutboardBuilder {
 
     /// Bytes fed so far.
     pub fn len(&self) -> u64 {
-        self.groups * GS + self.pending.len() as u64
+        self.fed
     }
 
     pub fn is_empty(&self) -> bool {
@@ -149,6 +151,7 @@ impl OutboardBuilder {
         if self.finished {
             return Err(invalid("outboard builder already finalized"));
         }
+        self.fed += data.len() as u64;
         while !data.is_empty() {
             if self.pending.len() == GROUP_SIZE {
                 let cv = group_cv(self.groups, &self.pending, false);
@@ -744,6 +747,7 @@ mod tests {
         b.update(b"abc").unwrap();
         assert_eq!(b.len(), 3);
         b.finalize().unwrap();
+        assert_eq!(b.len(), 3);
         assert!(b.update(b"d").is_err());
         assert!(b.finalize().is_err());
     }

@@ -176,7 +176,10 @@ pub fn open_groups(
         let nonce = segment_nonce(index, index + 1 == segments);
         aead::open_into(key, &nonce, &[], sealed, text)
     };
-    if data.len() >= PARALLEL_BYTES {
+    if out.is_empty() {
+        // One empty segment (the empty plaintext): no output chunk to iterate over.
+        work((0, &mut []))?;
+    } else if data.len() >= PARALLEL_BYTES {
         out.par_chunks_mut(SEGMENT_SIZE)
             .enumerate()
             .try_for_each(work)?;
@@ -250,6 +253,12 @@ mod tests {
             assert_eq!(open_groups(&key, total, 0, &bad), Err(Error::Decryption));
         }
         assert!(open_groups(&[6u8; 32], total, 0, &sealed).is_err());
+        let (empty, _) = seal_all(&key, b"", 1);
+        assert!(open_groups(&[6u8; 32], 16, 0, &empty).is_err());
+        let mut bad = empty.clone();
+        bad[3] ^= 1;
+        assert!(open_groups(&key, 16, 0, &bad).is_err());
+        assert_eq!(open_groups(&key, 16, 0, &empty).unwrap(), b"");
         // Dropping the last segment: the new last one was not sealed as last.
         let cut = &sealed[..2 * GROUP_SIZE];
         assert_eq!(

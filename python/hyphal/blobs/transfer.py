@@ -210,6 +210,7 @@ class Download:
         if self.done:
             return None
         times = [r.last_progress + self.config.stall_timeout for r in self._requests.values()]
+        times += [p.joined + self.config.stall_timeout for p in self._providers.values() if p.claim is None]
         if self._no_provider_since is not None:
             times.append(self._no_provider_since + self.config.no_provider_timeout)
         return min(times) if times else None
@@ -258,6 +259,9 @@ class Download:
             p = self._providers.get(r.provider)
             if p is not None and now - r.last_progress >= self.config.stall_timeout:
                 actions += self._drop(p, f"no data for {self.config.stall_timeout:g} s", now)
+        for p in list(self._providers.values()):
+            if p.claim is None and now - p.joined >= self.config.stall_timeout:
+                actions += self._drop(p, f"no HAVE for {self.config.stall_timeout:g} s", now)
         if (
             self._no_provider_since is not None
             and now - self._no_provider_since >= self.config.no_provider_timeout
