@@ -291,12 +291,7 @@ impl Walk {
     }
 
     fn next(&mut self) -> Option<Step> {
-        let p = self.stack.pop()?;
-        Some(if p.end - p.start == 1 {
-            Step::Group(p, p.start)
-        } else {
-            Step::Parent(p, split(p.start, p.end) - 1)
-        })
+        self.stack.pop().map(step_of)
     }
 
     fn len_of(&self, step: &Step) -> usize {
@@ -315,19 +310,25 @@ impl Walk {
                 p.start, p.end
             )));
         }
-        let mid = split(p.start, p.end);
-        let children = [(mid, p.end, right), (p.start, mid, left)];
-        for (start, end, cv) in children {
-            if start < self.end && end > self.start {
-                self.stack.push(Pending {
-                    start,
-                    end,
-                    cv,
-                    is_root: false,
-                });
-            }
+        for (start, end) in self.children(p) {
+            let cv = if start == p.start { left } else { right };
+            self.stack.push(Pending {
+                start,
+                end,
+                cv,
+                is_root: false,
+            });
         }
         Ok(())
+    }
+
+    /// The children of `p` that meet the range, right first (the order they are pushed).
+    fn children(&self, p: &Pending) -> impl Iterator<Item = (u64, u64)> {
+        let mid = split(p.start, p.end);
+        let (lo, hi) = (self.start, self.end);
+        [(mid, p.end), (p.start, mid)]
+            .into_iter()
+            .filter(move |&(start, end)| start < hi && end > lo)
     }
 
     fn check_group(p: &Pending, data: &[u8]) -> Result<()> {
@@ -346,16 +347,14 @@ pub fn encoded_len(size: u64, start: u64, end: u64) -> Result<u64> {
     while let Some(step) = walk.next() {
         total += walk.len_of(&step) as u64;
         if let Step::Parent(p, _) = step {
-            let mid = split(p.start, p.end);
-            for (s, e) in [(mid, p.end), (p.start, mid)] {
-                if s < end && e > start {
-                    walk.stack.push(Pending {
-                        start: s,
-                        end: e,
-                        cv: [0; 32],
-                        is_root: false,
-                    });
-                }
+            let children: Vec<_> = walk.children(&p).collect();
+            for (start, end) in children {
+                walk.stack.push(Pending {
+                    start,
+                    end,
+                    cv: p.cv,
+                    is_root: false,
+                });
             }
         }
     }
@@ -462,12 +461,31 @@ impl Verified {
         }
     }
 
-    fn push_group(&mut self, index: u64, data: &[u8]) {
+    fn push_group(&mut self, index: u64, data: &[u8], capacity: usize) {
         match self.groups.last_mut() {
             Some((first, b)) if *first + (b.len() as u64).div_ceil(GS) == index => {
                 b.extend_from_slice(data)
             }
-            _ => self.groups.push((index, data.to_vec())),
+            _ => {
+                let mut run = Vec::with_capacity(capacity);
+                run.extend_from_slice(data);
+                self.groups.push((index, run))
+            }
+        }
+    }
+
+    /// Sort the node runs by offset and join the adjacent ones: fewer, larger writes.
+    fn join_nodes(&mut self) {
+        if self.nodes.len() < 2 {
+            return;
+        }
+        let mut runs = std::mem::take(&mut self.nodes);
+        runs.sort_unstable_by_key(|(offset, _)| *offset);
+        for (offset, bytes) in runs {
+            match self.nodes.last_mut() {
+                Some((o, b)) if *o + b.len() as u64 == offset => b.extend_from_slice(&bytes),
+                _ => self.nodes.push((offset, bytes)),
+            }
         }
     }
 }
@@ -509,55 +527,111 @@ impl RangeDecoder {
         r
     }
 
-    fn feed_inner(&mut self, mut data: &[u8]) -> Result<Verified> {
-        let mut out = Verified::default();
-        loop {
-            let Some(p) = self.walk.stack.last().copied() else {
-                if data.is_empty() {
-                    break;
-                }
-                return Err(Error::Decode(format!(
-                    "{} bytes past the end of the response",
-                    data.len()
-                )));
-            };
-            let step = if p.end - p.start == 1 {
-                Step::Group(p, p.start)
-            } else {
-                Step::Parent(p, split(p.start, p.end) - 1)
-            };
+    fn feed_inner(&mut self, data: &[u8]) -> Result<Verified> {
+        // 1. Which items the input completes. The walk's shape depends only on
+        //    the spans, not on the hashes, so it can be traced ahead.
+        let mut shape = self.walk.stack.clone();
+        let mut items: Vec<(Step, Option<(usize, usize)>)> = Vec::new(); // None: the item is in `buf`
+        let mut at = 0usize;
+        let mut trailing = false;
+        while let Some(p) = shape.pop() {
+            let step = step_of(p);
             let need = self.walk.len_of(&step);
-            if data.is_empty() && need > 0 {
-                break;
-            }
-            // The item's bytes: straight from `data` when whole, else gathered in `buf`.
-            let item: &[u8] = if self.buf.is_empty() && data.len() >= need {
-                let (item, rest) = data.split_at(need);
-                data = rest;
-                item
-            } else {
+            let src = if items.is_empty() && !self.buf.is_empty() {
                 let take = (need - self.buf.len()).min(data.len());
                 self.buf.extend_from_slice(&data[..take]);
-                data = &data[take..];
+                at = take;
                 if self.buf.len() < need {
+                    shape.push(p);
                     break;
                 }
-                &self.buf
+                None
+            } else if data.len() - at >= need {
+                at += need;
+                Some((at - need, at))
+            } else {
+                shape.push(p);
+                break;
             };
-            self.walk.stack.pop();
-            match step {
-                Step::Parent(p, slot) => {
-                    self.walk.descend(&p, item)?;
-                    out.push_node(slot, item);
-                }
-                Step::Group(p, index) => {
-                    Walk::check_group(&p, item)?;
-                    out.push_group(index, item);
+            if let Step::Parent(p, _) = step {
+                for (start, end) in self.walk.children(&p) {
+                    shape.push(Pending {
+                        start,
+                        end,
+                        cv: p.cv,
+                        is_root: false,
+                    });
                 }
             }
+            items.push((step, src));
+        }
+        if shape.is_empty() && at < data.len() {
+            trailing = true;
+        }
+        let bytes = |src: &Option<(usize, usize)>| -> &[u8] {
+            match src {
+                Some((a, b)) => &data[*a..*b],
+                None => &self.buf,
+            }
+        };
+        // 2. Hash the groups, in parallel when there is enough of them.
+        let groups: Vec<(u64, &[u8], bool)> = items
+            .iter()
+            .filter_map(|(step, src)| match step {
+                Step::Group(p, i) => Some((*i, bytes(src), p.is_root)),
+                Step::Parent(..) => None,
+            })
+            .collect();
+        let group_bytes: usize = groups.iter().map(|g| g.1.len()).sum();
+        let cvs: Vec<ChainingValue> = if group_bytes >= PARALLEL_BYTES {
+            groups
+                .par_iter()
+                .map(|(i, d, r)| group_cv(*i, d, *r))
+                .collect()
+        } else {
+            groups.iter().map(|(i, d, r)| group_cv(*i, d, *r)).collect()
+        };
+        // 3. Check every item against what its parent says, in order.
+        let mut out = Verified::default();
+        let mut cv_at = 0;
+        for (step, src) in &items {
+            let item = bytes(src);
+            let p = self.walk.stack.pop().expect("traced ahead");
+            match step {
+                Step::Parent(_, slot) => {
+                    self.walk.descend(&p, item)?;
+                    out.push_node(*slot, item);
+                }
+                Step::Group(_, index) => {
+                    if cvs[cv_at] != p.cv {
+                        return Err(Error::Proof(format!("group {index} does not match")));
+                    }
+                    cv_at += 1;
+                    out.push_group(*index, item, group_bytes);
+                }
+            }
+        }
+        if trailing {
+            return Err(Error::Decode(format!(
+                "{} bytes past the end of the response",
+                data.len() - at
+            )));
+        }
+        // Keep the start of an incomplete item for the next call.
+        if items.first().is_some_and(|(_, src)| src.is_none()) {
             self.buf.clear();
         }
+        self.buf.extend_from_slice(&data[at..]);
+        out.join_nodes();
         Ok(out)
+    }
+}
+
+fn step_of(p: Pending) -> Step {
+    if p.end - p.start == 1 {
+        Step::Group(p, p.start)
+    } else {
+        Step::Parent(p, split(p.start, p.end) - 1)
     }
 }
 

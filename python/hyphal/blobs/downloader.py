@@ -91,6 +91,7 @@ class BlobDownloader:
         self._peers: dict[int, _Peer] = {}
         self._next_peer = 1
         self._timer_changed = anyio.Event()
+        self._timer_deadline: float | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._events: list[MemoryObjectSendStream[Progress]] = []
         self.last_progress: Progress | None = None
@@ -199,7 +200,7 @@ class BlobDownloader:
 
     async def _timer(self) -> None:
         while True:
-            deadline = self._machine.deadline
+            deadline = self._timer_deadline = self._machine.deadline
             with anyio.move_on_after(math.inf if deadline is None else deadline - anyio.current_time()):
                 await self._timer_changed.wait()
             if self._timer_changed.is_set():
@@ -218,7 +219,10 @@ class BlobDownloader:
     def _run(self, actions: Sequence[Action]) -> None:
         for action in actions:
             self._perform(action)
-        self._timer_changed.set()
+        # Wake the timer only for an earlier deadline: progress moves deadlines later.
+        deadline = self._machine.deadline
+        if deadline is not None and (self._timer_deadline is None or deadline < self._timer_deadline):
+            self._timer_changed.set()
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Send):
