@@ -166,9 +166,37 @@ def _best_download(directory: Path, providers: list[Provider], size: int, repeat
     return min(anyio.run(_download, directory, providers, size) for _ in range(repeat))
 
 
+def _striping_row(directory: Path, source: Path, size: int, cap: float) -> Row:
+    """1 and then 3 providers, each capped at ``cap`` bytes/s: does striping scale?"""
+    log(f"-- download from 1 and 3 providers capped at {cap / 1e6:g} MB/s each")
+    capped = [Provider(directory / f"capped{i}", source, cap) for i in range(3)]
+    try:
+        one = _best_download(directory, capped[:1], size, 1)
+        three = _best_download(directory, capped, size, 1)
+    finally:
+        for i, p in enumerate(capped):
+            p.close()
+            shutil.rmtree(directory / f"capped{i}", ignore_errors=True)
+    one_bps, three_bps = size / one, size / three
+    return Row(
+        name=f"download {size // MiB} MiB, 3 providers capped at {cap / 1e6:g} MB/s",
+        figure=three_bps / 1e6,
+        unit="MB/s",
+        baseline_name="1 provider under the same cap",
+        baseline_figure=one_bps / 1e6,
+        ratio=three_bps / one_bps,
+        ratio_kind="throughput",
+        target="≥ 2.5x",
+        target_ratio=2.5,
+        met=three_bps / one_bps >= 2.5,
+        note="one blob striped over all three; iroh-blobs fetches a blob from one provider",
+    )
+
+
 def run(quick: bool) -> list[Row]:
     size = 64 * MiB if quick else GiB
-    cap = 50e6 if quick else 80e6
+    # Caps the client can take three of even on a busy 2-core machine, and one it may not.
+    caps = [25e6, 50e6] if quick else [40e6, 80e6]
     repeat = 2 if quick else 3
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="hyphal-bench-blobs-") as tmp:
@@ -208,30 +236,8 @@ def run(quick: bool) -> list[Row]:
             )
         )
 
-        log(f"-- download from 1 and 3 providers capped at {cap / 1e6:g} MB/s each")
-        capped = [Provider(directory / f"capped{i}", source, cap) for i in range(3)]
-        try:
-            one = _best_download(directory, capped[:1], size, 1)
-            three = _best_download(directory, capped, size, 1)
-        finally:
-            for p in capped:
-                p.close()
-        one_bps, three_bps = size / one, size / three
-        rows.append(
-            Row(
-                name=f"download {size // MiB} MiB, 3 providers capped at {cap / 1e6:g} MB/s",
-                figure=three_bps / 1e6,
-                unit="MB/s",
-                baseline_name="1 provider under the same cap",
-                baseline_figure=one_bps / 1e6,
-                ratio=three_bps / one_bps,
-                ratio_kind="throughput",
-                target="≥ 2.5x",
-                target_ratio=2.5,
-                met=three_bps / one_bps >= 2.5,
-                note="one blob striped over every provider; iroh-blobs uses one provider per blob",
-            )
-        )
+        for cap in caps:
+            rows.append(_striping_row(directory, source, size, cap))
     return rows
 
 

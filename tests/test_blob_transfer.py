@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from collections.abc import Hashable
@@ -26,6 +27,7 @@ from hyphal.blobs.transfer import (
     SizeKnown,
     Store,
 )
+from hyphal.errors import DecodeError
 
 G = _core.BLOB_GROUP_SIZE
 
@@ -302,3 +304,20 @@ def test_garbage_replies_drop_the_provider_only(messages: list[bytes]) -> None:
     sim.run()
     assert sim.finished
     assert bytes(sim.store) == sim.data
+
+
+@given(st.binary(max_size=120))
+def test_message_decoders_fuzz(data: bytes) -> None:
+    """Any bytes either decode or raise DecodeError; nothing else escapes."""
+    for decode in (m.decode_request, m.decode_reply):
+        with contextlib.suppress(DecodeError):
+            decode(data)
+    for message in (
+        m.encode_has(7, bytes(32)),
+        m.encode_get(8, bytes(32), 99, 1, 2),
+        m.encode_cancel(9),
+        m.encode_have(1, m.HaveState.PARTIAL, 5, b"\x01"),
+        m.encode_error(2, m.ErrorCode.BAD_REQUEST, "no"),
+    ):
+        decoded = (m.decode_request if message[0] < 0x80 else m.decode_reply)(message)
+        assert decoded.id in (1, 2, 7, 8, 9)
