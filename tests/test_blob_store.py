@@ -240,3 +240,19 @@ def test_blob_tagged_while_gc_runs_is_never_deleted(store: BlobStore) -> None:
         assert h not in result
     assert len(result) == 17
     temp.release()
+
+
+@pytest.mark.parametrize("size", [4 * G, 4 * G + 1, 20 * G + 3])
+def test_import_file_in_many_copy_steps(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """The kernel copy and the hashing behind it meet at every step boundary."""
+    monkeypatch.setattr("hyphal.blobs.store.COPY_STEP", 4 * G)
+    monkeypatch.setattr("hyphal.blobs.store.SYNC_EVERY", 8 * G)
+    data = os.urandom(size)
+    src = tmp_path / "src"
+    src.write_bytes(data)
+    tag = store.import_file(src)
+    assert tag.hash == blake3.blake3(data).digest()
+    assert store.read(tag.hash) == data
+    assert not list((store.path / "tmp").iterdir())

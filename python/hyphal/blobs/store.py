@@ -55,6 +55,8 @@ GROUP_SIZE: int = _core.BLOB_GROUP_SIZE
 NODE_SIZE = 64
 IMPORT_CHUNK = 8 * 2**20
 """Bytes read, hashed and written per step of an import."""
+COPY_STEP = 64 * 2**20
+"""Bytes an import copies, then hashes, at a time."""
 SYNC_EVERY = 256 * 2**20
 """Bytes an import copies between fdatasyncs (so the disk works alongside the copy)."""
 READ_WINDOW = 4 * 2**20
@@ -441,12 +443,10 @@ class BlobStore:
     def import_file(self, path: str | os.PathLike[str], fmt: BlobFormat = BlobFormat.RAW) -> TempTag:
         """Import a file of any size; returns a temp tag on it.
 
-        The kernel copies the file into the store (``copy_file_range``, on a
-        helper thread) while this thread reads it in :data:`IMPORT_CHUNK`
-        pieces and hashes them in Rust with the GIL released. A file that
-        changes meanwhile (size or mtime) fails the import with
-        ``InvalidInput``; a change that escapes that check still cannot serve
-        bad data, because every read is verified.
+        The kernel copies the file into the store while this thread hashes
+        what was copied (see :meth:`Importer.copy_from`), so the id always
+        matches the bytes stored. A file that changes meanwhile (size or
+        mtime) fails the import with ``InvalidInput``.
         """
         with open(path, "rb", buffering=0) as src, self.importer() as imp:
             before = os.fstat(src.fileno())
@@ -641,9 +641,37 @@ class BlobStore:
 
 def _copy_slowly(src: int, dst: int, src_offset: int, dst_offset: int) -> int:
     """One step of a user-space copy, for file pairs the kernel cannot copy between."""
-    data = os.pread(src, IMPORT_CHUNK, src_offset)
+    data = os.pread(src, COPY_STEP, src_offset)
     _write_runs(dst, [(dst_offset, data)])
     return len(data)
+
+
+class _CopyProgress:
+    """Bytes a copy thread has written so far, for the thread hashing behind it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._copied = 0
+        self._finished = False
+        self.stop = False
+        self.error: BaseException | None = None
+
+    def advance(self, copied: int) -> None:
+        with self._cond:
+            self._copied = copied
+            self._cond.notify()
+
+    def finish(self) -> None:
+        with self._cond:
+            self._finished = True
+            self._cond.notify()
+
+    def wait_beyond(self, hashed: int) -> tuple[int, bool]:
+        """Wait until a whole step past ``hashed`` is copied, or the copy ended."""
+        with self._cond:
+            while self._copied - hashed < COPY_STEP and not self._finished:
+                self._cond.wait()
+            return self._copied, self._finished
 
 
 class Importer:
@@ -654,7 +682,7 @@ class Importer:
         name = secrets.token_hex(8)
         self._data_path = store._tmp_dir / f"{name}.data"
         self._ob_path = store._tmp_dir / f"{name}.obao"
-        self._data = os.open(self._data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._data = os.open(self._data_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         self._ob = os.open(self._ob_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._builder = _core.OutboardBuilder()
         self._done = False
@@ -671,49 +699,66 @@ class Importer:
         _write_runs(self._ob, self._builder.take_nodes())
 
     def copy_from(self, src: FileIO) -> None:
-        """Append the whole of the file ``src``: copied by the kernel, hashed here."""
-        fd = src.fileno()
+        """Append the whole of the file ``src``: the kernel copies it into the store
+        (``copy_file_range``) on a helper thread, and this thread hashes each copied
+        piece from the store's own file (a read-only map: no copy, and what is hashed
+        is exactly what is stored), in Rust with the GIL released."""
         base = self.length
-        errors: list[BaseException] = []
-        done = threading.Event()
-        copied = 0
-
-        def copy() -> None:
-            nonlocal copied
-            try:
-                while True:
-                    try:
-                        n = os.copy_file_range(fd, self._data, 64 * 2**20, copied, base + copied)
-                    except OSError as e:  # no in-kernel copy between these files
-                        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                            raise
-                        n = _copy_slowly(fd, self._data, copied, base + copied)
-                    if n == 0:
-                        return
-                    copied += n
-                    if self.store.sync and copied % SYNC_EVERY < n:
-                        os.fdatasync(self._data)  # the disk writes while the rest is copied and hashed
-            except BaseException as e:
-                errors.append(e)
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=copy, name="hyphal-blob-import", daemon=True)
+        if base % COPY_STEP:
+            raise InvalidInput("copy_from must start at a multiple of COPY_STEP bytes")
+        progress = _CopyProgress()
+        thread = threading.Thread(
+            target=self._copy, args=(src.fileno(), base, progress), name="hyphal-blob-import", daemon=True
+        )
         thread.start()
         hashed = 0
         try:
-            buf = bytearray(IMPORT_CHUNK)
-            view = memoryview(buf)
-            while n := src.readinto(buf) or 0:
-                self._builder.update(view[:n])
+            while True:
+                copied, finished = progress.wait_beyond(hashed)
+                # Whole steps only (map offsets stay page-aligned), but everything at the end.
+                step = copied - hashed if finished else (copied - hashed) // COPY_STEP * COPY_STEP
+                if step == 0:
+                    if finished:
+                        break
+                    continue
+                with (
+                    mmap.mmap(self._data, step, prot=mmap.PROT_READ, offset=base + hashed) as mapped,
+                    memoryview(mapped) as view,
+                ):
+                    self._builder.update(view)
                 _write_runs(self._ob, self._builder.take_nodes())
-                hashed += n
+                hashed += step
         finally:
+            progress.stop = True
             thread.join()
-        if errors:
-            raise errors[0]
-        if copied != hashed:
-            raise InvalidInput(f"the file changed during the import: {copied} bytes copied, {hashed} hashed")
+        if progress.error is not None:
+            raise progress.error
+
+    def _copy(self, fd: int, base: int, progress: _CopyProgress) -> None:
+        copied = 0
+        kernel = hasattr(os, "copy_file_range")
+        try:
+            while not progress.stop:
+                n = 0
+                if kernel:
+                    try:
+                        n = os.copy_file_range(fd, self._data, COPY_STEP, copied, base + copied)
+                    except OSError as e:  # no in-kernel copy between these two files
+                        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                            raise
+                        kernel = False
+                if not kernel:
+                    n = _copy_slowly(fd, self._data, copied, base + copied)
+                if n == 0:
+                    break
+                copied += n
+                if self.store.sync and copied % SYNC_EVERY < n:
+                    os.fdatasync(self._data)  # the disk writes while the rest is copied and hashed
+                progress.advance(copied)
+        except BaseException as e:
+            progress.error = e
+        finally:
+            progress.finish()
 
     def finish(self, fmt: BlobFormat = BlobFormat.RAW) -> TempTag:
         size = self._builder.length

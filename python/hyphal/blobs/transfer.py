@@ -430,10 +430,11 @@ class Download:
         self._received += new
         actions: list[Action] = [Store(nodes, groups)]
         # Requests whose remaining groups all arrived by another route (end game) are done.
-        for o in list(self._requests.values()):
-            if o is not r and o is not self._probe and not _any_missing(self._state, o.next, o.end):
-                self._forget(o)
-                actions.append(Send(o.provider, encode_cancel(o.id)))
+        if self._duplicating():
+            for o in list(self._requests.values()):
+                if o is not r and o is not self._probe and not _any_missing(self._state, o.next, o.end):
+                    self._forget(o)
+                    actions.append(Send(o.provider, encode_cancel(o.id)))
         elapsed = max(now - self._started, 1e-9)
         rate = self._received / elapsed
         left = self.size - self._bytes_done
@@ -443,6 +444,10 @@ class Download:
             )
         )
         return actions
+
+    def _duplicating(self) -> bool:
+        """Whether two requests may cover the same groups (the end game)."""
+        return any(r.duplicated for r in self._requests.values())
 
     def _fill(self, now: float) -> list[Action]:
         """Give every ready provider work up to its window."""
@@ -529,7 +534,7 @@ def _group_bytes(size: int, start: int, end: int) -> int:
 
 
 def _any_missing(state: bytearray, start: int, end: int) -> bool:
-    return any(state[i] != _HAVE for i in range(start, end))
+    return state.count(_HAVE, start, end) != end - start
 
 
 def _without(bits: GroupBits, start: int, end: int) -> GroupBits:
