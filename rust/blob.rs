@@ -27,6 +27,8 @@ pub const CHUNK_LOG: u32 = 4;
 pub const GROUP_SIZE: usize = 1024 << CHUNK_LOG;
 /// A parent node: `left CV ‖ right CV`.
 pub const NODE_SIZE: usize = 64;
+/// The largest blob handled: 2^62 bytes (offsets and lengths then never overflow).
+pub const MAX_SIZE: u64 = 1 << 62;
 /// Below this many bytes of whole groups, hashing stays on the calling thread.
 const PARALLEL_BYTES: usize = 256 * 1024;
 
@@ -44,16 +46,22 @@ pub fn outboard_size(size: u64) -> u64 {
 
 /// Length in bytes of group `index` of a blob of `size` bytes.
 pub fn group_len(size: u64, index: u64) -> usize {
-    (size.saturating_sub(index * GS)).min(GS) as usize
+    (size.saturating_sub(index.saturating_mul(GS))).min(GS) as usize
 }
 
 /// Where a group range `[start, end)` lies in the blob's bytes.
 pub fn byte_range(size: u64, start: u64, end: u64) -> (u64, u64) {
-    ((start * GS).min(size), (end * GS).min(size))
+    (
+        start.saturating_mul(GS).min(size),
+        end.saturating_mul(GS).min(size),
+    )
 }
 
 /// Check `start < end <= group_count(size)`.
 pub fn check_range(size: u64, start: u64, end: u64) -> Result<()> {
+    if size > MAX_SIZE {
+        return Err(invalid(format!("blob size {size} is over 2^62")));
+    }
     let n = group_count(size);
     if start >= end || end > n {
         return Err(invalid(format!(
@@ -342,23 +350,22 @@ impl Walk {
 /// Bytes of the encoded response for groups `[start, end)` of a blob of `size` bytes.
 pub fn encoded_len(size: u64, start: u64, end: u64) -> Result<u64> {
     check_range(size, start, end)?;
-    let mut walk = Walk::new(&[0; 32], size, start, end)?;
-    let mut total = 0u64;
-    while let Some(step) = walk.next() {
-        total += walk.len_of(&step) as u64;
-        if let Step::Parent(p, _) = step {
-            let children: Vec<_> = walk.children(&p).collect();
-            for (start, end) in children {
-                walk.stack.push(Pending {
-                    start,
-                    end,
-                    cv: p.cv,
-                    is_root: false,
-                });
-            }
-        }
+    let (lo, hi) = byte_range(size, start, end);
+    let parents = parents_meeting(0, group_count(size), start, end);
+    Ok(hi - lo + parents * NODE_SIZE as u64)
+}
+
+/// Parent nodes under the node over `[s, e)` whose span meets `[start, end)`:
+/// O(log n) steps, as only the nodes the range cuts are descended into.
+fn parents_meeting(s: u64, e: u64, start: u64, end: u64) -> u64 {
+    if e - s < 2 || s >= end || e <= start {
+        0
+    } else if start <= s && e <= end {
+        e - s - 1
+    } else {
+        let mid = split(s, e);
+        1 + parents_meeting(s, mid, start, end) + parents_meeting(mid, e, start, end)
     }
-    Ok(total)
 }
 
 /// Encode the verified response for groups `[start, end)`: in pre-order,
@@ -813,6 +820,19 @@ mod tests {
         assert!(RangeDecoder::new(&root, size as u64, 0, 5).is_err());
         assert!(encode_range(&root, size as u64, &ob[..64], &d, 0, 4).is_err());
         assert!(encode_range(&root, size as u64, &ob, &d[1..], 0, 4).is_err());
+    }
+
+    #[test]
+    fn encoded_len_is_arithmetic_even_for_huge_blobs() {
+        assert!(encoded_len(u64::MAX, 0, 1).is_err());
+        assert!(RangeDecoder::new(&[0; 32], MAX_SIZE + 1, 0, 1).is_err());
+        let huge = MAX_SIZE;
+        let n = group_count(huge);
+        assert_eq!(
+            encoded_len(huge, 0, n).unwrap(),
+            huge + (n - 1) * NODE_SIZE as u64
+        );
+        assert!(encoded_len(huge, 5, n / 2).unwrap() > (n / 2 - 5) * GS);
     }
 
     #[test]

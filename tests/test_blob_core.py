@@ -145,8 +145,13 @@ def test_bad_arguments_are_invalid_input() -> None:
     builder.finalize()
     with pytest.raises(InvalidInput):
         builder.update(b"x")
+    with pytest.raises(InvalidInput):
+        _core.RangeDecoder(root, 2**62 + 1, 0, 1)
+    with pytest.raises(InvalidInput):
+        _core.blob_encoded_len(2**64 - 1, 0, 2**50)
+    assert _core.blob_encoded_len(2**62, 0, 2**48) == 2**62 + 64 * (2**48 - 1)
     # Huge sizes are fine to describe, never allocated.
-    decoder = _core.RangeDecoder(root, 2**64 - 1, 0, 1)
+    decoder = _core.RangeDecoder(root, 2**62, 0, 1)
     with pytest.raises(ProofError):
         decoder.feed(bytes(64))
 

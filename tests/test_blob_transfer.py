@@ -235,6 +235,14 @@ def test_size_liar_dropped() -> None:
     assert sim.sizes == [len(sim.data)]
 
 
+def test_oversized_claim_dropped() -> None:
+    sim = Sim(blob(3 * G), config=DownloadConfig(max_size=2 * G))
+    sim.add("a")
+    sim.run()
+    assert sim.failed is not None
+    assert "over the" in sim.dropped["a"]
+
+
 def test_corrupt_size_probe_then_honest() -> None:
     sim = Sim(blob(20 * G + 1))
     sim.add("bad", behaviour="corrupt")

@@ -230,7 +230,8 @@ class BlobDownloader:
             if peer is not None:
                 peer.outbox.put(action.data)
         elif isinstance(action, Store):
-            assert self._partial is not None
+            if self._partial is None:
+                return  # the download failed at SizeKnown
             try:
                 self._unflushed += self._partial.write_verified(action.nodes, action.groups)
                 if self._unflushed >= self._flush_bytes:
@@ -248,7 +249,11 @@ class BlobDownloader:
                 with contextlib.suppress(anyio.WouldBlock, *_SEND_ENDED):
                     send.send_nowait(action)
         elif isinstance(action, SizeKnown):
-            self._partial = self.store.open_partial(self.hash, action.size)
+            try:
+                self._partial = self.store.open_partial(self.hash, action.size)
+            except (HyphalError, OSError) as e:
+                log.error("blob download %s: cannot store it: %s", self.hash.hex(), e)
+                self._run(self._machine.cancel(anyio.current_time(), f"cannot store it: {e}"))
         elif isinstance(action, DropProvider):
             peer = self._peer(action.provider)
             if peer is not None:

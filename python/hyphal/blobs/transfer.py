@@ -63,6 +63,8 @@ class DownloadConfig:
     """Seconds a request may go without a byte before its provider is dropped."""
     no_provider_timeout: float = 10.0
     """Seconds the download waits with no provider at all before it fails."""
+    max_size: int = 2**40
+    """Largest blob accepted (1 TiB); a provider claiming more is dropped."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.request_groups <= MAX_GET_GROUPS or self.window < 1:
@@ -282,6 +284,8 @@ class Download:
             raise DecodeError("unexpected HAVE")
         if have.state is HaveState.ABSENT:
             return self._drop(p, "does not have the blob", now)
+        if have.size > self.config.max_size:
+            return self._drop(p, f"claims {have.size} bytes, over the {self.config.max_size} accepted", now)
         if self.size is not None and have.size != self.size:
             return self._drop(p, f"claims size {have.size}, the blob has {self.size}", now)
         p.claim = have.size
