@@ -256,6 +256,47 @@ pub fn outboard(data: &[u8]) -> (Hash, Vec<u8>) {
     (root, out)
 }
 
+/// Node order of an outboard layout other than hyphal's in-order one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Each parent before its children (bao's and bao-tree's pre-order outboard).
+    Pre,
+    /// Each parent after its children (bao-tree's post-order outboard).
+    Post,
+}
+
+/// Rearrange an in-order outboard (§12.1) into pre- or post-order, the
+/// layouts of bao-tree's `PreOrderMemOutboard` / `PostOrderMemOutboard`
+/// (without their size prefix or suffix) at chunk log 4.
+pub fn reorder_outboard(size: u64, in_order: &[u8], order: Order) -> Result<Vec<u8>> {
+    if size > MAX_SIZE || in_order.len() as u64 != outboard_size(size) {
+        return Err(invalid(format!(
+            "an outboard of a {size}-byte blob is {} bytes, not {}",
+            outboard_size(size.min(MAX_SIZE)),
+            in_order.len()
+        )));
+    }
+    fn visit(s: u64, e: u64, in_order: &[u8], order: Order, out: &mut Vec<u8>) {
+        if e - s < 2 {
+            return;
+        }
+        let mid = split(s, e);
+        let at = (mid - 1) as usize * NODE_SIZE;
+        let node = &in_order[at..at + NODE_SIZE];
+        if order == Order::Pre {
+            out.extend_from_slice(node);
+        }
+        visit(s, mid, in_order, order, out);
+        visit(mid, e, in_order, order, out);
+        if order == Order::Post {
+            out.extend_from_slice(node);
+        }
+    }
+    let mut out = Vec::with_capacity(in_order.len());
+    visit(0, group_count(size), in_order, order, &mut out);
+    Ok(out)
+}
+
 /// A node still to visit in pre-order: groups `[start, end)`, the CV it must have, whether it is the root.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -833,6 +874,45 @@ mod tests {
             huge + (n - 1) * NODE_SIZE as u64
         );
         assert!(encoded_len(huge, 5, n / 2).unwrap() > (n / 2 - 5) * GS);
+    }
+
+    #[test]
+    fn reordered_outboards_equal_bao_tree() {
+        use bao_tree::io::outboard::{PostOrderMemOutboard, PreOrderMemOutboard};
+        use bao_tree::BlockSize;
+        for size in SIZES {
+            let d = data(size);
+            let (root, ob) = outboard(&d);
+            let pre = PreOrderMemOutboard::create(&d, BlockSize::from_chunk_log(4));
+            let post = PostOrderMemOutboard::create(&d, BlockSize::from_chunk_log(4));
+            assert_eq!(pre.root.as_bytes(), &root);
+            let ours_pre = reorder_outboard(size as u64, &ob, Order::Pre).unwrap();
+            let ours_post = reorder_outboard(size as u64, &ob, Order::Post).unwrap();
+            assert_eq!(ours_pre, pre.data, "pre-order, size {size}");
+            assert_eq!(ours_post, post.data, "post-order, size {size}");
+        }
+        assert!(reorder_outboard(100_000, &[0; 64], Order::Pre).is_err());
+    }
+
+    #[test]
+    fn encoded_ranges_equal_bao_tree() {
+        use bao_tree::io::outboard::PreOrderMemOutboard;
+        use bao_tree::io::sync::encode_ranges_validated;
+        use bao_tree::{BlockSize, ChunkNum, ChunkRanges};
+        for size in SIZES {
+            let d = data(size);
+            let (root, ob) = outboard(&d);
+            let pre = PreOrderMemOutboard::create(&d, BlockSize::from_chunk_log(4));
+            for (s, e) in ranges(group_count(size as u64)) {
+                let chunks = ChunkRanges::from(ChunkNum(s * 16)..ChunkNum(e * 16));
+                let mut theirs = Vec::new();
+                encode_ranges_validated(&d[..], &pre, &chunks, &mut theirs).unwrap();
+                let (lo, hi) = byte_range(size as u64, s, e);
+                let ours =
+                    encode_range(&root, size as u64, &ob, &d[lo as usize..hi as usize], s, e);
+                assert_eq!(ours.unwrap(), theirs, "size {size} groups {s}..{e}");
+            }
+        }
     }
 
     #[test]

@@ -236,6 +236,29 @@ fn blob_verify_range(
 }
 
 #[pyfunction]
+fn blob_outboard_reorder<'py>(
+    py: Python<'py>,
+    size: &Bound<'py, PyAny>,
+    outboard: &Bound<'py, PyAny>,
+    order: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let order = match order {
+        "pre" => blob::Order::Pre,
+        "post" => blob::Order::Post,
+        other => {
+            return Err(invalid(format!(
+                "order must be 'pre' or 'post', not {other:?}"
+            )))
+        }
+    };
+    let size = uint(size, "size")?;
+    let outboard = Bytes::get(outboard)?;
+    let ob = outboard.as_slice();
+    let out = maybe_detach(py, ob.len(), || blob::reorder_outboard(size, ob, order))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
 fn blob_sealed_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     let size = uint(size, "size")?;
     if size > blob_seal::MAX_SEALED_SIZE / 2 {
@@ -279,6 +302,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(blob_outboard, m)?)?;
     m.add_function(wrap_pyfunction!(blob_encode_range, m)?)?;
     m.add_function(wrap_pyfunction!(blob_verify_range, m)?)?;
+    m.add_function(wrap_pyfunction!(blob_outboard_reorder, m)?)?;
     m.add_function(wrap_pyfunction!(blob_sealed_size, m)?)?;
     m.add_function(wrap_pyfunction!(blob_opened_size, m)?)?;
     m.add_function(wrap_pyfunction!(blob_open_groups, m)?)?;

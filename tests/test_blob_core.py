@@ -66,6 +66,22 @@ def test_every_range_round_trips(size: int) -> None:
         _core.blob_verify_range(root, size, outboard, data[lo:hi], start, end)
 
 
+def test_outboard_reorder() -> None:
+    data = blob(5 * G + 1)
+    _, outboard = _core.blob_outboard(data)
+    pre = _core.blob_outboard_reorder(len(data), outboard, "pre")
+    post = _core.blob_outboard_reorder(len(data), outboard, "post")
+    assert sorted(pre[i : i + 64] for i in range(0, len(pre), 64)) == sorted(
+        outboard[i : i + 64] for i in range(0, len(outboard), 64)
+    )
+    assert post[-64:] == outboard[3 * 64 : 4 * 64]  # the root's node is last in post-order
+    assert pre[:64] == outboard[3 * 64 : 4 * 64]  # and first in pre-order
+    with pytest.raises(InvalidInput):
+        _core.blob_outboard_reorder(len(data), outboard, "sideways")
+    with pytest.raises(InvalidInput):
+        _core.blob_outboard_reorder(len(data) + G, outboard, "pre")
+
+
 def test_any_single_byte_flip_on_the_wire_is_caught() -> None:
     size = 3 * G + 100
     data = blob(size)

@@ -214,6 +214,10 @@ def blob_verify_range(root: Buffer, size: int, outboard: Buffer, data: Buffer, s
     """Check stored groups ``[start, end)`` and their nodes against ``root`` like
     :func:`blob_encode_range`, encoding nothing."""
 
+def blob_outboard_reorder(size: int, outboard: Buffer, order: str) -> bytes:
+    """The in-order ``outboard`` rearranged into ``"pre"`` or ``"post"`` order: byte for byte
+    bao-tree's ``PreOrderMemOutboard`` / ``PostOrderMemOutboard`` data at chunk log 4."""
+
 def blob_sealed_size(size: int) -> int:
     """Ciphertext size of a private blob with ``size`` plaintext bytes."""
 
