@@ -237,3 +237,25 @@ async def test_provider_answers_bad_requests_and_keeps_serving(tmp_path: Path) -
             assert flood.close_reason == "too many requests"
             assert isinstance(await request(slow, m.encode_has(1, h)), m.Have)
     src.close()
+
+
+async def test_large_get_is_served_from_a_thread(tmp_path: Path) -> None:
+    (src,) = stores(tmp_path, "a")
+    data = os.urandom(100 * G + 1)
+    h = src.import_bytes(data).hash
+    async with serving(BlobProvider(src, ProviderConfig(piece_size=300_000))) as dial:
+        conn = await dial(KeyPair.generate())
+        async with conn:
+            ch = await conn.open_channel(PROTOCOL, b"big")
+            await ch.send(m.encode_get(1, h, len(data), 0, 101))
+            decoder = _core.RangeDecoder(h, len(data), 0, 101)
+            got = bytearray()
+            with anyio.fail_after(WAIT):
+                while not decoder.done:
+                    reply = m.decode_reply(await ch.receive())
+                    assert isinstance(reply, m.Data)
+                    for _, run in decoder.feed(reply.payload)[1]:
+                        got += run
+            assert reply.last
+            assert got == data
+    src.close()

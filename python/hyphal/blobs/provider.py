@@ -32,6 +32,8 @@ from hyphal.net.connection import Channel, ChannelRequest, Connection
 log = logging.getLogger("hyphal.blobs")
 
 PROTOCOL = "hyphal/blob/1"
+INLINE_GROUPS = 64
+"""GETs of up to this many groups (1 MiB) are encoded on the event loop, larger ones on a thread."""
 CHANNEL_ENDED = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
 
 
@@ -144,7 +146,11 @@ class BlobProvider:
 
     async def _get(self, channel: Channel, request: m.Get, cancelled: set[int], pacer: _Pacer) -> None:
         try:
-            encoded = self._encode(request)
+            if request.end - request.start > INLINE_GROUPS:
+                # A big range: read and verify it off the event loop, which keeps serving.
+                encoded = await anyio.to_thread.run_sync(self._encode, request)
+            else:
+                encoded = self._encode(request)
         except _Refused as e:
             log.info("%r: blob request %d refused: %s", channel, request.id, e.text)
             await channel.send(m.encode_error(request.id, e.code, e.text))
