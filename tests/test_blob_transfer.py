@@ -55,6 +55,7 @@ class Sim:
         self.finished = False
         self.progress: list[Progress] = []
         self.served: dict[Hashable, int] = {}
+        self.cancels: dict[Hashable, int] = {}
 
     def add(
         self, pid: Hashable, behaviour: str = "good", speed: int = 1, bits: GroupBits | None = None
@@ -92,7 +93,10 @@ class Sim:
         behaviour = self.behaviour[pid]
         req = m.decode_request(request)
         size = len(self.data)
-        if isinstance(req, m.Cancel) or behaviour == "silent":
+        if isinstance(req, m.Cancel):
+            self.cancels[pid] = self.cancels.get(pid, 0) + 1
+            return []
+        if behaviour == "silent":
             return []
         if isinstance(req, m.Has):
             claimed = size + G if behaviour == "liar" else size
@@ -185,6 +189,20 @@ def test_silent_provider_dropped_after_stall_timeout() -> None:
     assert sim.finished
     assert bytes(sim.store) == sim.data
     assert "no data" in sim.dropped["stalls"]
+
+
+def test_end_game_duplicates_the_slow_tail_and_cancels_it() -> None:
+    sim = Sim(blob(40 * G), config=DownloadConfig(request_groups=4, window=2, stall_timeout=100.0))
+    sim.add("fast", speed=2)
+    sim.add("stuck", behaviour="stall")  # answers HAS, then never a GET: only the end game saves us
+    sim.run()
+    assert sim.finished
+    assert bytes(sim.store) == sim.data
+    assert sim.now < 50  # long before the stall timeout could drop it
+    assert "stuck" not in sim.dropped
+    assert sim.served["fast"] == len(sim.data)
+    pending = [m.decode_request(x) for x in sim.inbox["stuck"]]
+    assert any(isinstance(x, m.Cancel) for x in pending)  # its requests are withdrawn
 
 
 def test_provider_silent_from_the_start_is_dropped() -> None:
