@@ -36,6 +36,7 @@ from hyphal.signing import KeyPair
 MiB = 2**20
 GiB = 2**30
 READ = 8 * MiB
+IMPORT_CASES = (("durable", True, "copy"), ("nosync", False, "copy"), ("link", True, "link"))
 
 
 class Provider:
@@ -90,16 +91,20 @@ def _blake3_file(path: Path) -> bytes:
 
 
 def _import_rows(directory: Path, source: Path, size: int, digest: bytes, repeat: int) -> list[Row]:
-    samples: dict[str, list[float]] = {"blake3": [], "durable": [], "nosync": []}
+    samples: dict[str, list[float]] = {"blake3": [], "durable": [], "nosync": [], "link": []}
     for i in range(repeat):
         t0 = time.perf_counter()
         check(_blake3_file(source) == digest, "blake3 package disagrees with itself")
         samples["blake3"].append(time.perf_counter() - t0)
-        for name, sync in (("durable", True), ("nosync", False)):
+        for name, sync, mode in (
+            ("durable", True, "copy"),
+            ("nosync", False, "copy"),
+            ("link", True, "link"),
+        ):
             store_dir = directory / f"import-{name}-{i}"
             with BlobStore(store_dir, sync=sync) as store:
                 t0 = time.perf_counter()
-                tag = store.import_file(source)
+                tag = store.import_file(source, mode=mode)  # type: ignore[arg-type]
                 samples[name].append(time.perf_counter() - t0)
                 check(tag.hash == digest, "import id is not the blake3 of the file")
             shutil.rmtree(store_dir)
@@ -112,6 +117,7 @@ def _import_rows(directory: Path, source: Path, size: int, digest: bytes, repeat
             "copy_file_range + hash in Rust + outboard; data synced to disk",
         ),
         ("nosync", "import, sync=False", "same without fdatasync: survives process crashes, not power loss"),
+        ("link", "import, mode=link", "hard link instead of a copy (opt-in: the store shares the file)"),
     ):
         ours = size / min(samples[name])
         rows.append(

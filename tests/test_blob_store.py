@@ -256,3 +256,21 @@ def test_import_file_in_many_copy_steps(
     assert tag.hash == blake3.blake3(data).digest()
     assert store.read(tag.hash) == data
     assert not list((store.path / "tmp").iterdir())
+
+
+def test_import_by_link(store: BlobStore, tmp_path: Path) -> None:
+    data = os.urandom(3 * G + 7)
+    src = tmp_path / "linked"
+    src.write_bytes(data)
+    tag = store.import_file(src, mode="link")
+    assert tag.hash == blake3.blake3(data).digest()
+    stored = store.path / "data" / f"{tag.hash.hex()}.data"
+    assert stored.stat().st_ino == src.stat().st_ino  # no second copy
+    src.unlink()  # the owner deleting its name is fine
+    assert store.read(tag.hash) == data
+    # The owner rewriting the shared file in place: caught on read, never served.
+    with open(stored, "r+b") as f:
+        f.seek(G + 1)
+        f.write(b"X")
+    with pytest.raises(ProofError):
+        store.read(tag.hash)

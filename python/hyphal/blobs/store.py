@@ -40,7 +40,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Se
 from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from typing_extensions import Buffer
 
@@ -440,17 +440,33 @@ class BlobStore:
             imp.write(data)
             return imp.finish(fmt)
 
-    def import_file(self, path: str | os.PathLike[str], fmt: BlobFormat = BlobFormat.RAW) -> TempTag:
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        fmt: BlobFormat = BlobFormat.RAW,
+        *,
+        mode: Literal["copy", "link"] = "copy",
+    ) -> TempTag:
         """Import a file of any size; returns a temp tag on it.
 
-        The kernel copies the file into the store while this thread hashes
-        what was copied (see :meth:`Importer.copy_from`), so the id always
-        matches the bytes stored. A file that changes meanwhile (size or
-        mtime) fails the import with ``InvalidInput``.
+        ``mode="copy"`` (the default): the kernel copies the file into the
+        store while this thread hashes what was copied (see
+        :meth:`Importer.copy_from`), so the id always matches the bytes stored.
+
+        ``mode="link"``: the store hard-links the file instead of copying it
+        (no second copy on disk; falls back to a copy across filesystems).
+        The store then shares the file with its owner: if the owner later
+        changes it in place, reads of the blob fail verification
+        (``ProofError``) instead of returning the new bytes, and the blob is
+        lost; deleting or replacing the file by rename is safe.
+
+        Either way, a file that changes during the import (size or mtime)
+        fails it with ``InvalidInput``.
         """
         with open(path, "rb", buffering=0) as src, self.importer() as imp:
             before = os.fstat(src.fileno())
-            imp.copy_from(src)
+            if not (mode == "link" and imp.link_from(path, src)):
+                imp.copy_from(src)
             after = os.fstat(src.fileno())
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise InvalidInput(f"{path} changed while it was imported")
@@ -733,6 +749,27 @@ class Importer:
             thread.join()
         if progress.error is not None:
             raise progress.error
+
+    def link_from(self, path: str | os.PathLike[str], src: FileIO) -> bool:
+        """Make the file at ``path`` (open as ``src``) the blob's data by a hard link,
+        then hash it; ``False`` (nothing done) when it cannot be linked here."""
+        if self.length:
+            raise InvalidInput("link_from must be the whole blob")
+        os.close(self._data)
+        self._data_path.unlink()
+        try:
+            os.link(path, self._data_path)
+        except OSError as e:
+            log.info("cannot link %s into the store (%s); copying it", path, e)
+            self._data = os.open(self._data_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            return False
+        self._data = os.open(self._data_path, os.O_RDONLY)
+        buf = bytearray(IMPORT_CHUNK)
+        view = memoryview(buf)
+        while n := src.readinto(buf) or 0:
+            self._builder.update(view[:n])
+            _write_runs(self._ob, self._builder.take_nodes())
+        return True
 
     def _copy(self, fd: int, base: int, progress: _CopyProgress) -> None:
         copied = 0
