@@ -20,6 +20,7 @@ from hyphal.blobs.private import (
     import_private_bytes,
     import_private_file,
     read_private,
+    read_private_range,
 )
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput, NotAvailable, ProofError
 
@@ -183,6 +184,12 @@ def test_private_blob_round_trip(store: BlobStore, tmp_path: Path) -> None:
         read_private(store, PrivateBlob(ref.hash, ref.key, ref.size, os.urandom(32)))
     empty, _ = import_private_bytes(store, b"")
     assert read_private(store, empty) == b""
+    assert read_private_range(store, empty, 0, 10) == b""
+    seg = _core.BLOB_SEGMENT_SIZE
+    for offset, length in [(0, 1), (seg - 1, 2), (seg, seg), (2 * seg + 3, 10**9), (len(plain), 4)]:
+        assert read_private_range(store, ref, offset, length) == plain[offset : offset + length]
+    with pytest.raises(InvalidInput):
+        read_private_range(store, ref, len(plain) + 1, 1)
 
 
 def test_gc_keeps_pinned_and_collects_the_rest(store: BlobStore) -> None:
@@ -274,3 +281,19 @@ def test_import_by_link(store: BlobStore, tmp_path: Path) -> None:
         f.write(b"X")
     with pytest.raises(ProofError):
         store.read(tag.hash)
+
+
+def test_private_range_of_a_partial_blob(store: BlobStore, tmp_path: Path) -> None:
+    plain = os.urandom(3 * _core.BLOB_SEGMENT_SIZE)
+    ref, _ = import_private_bytes(store, plain)
+    size = _core.blob_sealed_size(len(plain))
+    with BlobStore(tmp_path / "backup") as backup:
+        partial = backup.open_partial(ref.hash, size)
+        nodes, groups = _core.RangeDecoder(ref.hash, size, 1, 2).feed(store.encode_range(ref.hash, 1, 2))
+        partial.write_verified(nodes, groups)
+        partial.flush()
+        seg = _core.BLOB_SEGMENT_SIZE
+        assert read_private_range(backup, ref, seg + 5, 100) == plain[seg + 5 : seg + 105]
+        with pytest.raises(NotAvailable):
+            read_private_range(backup, ref, 0, 1)
+        partial.close()
