@@ -17,6 +17,7 @@ from hyphal.blobs import messages as m
 from hyphal.blobs.bitfield import GroupBits
 from hyphal.blobs.transfer import (
     Action,
+    Decoded,
     Download,
     DownloadConfig,
     DropProvider,
@@ -27,7 +28,7 @@ from hyphal.blobs.transfer import (
     SizeKnown,
     Store,
 )
-from hyphal.errors import DecodeError
+from hyphal.errors import DecodeError, ProofError
 
 G = _core.BLOB_GROUP_SIZE
 
@@ -39,6 +40,7 @@ class Sim:
     data: bytes
     config: DownloadConfig = field(default_factory=lambda: DownloadConfig(request_groups=4, window=2))
     now: float = 0.0
+    jobs: bool = False
 
     def __post_init__(self) -> None:
         self.root, self.outboard = _core.blob_outboard(self.data)
@@ -122,6 +124,19 @@ class Sim:
         half = len(enc) // 2
         return [m.data_header(req.id, False) + enc[:half], m.data_header(req.id, True) + enc[half:]]
 
+    def deliver(self, pid: Hashable, message: bytes) -> None:
+        """Hand a reply over, through a DecodeJob (as the threaded driver does) when ``jobs``."""
+        job = self.dl.data_job(pid, message, min_bytes=0) if self.jobs else None
+        if job is None:
+            self.apply(self.dl.on_message(pid, message, self.now))
+            return
+        result: Decoded | Exception
+        try:
+            result = job.run()
+        except (DecodeError, ProofError) as e:
+            result = e
+        self.apply(self.dl.on_decoded(job, result, self.now))
+
     def round(self) -> None:
         for pid in list(self.inbox):
             for _ in range(self.speed[pid]):
@@ -130,7 +145,7 @@ class Sim:
                     break
                 for message in self.reply(pid, queue.popleft()):
                     if pid in self.inbox:
-                        self.apply(self.dl.on_message(pid, message, self.now))
+                        self.deliver(pid, message)
         self.now += 0.1
         self.apply(self.dl.tick(self.now))
 
@@ -169,8 +184,9 @@ def test_striped_over_providers_and_faster_gets_more() -> None:
     assert sim.progress[-1].eta == 0
 
 
-def test_corrupt_provider_dropped_and_ranges_refetched() -> None:
-    sim = Sim(blob(64 * G + 7))
+@pytest.mark.parametrize("jobs", [False, True])
+def test_corrupt_provider_dropped_and_ranges_refetched(jobs: bool) -> None:
+    sim = Sim(blob(64 * G + 7), jobs=jobs)
     sim.add("bad", behaviour="corrupt", speed=3)
     sim.add("good")
     sim.run()
@@ -306,11 +322,13 @@ def test_resume_with_groups_already_present() -> None:
         st.sampled_from(["good", "corrupt", "silent", "stall", "liar"]), min_size=1, max_size=4
     ),
     speeds=st.lists(st.integers(1, 4), min_size=4, max_size=4),
+    jobs=st.booleans(),
 )
 def test_any_mix_of_providers_never_stores_bad_data(
-    size: int, behaviours: list[str], speeds: list[int]
+    size: int, behaviours: list[str], speeds: list[int], jobs: bool
 ) -> None:
-    sim = Sim(os.urandom(size), config=DownloadConfig(request_groups=3, window=2, stall_timeout=1.0))
+    config = DownloadConfig(request_groups=3, window=2, stall_timeout=1.0)
+    sim = Sim(os.urandom(size), config=config, jobs=jobs)
     for i, b in enumerate(behaviours):
         sim.add(i, behaviour=b, speed=speeds[i])
     sim.add("good", speed=1)

@@ -35,6 +35,7 @@ from hyphal.blobs.provider import CHANNEL_ENDED, PROTOCOL
 from hyphal.blobs.store import BlobStore, PartialBlob, TempTag
 from hyphal.blobs.transfer import (
     Action,
+    Decoded,
     Download,
     DownloadConfig,
     DropProvider,
@@ -45,7 +46,7 @@ from hyphal.blobs.transfer import (
     SizeKnown,
     Store,
 )
-from hyphal.errors import HyphalError, InvalidInput, NotAvailable
+from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, VerificationError
 from hyphal.net.connection import Channel, Connection
 from hyphal.replication.outbox import Outbox
 
@@ -185,7 +186,18 @@ class BlobDownloader:
         try:
             await peer.channel.wait_open()
             async for message in peer.channel:
-                self._run(self._machine.on_message(peer.id, message, anyio.current_time()))
+                job = self._machine.data_job(peer.id, message)
+                if job is None:
+                    self._run(self._machine.on_message(peer.id, message, anyio.current_time()))
+                    continue
+                # Verify a large reply on a worker thread: the event loop meanwhile
+                # decrypts and verifies what other providers (and this one) send.
+                result: Decoded | Exception
+                try:
+                    result = await anyio.to_thread.run_sync(job.run)
+                except (DecodeError, VerificationError) as e:
+                    result = e
+                self._run(self._machine.on_decoded(job, result, anyio.current_time()))
         except CHANNEL_ENDED as e:
             reason = f"channel ended: {e!r}"
         except HyphalError as e:

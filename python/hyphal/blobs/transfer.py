@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from hyphal import _core
 from hyphal.blobs.bitfield import GroupBits
 from hyphal.blobs.messages import (
+    DATA,
     MAX_GET_GROUPS,
     Data,
     Error,
@@ -125,6 +126,26 @@ class Failed:
 
 
 Action = Send | SizeKnown | Store | DropProvider | Progress | Finished | Failed
+
+
+Decoded = tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]
+THREAD_BYTES = 256 * 1024
+"""DATA replies at least this large are offered to the driver as a :class:`DecodeJob`."""
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """Verifying one DATA reply: pure work on one request's decoder, safe on another thread
+    while the machine goes on (only this provider's next reply must wait for it)."""
+
+    provider: Hashable
+    request_id: int
+    last: bool
+    decoder: _core.RangeDecoder
+    payload: memoryview
+
+    def run(self) -> Decoded:
+        return self.decoder.feed(self.payload)
 
 
 # -- state ----------------------------------------------------------------------------
@@ -316,12 +337,55 @@ class Download:
             return [Send(p.id, encode_get(r.id, self.hash, p.claim, last, last + 1))]
         return []
 
+    def data_job(self, provider: Hashable, message: bytes, min_bytes: int = THREAD_BYTES) -> DecodeJob | None:
+        """For a large DATA reply: its verification work, so that a driver can run it off
+        its event loop (:meth:`DecodeJob.run` releases the GIL) and then hand the result
+        to :meth:`on_decoded`. ``None``: pass the message to :meth:`on_message` instead."""
+        p = self._providers.get(provider)
+        if p is None or self.done or len(message) < min_bytes or message[:1] != bytes((DATA,)):
+            return None
+        try:
+            reply = decode_reply(message)
+        except DecodeError:
+            return None
+        assert isinstance(reply, Data)
+        r = p.requests.get(reply.id)
+        if r is None:
+            return None
+        return DecodeJob(provider, r.id, reply.last, r.decoder, reply.payload)
+
+    def on_decoded(self, job: DecodeJob, result: Decoded | Exception, now: float) -> list[Action]:
+        """The outcome of :meth:`DecodeJob.run` (its result, or what it raised)."""
+        p = self._providers.get(job.provider)
+        if p is None or self.done:
+            return []
+        r = p.requests.get(job.request_id)
+        if r is None or r.decoder is not job.decoder:
+            return []  # retired meanwhile
+        try:
+            if isinstance(result, Exception):
+                raise result
+            return self._after_feed(p, r, job.last, *result, now)
+        except (DecodeError, VerificationError) as e:
+            return self._drop(p, f"{type(e).__name__}: {e}", now)
+
     def _on_data(self, p: _Provider, data: Data, now: float) -> list[Action]:
         r = p.requests.get(data.id)
         if r is None:
             return []  # a reply to a request cancelled meanwhile
         nodes, groups = r.decoder.feed(data.payload)
-        if data.last and not r.decoder.done:
+        return self._after_feed(p, r, data.last, nodes, groups, now)
+
+    def _after_feed(
+        self,
+        p: _Provider,
+        r: _Request,
+        last: bool,
+        nodes: list[tuple[int, bytes]],
+        groups: list[tuple[int, bytes]],
+        now: float,
+    ) -> list[Action]:
+        if last and not r.decoder.done:
             raise DecodeError("reply ended before its range did")
         actions: list[Action] = []
         if r is self._probe:
@@ -550,6 +614,7 @@ def _without(bits: GroupBits, start: int, end: int) -> GroupBits:
 
 __all__ = [
     "Action",
+    "DecodeJob",
     "Download",
     "DownloadConfig",
     "DropProvider",
