@@ -259,3 +259,29 @@ async def test_large_get_is_served_from_a_thread(tmp_path: Path) -> None:
             assert reply.last
             assert got == data
     src.close()
+
+
+async def test_provider_with_a_corrupt_disk_is_dropped(tmp_path: Path) -> None:
+    """A provider whose stored copy went bad refuses to serve it (ERROR 4); the download
+    drops it and completes from the others."""
+    data = os.urandom(2 * 2**20 + 5)
+    rotten, good, dst = stores(tmp_path, "abc")
+    h = rotten.import_bytes(data).hash
+    good.import_bytes(data)
+    path = rotten.path / "data" / f"{h.hex()}.data"
+    raw = bytearray(path.read_bytes())
+    for at in range(0, len(raw), G):  # every group, so whatever it is asked for is bad
+        raw[at] ^= 0x04
+    path.write_bytes(raw)
+    me = KeyPair.generate()
+    async with serving(BlobProvider(rotten)) as dial_rotten, serving(BlobProvider(good)) as dial_good:
+        c1, c2 = await dial_rotten(me), await dial_good(me)
+        async with c1, c2, BlobDownloader(dst, h, config=DownloadConfig(request_groups=8)) as dl:
+            await dl.add_provider(c1)
+            await dl.add_provider(c2)
+            await dl.wait(WAIT)
+            reasons = dict(dl.dropped)
+    assert dst.read(h) == data
+    assert "error 4" in reasons[c1.remote_public_key]
+    for s in (rotten, good, dst):
+        s.close()

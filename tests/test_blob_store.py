@@ -297,3 +297,13 @@ def test_private_range_of_a_partial_blob(store: BlobStore, tmp_path: Path) -> No
         with pytest.raises(NotAvailable):
             read_private_range(backup, ref, 0, 1)
         partial.close()
+
+
+def test_gc_spares_downloads_in_progress(store: BlobStore) -> None:
+    h = os.urandom(32)
+    partial = store.open_partial(h, 5 * G)
+    assert store.gc() == []
+    assert store.info(h) is not None
+    partial.close()  # no tag pins it any more: the next GC takes the partial blob
+    assert store.gc() == [h]
+    assert store.info(h) is None
