@@ -12,6 +12,7 @@ from __future__ import annotations
 SUITES: dict[str, str] = {
     "core": "benches.core:run",
     "replicate": "benches.replicate:run",
+    "blobs": "benches.blobs:run",
 }
 
 __all__ = ["SUITES"]

@@ -4,6 +4,8 @@
 //! `python`, on when maturin builds the extension `hyphal._core`).
 
 pub mod aead;
+pub mod blob;
+pub mod blob_seal;
 pub mod error;
 pub mod flat_tree;
 pub mod hash;

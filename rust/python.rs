@@ -9,6 +9,9 @@ use pyo3::types::PyBytes;
 use crate::error::Error;
 use crate::{aead, flat_tree, hash, merkle, sign, xor};
 
+#[path = "python_blob.rs"]
+mod blob_bindings;
+
 pyo3::import_exception!(hyphal.errors, InvalidInput);
 pyo3::import_exception!(hyphal.errors, DecodeError);
 pyo3::import_exception!(hyphal.errors, ProofError);
@@ -899,5 +902,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_decrypt_parts, m)?)?;
     m.add_function(wrap_pyfunction!(chacha20poly1305_encrypt_parts, m)?)?;
+    blob_bindings::register(m)?;
     Ok(())
 }

@@ -1,0 +1,40 @@
+"""Blobs: content-addressed by plain BLAKE3, verified streaming over 16 KiB groups.
+
+- :mod:`~hyphal.blobs.store`: the store (import, export, partial blobs, range reads, tags, GC).
+- :mod:`~hyphal.blobs.collection`: collections, blobs mapping names to hashes.
+- :mod:`~hyphal.blobs.private`: private blobs, stored and served as ciphertext only.
+- :mod:`~hyphal.blobs.messages`, :mod:`~hyphal.blobs.transfer`: the transfer protocol and the
+  sans-I/O multi-provider download.
+- :mod:`~hyphal.blobs.provider`, :mod:`~hyphal.blobs.downloader`: both over ``hyphal.net`` connections.
+
+Formats and messages: docs/PROTOCOL.md §12.
+"""
+
+from __future__ import annotations
+
+from hyphal.blobs.collection import Collection
+from hyphal.blobs.downloader import BlobDownloader, DownloadFailed, download_blob
+from hyphal.blobs.private import PrivateBlob
+from hyphal.blobs.provider import PROTOCOL, BlobProvider, ProviderConfig
+from hyphal.blobs.store import GROUP_SIZE, BlobFormat, BlobInfo, BlobStore, PartialBlob, TempTag
+from hyphal.blobs.transfer import Download, DownloadConfig, Progress
+
+__all__ = [
+    "GROUP_SIZE",
+    "PROTOCOL",
+    "BlobDownloader",
+    "BlobFormat",
+    "BlobInfo",
+    "BlobProvider",
+    "BlobStore",
+    "Collection",
+    "Download",
+    "DownloadConfig",
+    "DownloadFailed",
+    "PartialBlob",
+    "PrivateBlob",
+    "Progress",
+    "ProviderConfig",
+    "TempTag",
+    "download_blob",
+]
