@@ -185,7 +185,9 @@ class BlobDownloader:
         reason = "channel closed"
         try:
             await peer.channel.wait_open()
-            async for message in peer.channel:
+            while True:
+                # A large reply stays a view of the frame it came in: verified and stored uncopied.
+                message = await peer.channel.receive_buffer()
                 job = self._machine.data_job(peer.id, message)
                 if job is None:
                     self._run(self._machine.on_message(peer.id, message, anyio.current_time()))

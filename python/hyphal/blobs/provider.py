@@ -163,7 +163,7 @@ class BlobProvider:
             at += len(chunk)
             last = at >= len(view)
             await pacer.wait(len(chunk))
-            await channel.send(m.data_header(request.id, last) + chunk)
+            await channel.send([m.data_header(request.id, last), chunk])  # pieces: never joined
             if last:
                 return
             if request.id in cancelled:

@@ -260,7 +260,7 @@ class Download:
             self._no_provider_since = now
         return self._fill(now)
 
-    def on_message(self, provider: Hashable, message: bytes, now: float) -> list[Action]:
+    def on_message(self, provider: Hashable, message: bytes | memoryview, now: float) -> list[Action]:
         p = self._providers.get(provider)
         if p is None or self.done:
             return []
@@ -337,7 +337,9 @@ class Download:
             return [Send(p.id, encode_get(r.id, self.hash, p.claim, last, last + 1))]
         return []
 
-    def data_job(self, provider: Hashable, message: bytes, min_bytes: int = THREAD_BYTES) -> DecodeJob | None:
+    def data_job(
+        self, provider: Hashable, message: bytes | memoryview, min_bytes: int = THREAD_BYTES
+    ) -> DecodeJob | None:
         """For a large DATA reply: its verification work, so that a driver can run it off
         its event loop (:meth:`DecodeJob.run` releases the GIL) and then hand the result
         to :meth:`on_decoded`. ``None``: pass the message to :meth:`on_message` instead."""
