@@ -17,21 +17,31 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_feed_example_replicates_over_tcp(tmp_path: Path) -> None:
-    (example,) = [b for b in python_blocks() if "FeedReplication" in b]
-    script = tmp_path / "example.py"
+def run_example(needle: str, directory: Path) -> list[str]:
+    """Run the README's one example that mentions ``needle``; its output lines."""
+    (example,) = [b for b in python_blocks() if needle in b]
+    script = directory / "example.py"
     script.write_text(example)
     done = subprocess.run(
         [sys.executable, str(script)],
-        cwd=tmp_path,
+        cwd=directory,
         capture_output=True,
         text=True,
         timeout=60,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["b'world'", "b'live'"]
+    return done.stdout.splitlines()
+
+
+def test_feed_example_replicates_over_tcp(tmp_path: Path) -> None:
+    assert run_example("FeedReplication", tmp_path) == ["b'world'", "b'live'"]
     assert (tmp_path / "reader.db").exists()
+
+
+def test_blob_example_downloads_and_exports(tmp_path: Path) -> None:
+    assert run_example("BlobDownloader", tmp_path) == ["['photo.jpg']", "b'not really a photo'"]
+    assert (tmp_path / "copy.jpg").read_bytes() == (tmp_path / "photo.jpg").read_bytes()
 
 
 @pytest.mark.parametrize("needle", ["make demo", "make test"])
