@@ -5,7 +5,9 @@ sees; :meth:`Lookup.next_queries` says whom to ask next. Each path keeps its
 candidates sorted by XOR distance to the target (sorted in Rust, via
 :mod:`hyphal.xor`) and keeps at most ``alpha`` queries in flight. A path is
 done when the ``k`` closest candidates it has not seen fail have all
-answered. With ``paths > 1`` the lookup runs that many disjoint paths
+answered. As in the Kademlia paper, once a reply brings no node closer
+than the closest already known, the path stops waiting for improvements and
+asks all its remaining k closest at once. With ``paths > 1`` the lookup runs that many disjoint paths
 (S/Kademlia): every node is asked by one path only, so one path of
 attackers cannot steer the others.
 """
@@ -36,13 +38,14 @@ class Candidate:
 
 
 class _Path:
-    __slots__ = ("dirty", "ids", "in_flight", "order")
+    __slots__ = ("dirty", "ids", "in_flight", "order", "stalled")
 
     def __init__(self) -> None:
         self.order: list[Candidate] = []
         self.ids: list[bytes] = []
         self.dirty = False
         self.in_flight = 0
+        self.stalled = False
 
 
 class Lookup:
@@ -68,8 +71,12 @@ class Lookup:
 
     def learned(self, parent: Candidate, nodes: Iterable[tuple[NodeRecord, Addr]]) -> None:
         """``parent`` answered with ``nodes``; they join its path one hop further."""
+        p = self._paths[parent.path]
+        before = self._sorted(p)[0].id if p.order else None
         for record, addr in nodes:
             self._add(record, addr, parent.path, parent.hop + 1)
+        if before is not None and self._sorted(p)[0].id == before:
+            p.stalled = True
 
     def _add(self, record: NodeRecord, addr: Addr, path: int, hop: int) -> None:
         if record.id == self.exclude or record.id in self._all:
@@ -105,7 +112,7 @@ class Lookup:
             return []
         out = []
         for p in self._paths:
-            room = self.alpha - p.in_flight
+            room = (self.k if p.stalled else self.alpha) - p.in_flight
             if room <= 0:
                 continue
             for c in self._frontier(p):
@@ -120,6 +127,7 @@ class Lookup:
         return out
 
     def answered(self, c: Candidate, token: bytes = b"") -> None:
+        """``c`` answered (possibly after it was given up on: a late reply still counts)."""
         if c.state == IN_FLIGHT:
             self._paths[c.path].in_flight -= 1
         c.state = ANSWERED

@@ -154,6 +154,9 @@ class _Pending:
     on_reply: ReplyCallback
     on_timeout: Callable[[float], None]
     timer: _Timer
+    late_ok: bool = False
+    """After its timeout, a late reply is still taken until ``max_timeout`` (lookups)."""
+    timed_out: bool = False
 
 
 @dataclass(slots=True)
@@ -205,6 +208,7 @@ class _LookupRun:
             expect_id=c.id,
             on_reply=lambda t, resp, rec: self.replied(t, c, resp),
             on_timeout=lambda t: self.timed_out(t, c),
+            late_ok=True,
         )
 
     def replied(self, now: float, c: Candidate, resp: Response) -> None:
@@ -760,6 +764,7 @@ class DhtNode:
         expect_id: bytes | None = None,
         on_reply: ReplyCallback,
         on_timeout: Callable[[float], None],
+        late_ok: bool = False,
     ) -> None:
         txid = self._rng.getrandbits(64)
         while txid in self._pending:
@@ -767,18 +772,25 @@ class DhtNode:
         sender = None if self.config.client else self.record.encoded
         data = Request(method, txid, target, token, payload, sender).encode()
         timer = self._call_at(now + self.rtt.timeout(addr), lambda t: self._expired(t, txid))
-        self._pending[txid] = _Pending(addr, method, now, expect_id, on_reply, on_timeout, timer)
+        self._pending[txid] = _Pending(addr, method, now, expect_id, on_reply, on_timeout, timer, late_ok)
         self._send(addr, data)
 
     def _expired(self, now: float, txid: int) -> None:
-        pending = self._pending.pop(txid, None)
+        pending = self._pending.get(txid)
         if pending is None:
             return
-        self.counters.timeouts += 1
-        self.rtt.timed_out(pending.addr)
-        if pending.expect_id is not None:
-            self.table.failed(pending.expect_id)
-        pending.on_timeout(now)
+        hard = pending.sent_at + self.config.max_timeout
+        if pending.timed_out or not pending.late_ok or hard <= now:
+            del self._pending[txid]
+            if pending.expect_id is not None:
+                self.table.failed(pending.expect_id)
+        else:  # a soft timeout: the caller moves on, a late reply still counts
+            pending.timer = self._call_at(hard, lambda t: self._expired(t, txid))
+        if not pending.timed_out:
+            pending.timed_out = True
+            self.counters.timeouts += 1
+            self.rtt.timed_out(pending.addr)
+            pending.on_timeout(now)
 
     def _on_response(self, now: float, addr: Addr, msg: Response) -> None:
         pending = self._pending.get(msg.txid)

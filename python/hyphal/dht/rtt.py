@@ -1,14 +1,17 @@
 """Per-address round-trip estimates and the timeouts they give (RFC 6298 style).
 
 Every answered request gives a sample. A node's timeout is
-``SRTT + 4·RTTVAR`` clamped to ``[min_timeout, max_timeout]``; a node with no
-samples yet gets the same formula over every sample seen (the network's
-typical RTT), so a dead node costs a few RTTs, not seconds. Each timeout
-doubles that address's next timeout (Karn's backoff) until it answers again.
+``SRTT + 4·RTTVAR`` clamped to ``[min_timeout, max_timeout]``. A node with no
+samples yet gets 1.5 times the slowest of the last 32 samples from any node
+(a first contact may be as far as the farthest node we know), or
+``initial_timeout`` until there are 8 samples. So a dead node costs a few
+RTTs, not seconds. Each timeout doubles that address's next timeout (Karn's
+backoff) until it answers again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from hyphal.dht.records import Addr
@@ -30,7 +33,7 @@ def _update(e: _Estimate, rtt: float) -> None:
 class RttEstimator:
     """SRTT/RTTVAR per address (at most ``capacity`` of them, least recent dropped) and overall."""
 
-    __slots__ = ("_capacity", "_global", "_per", "initial_timeout", "max_timeout", "min_timeout")
+    __slots__ = ("_capacity", "_per", "_recent", "initial_timeout", "max_timeout", "min_timeout")
 
     def __init__(
         self,
@@ -45,7 +48,7 @@ class RttEstimator:
         self.initial_timeout = initial_timeout
         self._capacity = capacity
         self._per: dict[Addr, _Estimate] = {}
-        self._global: _Estimate | None = None
+        self._recent: deque[float] = deque(maxlen=32)
 
     def sample(self, addr: Addr, rtt: float) -> None:
         rtt = max(rtt, 0.0)
@@ -57,10 +60,7 @@ class RttEstimator:
         else:
             _update(e, rtt)
         self._per[addr] = e
-        if self._global is None:
-            self._global = _Estimate(rtt, rtt / 2)
-        else:
-            _update(self._global, rtt)
+        self._recent.append(rtt)
 
     def timed_out(self, addr: Addr) -> None:
         e = self._per.get(addr)
@@ -70,10 +70,9 @@ class RttEstimator:
     def timeout(self, addr: Addr) -> float:
         e = self._per.get(addr)
         if e is None:
-            if self._global is None:
+            if len(self._recent) < 8:
                 return self.initial_timeout
-            base = self._global.srtt + 4 * self._global.rttvar
-            return min(self.max_timeout, max(self.min_timeout, 2 * base))
+            return min(self.max_timeout, max(self.min_timeout, 1.5 * max(self._recent)))
         rto: float = (e.srtt + 4 * e.rttvar) * (2**e.backoff)
         return min(self.max_timeout, max(self.min_timeout, rto))
 

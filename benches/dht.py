@@ -1,0 +1,172 @@
+"""The ``dht`` suite: Kademlia lookups in the deterministic simulator (``python -m benches dht --sim``).
+
+Every row runs the real :class:`~hyphal.dht.node.DhtNode` state machines in
+:mod:`hyphal.sim` (virtual time; one-way link latency 5-146 ms from host
+positions on a plane, plus jitter). Figures in ms are *virtual* network time;
+the wall-clock cost of the simulation is in each row's details.
+
+- ``join``: N nodes join one after the other through the protocol itself
+  (ping three seeds, look up their own id, refresh sparse buckets).
+- ``lookups``: tables filled as after a long run (``Simulator.fill_tables``,
+  a shortcut that skips the joins), then lookups of random live node ids from
+  random origins: hops (median, max) against log2(N), latency, success
+  (the exact target found as the closest answer).
+- ``churn``: 100 immutable records put, then 30% of the nodes crash with no
+  republish; gets from survivors: success and latency.
+
+The baseline column is log2(N), the textbook hop bound; the ratio is
+log2(N) / max hops (> 1 is better). The loopback-UDP comparison against
+bmuller/kademlia (issue 4) is not part of this suite yet.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+from benches.harness import Row, check, log, run_sections
+from hyphal.dht import DhtConfig
+from hyphal.sim import SimHost, Simulator
+
+LOOKUPS = 200
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def _lookups(sim: Simulator, hosts: list[SimHost], count: int) -> dict[str, Any]:
+    hops: list[int] = []
+    latency: list[float] = []
+    found = 0
+    for _ in range(count):
+        origin, target = sim.rng.sample(hosts, 2)
+        op = sim.run_until_done(sim.start(origin, lambda n, now, t=target: n.find_node(now, t.node.id)))
+        result = op.result()
+        found += bool(result.closest) and result.closest[0].id == target.node.id
+        hops.append(result.hops)
+        assert op.latency is not None
+        latency.append(op.latency * 1000)
+    return {
+        "hops_median": statistics.median(hops),
+        "hops_max": max(hops),
+        "latency_ms_median": statistics.median(latency),
+        "latency_ms_p99": _percentile(latency, 0.99),
+        "success": found / count,
+    }
+
+
+def _lookup_row(name: str, n: int, stats: dict[str, Any], wall: float) -> Row:
+    bound = math.log2(n)
+    return Row(
+        name=name,
+        figure=float(stats["hops_max"]),
+        unit="hops (max)",
+        baseline_name="log2(N)",
+        baseline_figure=bound,
+        ratio=bound / max(stats["hops_max"], 1),
+        ratio_kind="speedup",
+        target="max hops ≤ log2(N), success 100%",
+        met=stats["hops_max"] <= bound and stats["success"] == 1.0,
+        higher_is_better=False,
+        note=(
+            f"median {stats['hops_median']:g} hops, latency median {stats['latency_ms_median']:.0f} ms "
+            f"p99 {stats['latency_ms_p99']:.0f} ms, success {stats['success']:.1%}"
+        ),
+        details={**stats, "nodes": n, "wall_s": wall},
+    )
+
+
+def _filled(n: int, seed: int) -> tuple[Simulator, list[SimHost], float]:
+    t0 = time.perf_counter()
+    sim = Simulator(seed, config=DhtConfig())
+    hosts = sim.add_nodes(n)
+    sim.fill_tables()
+    return sim, hosts, time.perf_counter() - t0
+
+
+def lookups(n: int) -> list[Row]:
+    sim, hosts, setup = _filled(n, seed=n)
+    log(f"   {n} nodes built and tables filled in {setup:.1f} s")
+    t0 = time.perf_counter()
+    stats = _lookups(sim, hosts, LOOKUPS)
+    wall = time.perf_counter() - t0
+    stats["setup_wall_s"] = setup
+    return [_lookup_row(f"lookup, {n} nodes (filled tables)", n, stats, wall)]
+
+
+def join(n: int) -> list[Row]:
+    t0 = time.perf_counter()
+    sim = Simulator(n + 1, config=DhtConfig())
+    hosts = sim.add_nodes(n)
+    started = sim.now
+    sim.join_all(hosts)
+    joined_virtual = sim.now - started
+    setup = time.perf_counter() - t0
+    log(f"   {n} nodes joined in {setup:.1f} s wall, {joined_virtual:.0f} s virtual")
+    t0 = time.perf_counter()
+    stats = _lookups(sim, hosts, LOOKUPS)
+    stats.update(
+        join_wall_s=setup,
+        join_virtual_s=joined_virtual,
+        table_median=statistics.median(len(h.node.table) for h in hosts),
+        datagrams=sim.delivered,
+    )
+    return [_lookup_row(f"lookup, {n} nodes (joined by protocol)", n, stats, time.perf_counter() - t0)]
+
+
+def churn(n: int, records: int = 100) -> list[Row]:
+    sim, hosts, _ = _filled(n, seed=n + 2)
+    t0 = time.perf_counter()
+    keys: list[tuple[bytes, bytes]] = []
+    for i in range(records):
+        value = f"record {i}".encode()
+        origin = hosts[i * 7919 % n]
+        op = sim.run_until_done(
+            sim.start(origin, lambda nd, now, v=value: nd.put_immutable(now, v, republish=False))
+        )
+        check(op.result().stored > 0, "put stored nowhere")
+        keys.append((op.result().key, value))
+    for host in sim.rng.sample(hosts, int(0.3 * n)):
+        sim.crash(host)
+    alive = [h for h in hosts if h.alive]
+    found, latency = 0, []
+    for key, value in keys:
+        op = sim.run_until_done(
+            sim.start(sim.rng.choice(alive), lambda nd, now, k=key: nd.get_immutable(now, k))
+        )
+        found += op.result().value == value
+        assert op.latency is not None
+        latency.append(op.latency * 1000)
+    success = found / records
+    p99 = _percentile(latency, 0.99)
+    return [
+        Row(
+            name=f"get after 30% crash, {n} nodes",
+            figure=success * 100,
+            unit="% found",
+            target="≥ 99.9%",
+            met=success >= 0.999,
+            note=(
+                f"{records} records, no republish; "
+                f"latency median {statistics.median(latency):.0f} ms p99 {p99:.0f} ms"
+            ),
+            details={
+                "success": success,
+                "latency_ms_median": statistics.median(latency),
+                "latency_ms_p99": p99,
+                "wall_s": time.perf_counter() - t0,
+            },
+        )
+    ]
+
+
+def run(quick: bool, sim: bool = True) -> list[Row]:
+    sizes = (1000, 2000) if quick else (1000, 10_000)
+    sections = [("join 500" if quick else "join 1000", lambda: join(500 if quick else 1000))]
+    sections += [(f"lookups {n}", lambda n=n: lookups(n)) for n in sizes]  # type: ignore[misc]
+    sections.append((f"churn {sizes[-1]}", lambda: churn(sizes[-1])))
+    return run_sections(sections)
