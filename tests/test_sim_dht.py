@@ -197,3 +197,44 @@ def test_big_network_lookups() -> None:
         hops.append(op.result().hops)
     assert ok == 30
     assert max(hops) <= math.ceil(math.log2(benchmark_size))
+
+
+_TRACE_SCRIPT = """
+from hyphal.dht.node import DhtConfig
+from hyphal.secrets import SecretStore
+from hyphal.signing import KeyPair
+from hyphal.sim import Simulator
+sim = Simulator(11, config=DhtConfig(k=8), loss=0.05)
+stores = {}
+sim.on_node.append(lambda h: stores.__setitem__(h.index, SecretStore(h.node, now=sim.now)))
+hosts = sim.add_nodes(30)
+sim.join_all(hosts)
+owner = KeyPair(bytes(32))
+sim.run_until_done(sim.start(hosts[1], lambda n, now: n.put_mutable(now, owner, b"x")))
+sim.run_until_done(sim.start(hosts[2], lambda n, now: stores[2].put(now, owner, "u", b"s", version=1)))
+sim.run_for(700)
+print(sim.trace_digest)
+"""
+
+
+def test_same_seed_same_trace_across_processes() -> None:
+    """Nothing depends on hash randomisation: two interpreters with other hash seeds agree."""
+    import os
+    import subprocess
+    import sys
+
+    def digest(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _TRACE_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return out.stdout.strip()
+
+    first = digest("1")
+    assert len(first) == 64
+    assert digest("2") == first

@@ -48,6 +48,10 @@ class NotAvailable(HyphalError, LookupError):
     """A block, node or value this replica does not hold (yet)."""
 
 
+class Unauthorized(HyphalError, PermissionError):
+    """The requester's key may not do this (not the owner, not on the ACL), or the request was replayed."""
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -63,5 +67,6 @@ __all__ = [
     "ProtocolError",
     "SeqConflict",
     "SignatureError",
+    "Unauthorized",
     "VerificationError",
 ]

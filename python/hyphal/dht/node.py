@@ -56,7 +56,7 @@ from hyphal.dht.messages import (
 )
 from hyphal.dht.operation import LookupResult, Operation, PutResult
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
-from hyphal.dht.routing import RoutingTable
+from hyphal.dht.routing import Contact, RoutingTable
 from hyphal.dht.rtt import RttEstimator
 from hyphal.dht.store import MemoryStore, RecordKind, RecordStore, StoredRecord
 from hyphal.dht.tokens import TokenIssuer
@@ -277,6 +277,8 @@ class DhtNode:
             Method.PUT_MUTABLE: self._handle_put_mutable,
             Method.GET_MUTABLE: self._handle_get_mutable,
         }
+        self.on_new_contact: list[Callable[[float, Contact], None]] = []
+        """Called with each node that enters the routing table (extensions rebalance on it)."""
         self.closed = False
         self._call_at(now + cfg.maintenance_interval, self._maintenance)
 
@@ -335,6 +337,14 @@ class DhtNode:
         if not FIRST_EXTENSION_METHOD <= method <= 0xFF or method in self._handlers:
             raise InvalidInput(f"method {method} is taken or reserved")
         self._handlers[method] = handler
+
+    def random_bytes(self, size: int) -> bytes:
+        """Bytes from the node's random source (the OS CSPRNG unless a seeded one was given)."""
+        return self._rng.randbytes(size)
+
+    def call_at(self, when: float, callback: Callable[[float], None]) -> Callable[[], None]:
+        """Run ``callback(now)`` from :meth:`timer_fired` at ``when``; returns a cancel function."""
+        return self._call_at(when, callback).cancel
 
     def request(
         self,
@@ -812,7 +822,13 @@ class DhtNode:
 
     def _learned(self, now: float, record: NodeRecord, addr: Addr) -> None:
         """``record``'s node answered us from ``addr``, an address it signed."""
+        known = record.id in self.table
         oldest = self.table.seen(record, addr, now)
+        if not known and self.on_new_contact:
+            contact = self.table.get(record.id)
+            if contact is not None:
+                for listener in self.on_new_contact:
+                    listener(now, contact)
         if oldest is None or oldest.id in self._pinging:
             return
         old_id = oldest.id

@@ -11,7 +11,8 @@ split, the newcomer waits in the bucket's replacement cache and ``seen``
 returns the least recently seen entry for the caller to ping
 (ping-before-evict): if that ping fails, :meth:`evict` promotes the freshest
 replacement. Lookups that time out call :meth:`failed`; an entry failing
-``stale_after`` times in a row is replaced when a replacement waits.
+``stale_after`` times in a row is replaced when a replacement waits, and dropped after ``drop_after`` failures
+in a row in any case.
 """
 
 from __future__ import annotations
@@ -56,12 +57,15 @@ class Bucket:
 
 
 class RoutingTable:
-    __slots__ = ("_buckets", "_closest_cache", "k", "own_id", "stale_after")
+    __slots__ = ("_buckets", "_closest_cache", "drop_after", "k", "own_id", "stale_after")
 
-    def __init__(self, own_id: bytes, *, k: int = K, now: float = 0.0, stale_after: int = 2) -> None:
+    def __init__(
+        self, own_id: bytes, *, k: int = K, now: float = 0.0, stale_after: int = 2, drop_after: int = 5
+    ) -> None:
         self.own_id = own_id
         self.k = k
         self.stale_after = stale_after
+        self.drop_after = drop_after
         self._buckets = [Bucket(now)]
         self._closest_cache: tuple[list[Contact], bytes] | None = None
 
@@ -163,7 +167,9 @@ class RoutingTable:
             bucket.replacements.pop(node_id, None)
             return
         contact.failures += 1
-        if contact.failures >= self.stale_after and bucket.replacements:
+        if (
+            contact.failures >= self.stale_after and bucket.replacements
+        ) or contact.failures >= self.drop_after:
             self.evict(node_id)
 
     def evict(self, node_id: bytes) -> None:

@@ -100,27 +100,50 @@ class Simulator:
         self._hasher = _core.Hasher()
         self.delivered = 0
         self.dropped = 0
+        self.on_node: list[Callable[[SimHost], None]] = []
+        """Called with every new or restarted host (attach extensions such as the secret store here)."""
+        self._stores: dict[int, RecordStore | None] = {}
 
     # -- building the network ------------------------------------------------------
+
+    def _node(self, index: int, config: DhtConfig | None, seq: int) -> DhtNode:
+        return DhtNode(
+            keypair_for(self.seed, index),
+            [host_address(index)],
+            now=self.now,
+            config=config or self.config,
+            store=self._stores[index],
+            rng=random.Random(self.seed * 1_000_003 + index * 7 + seq),
+            record_seq=seq,
+        )
 
     def add_node(self, config: DhtConfig | None = None) -> SimHost:
         """A new host with a fresh node (not yet joined)."""
         index = len(self.hosts)
-        addr = host_address(index)
-        node = DhtNode(
-            keypair_for(self.seed, index),
-            [addr],
-            now=self.now,
-            config=config or self.config,
-            store=None if self.store_factory is None else self.store_factory(index),
-            rng=random.Random(self.seed * 1_000_003 + index),
-            record_seq=1,
+        self._stores[index] = None if self.store_factory is None else self.store_factory(index)
+        host = SimHost(
+            index, host_address(index), self._node(index, config, 1), self.rng.random(), self.rng.random()
         )
-        host = SimHost(index, addr, node, self.rng.random(), self.rng.random())
         self.hosts.append(host)
-        self.by_addr[addr] = host
+        self.by_addr[host.addr] = host
+        for hook in self.on_node:
+            hook(host)
         self._flush(host)
         return host
+
+    def restart(self, host: SimHost, via: Sequence[SimHost] = ()) -> Operation[Any]:
+        """The host's process restarts: a new node with the same key, address and record store.
+
+        Everything in memory is lost (routing table, pending requests); the
+        store (from ``store_factory``) is kept. It rejoins through ``via``.
+        """
+        host.node.close()
+        host.node = self._node(host.index, host.node.config, host.node.record.seq + 1)
+        host.alive = True
+        host.timer_at = None
+        for hook in self.on_node:
+            hook(host)
+        return self.join(host, via)
 
     def add_nodes(self, count: int) -> list[SimHost]:
         return [self.add_node() for _ in range(count)]
