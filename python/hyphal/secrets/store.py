@@ -34,7 +34,7 @@ node that answers, falling back to the next closest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from hyphal.dht.messages import Method, Response, Status
 from hyphal.dht.node import DhtNode, Reply, RequestContext
@@ -46,6 +46,8 @@ from hyphal.errors import DecodeError, NotAvailable, SeqConflict, Unauthorized, 
 from hyphal.secrets.records import Op, SecretRecord, SecretRequest, locator, secret_id
 from hyphal.signing import KeyPair
 from hyphal.xor import xor_closest
+
+_T = TypeVar("_T")
 
 SECRET_REQUEST = 64
 SECRET_REPLICATE = 65
@@ -188,15 +190,21 @@ class SecretStore:
         self.refused[why] = self.refused.get(why, 0) + 1
         return Reply(status)
 
-    def _handle_request(self, ctx: RequestContext) -> Reply:
+    def _parse(self, decode: Callable[[bytes], _T], raw: bytes, forged_status: int) -> _T | Reply:
+        """Decode and verify, or the refusal to answer with (counted as malformed or forged)."""
         try:
-            req = SecretRequest.decode(ctx.request.payload)
+            return decode(raw)
         except DecodeError:
             self.node.counters.malformed += 1
             return self._refuse("malformed", Status.BAD_RECORD)
         except VerificationError:
             self.node.counters.forged += 1
-            return self._refuse("forged")
+            return self._refuse("forged", forged_status)
+
+    def _handle_request(self, ctx: RequestContext) -> Reply:
+        req = self._parse(SecretRequest.decode, ctx.request.payload, Status.UNAUTHORIZED)
+        if isinstance(req, Reply):
+            return req
         if req.node_id != self.node.id:
             return self._refuse("other node")
         if abs(req.timestamp_ms / 1000 - ctx.now) > self.skew:
@@ -227,14 +235,9 @@ class SecretStore:
     def _handle_replicate(self, ctx: RequestContext) -> Reply:
         if ctx.sender is None:
             return self._refuse("client push")
-        try:
-            record = SecretRecord.decode(ctx.request.payload)
-        except DecodeError:
-            self.node.counters.malformed += 1
-            return self._refuse("malformed", Status.BAD_RECORD)
-        except VerificationError:
-            self.node.counters.forged += 1
-            return self._refuse("forged", Status.BAD_RECORD)
+        record = self._parse(SecretRecord.decode, ctx.request.payload, Status.BAD_RECORD)
+        if isinstance(record, Reply):
+            return record
         # Taken from any DHT node, without second-guessing its view of who is responsible: the
         # record is the owner's, and the node's record cap bounds what pushes can cost us.
         if len(self.node.store) >= self.node.config.max_records and record.id not in self._held:
