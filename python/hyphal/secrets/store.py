@@ -22,8 +22,9 @@ Rebalancing: a holder pushes each secret to every node of its responsible
 set (the ``replicas`` closest live nodes it knows, itself included) that has
 not confirmed the current version. It does so when it stores a new version,
 when a node enters its routing table, on a pull, and every ``interval``
-after pinging its nearest neighbours, so a holder that left is replaced
-by the next closest node. In a network smaller than ``replicas`` every node
+after pinging the nodes of its responsible sets, so a holder that left is
+replaced by the next closest node. A holder that is no longer among the 2n
+closest drops its copy once every responsible node has confirmed the version. In a network smaller than ``replicas`` every node
 holds every secret.
 
 Client side: :meth:`SecretStore.put`, :meth:`SecretStore.get` and
@@ -131,11 +132,27 @@ class SecretStore:
         if record is None:
             return
         confirmed = self._confirmed.setdefault(sid, {self.node.id})
-        for nid in self.responsible(sid):
+        responsible = self.responsible(sid)
+        for nid in responsible:
             if nid not in confirmed:
                 contact = self.node.table.get(nid)
                 if contact is not None:
                     self._push(now, record, contact.id, contact.addr)
+        if confirmed >= set(responsible) and self._surplus(sid):
+            # Every node responsible confirmed this version, and we are far down the list: our copy
+            # is surplus. (Between the n and 2n closest we keep it, as a buffer against departures
+            # not detected yet.)
+            self.node.store.delete(KIND_SECRET, sid)
+            self._held.discard(sid)
+            self._records.pop(sid, None)
+            self._confirmed.pop(sid, None)
+
+    def _surplus(self, sid: bytes) -> bool:
+        ids = [c.id for c in self.node.table.closest(sid, 2 * self.replicas + 8) if c.failures == 0]
+        ids.append(self.node.id)
+        return len(ids) > 2 * self.replicas and self.node.id not in [
+            ids[i] for i in xor_closest(sid, ids, 2 * self.replicas)
+        ]
 
     def _push(self, now: float, record: SecretRecord, nid: bytes, addr: Addr) -> None:
         sid = record.id
