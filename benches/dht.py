@@ -200,7 +200,7 @@ def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float
     for i, url in enumerate(urls):
         host = hosts[i * 7919 % n]
         op = sim.run_until_done(
-            sim.start(host, lambda nd, now, u=url: stores[host.index].put(now, owner, u, b"k"))
+            sim.start(host, lambda nd, now, u=url, h=host: stores[h.index].put(now, owner, u, b"k"))
         )
         check(op.error is None, f"deploying a secret failed: {op.error}")
     sim.run_for(60)

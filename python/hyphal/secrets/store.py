@@ -24,8 +24,8 @@ not confirmed the current version. It does so when it stores a new version,
 when a node enters its routing table, on a pull, and every ``interval``
 after pinging the nodes of its responsible sets, so a holder that left is
 replaced by the next closest node. A holder that is no longer among the 2n
-closest drops its copy once every responsible node has confirmed the version. In a network smaller than ``replicas`` every node
-holds every secret.
+closest drops its copy once every responsible node has confirmed the version.
+In a network smaller than ``replicas`` every node holds every secret.
 
 Client side: :meth:`SecretStore.put`, :meth:`SecretStore.get` and
 :meth:`SecretStore.delete` look up the secret id and talk to the closest
