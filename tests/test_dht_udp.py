@@ -113,3 +113,30 @@ def test_parse_address() -> None:
     assert parse_address("[::1]:9") == ("::1", 9)
     with pytest.raises(InvalidInput):
         parse_address("nope")
+
+
+@pytest.mark.anyio
+async def test_udp_gets_survive_silent_nodes(tmp_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with swarm(24, tmp_path) as nodes:
+            stored = await nodes[1].put_immutable(b"still here")
+            assert stored.stored == CONFIG.k
+            for dead in nodes[8:16]:
+                dead.stop()
+            for reader in (nodes[2], nodes[20], nodes[23]):
+                assert await reader.get_immutable(stored.key) == b"still here"
+            # A lookup of a dead node's id meets the dead: they time out and stay out of the answer.
+            result = await nodes[3].find_node(nodes[10].node.id)
+            dead = {n.node.id for n in nodes[8:16]}
+            assert result.timeouts > 0
+            assert result.closest
+            assert not dead & {r.id for r in result.closest}
+
+
+@pytest.mark.anyio
+async def test_udp_wildcard_bind_needs_addresses() -> None:
+    with pytest.raises(InvalidInput):
+        async with UdpDht(_keypair(0), host="0.0.0.0", config=CONFIG):
+            pass
+    async with UdpDht(_keypair(0), host="0.0.0.0", addresses=[("127.0.0.1", 7999)], config=CONFIG) as d:
+        assert d.address == ("127.0.0.1", 7999)

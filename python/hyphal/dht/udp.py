@@ -17,7 +17,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -69,6 +69,8 @@ class UdpDht:
         self._tg: anyio.abc.TaskGroup | None = None
         self._wake = anyio.Event()
         self._send_lock = anyio.Lock()
+        self._scopes: list[anyio.CancelScope] = []
+        self._sleeping_until: float | None = None
         self.send_errors = 0
 
     @property
@@ -86,6 +88,9 @@ class UdpDht:
         self._sock = await anyio.create_udp_socket(local_host=self._host, local_port=self._port)
         local = self._sock.extra(anyio.abc.SocketAttribute.local_address)
         bound: Addr = (str(local[0]), int(local[1]))
+        if self._addresses is None and bound[0] in ("0.0.0.0", "::"):
+            await self._sock.aclose()
+            raise InvalidInput("bound to a wildcard address: pass the addresses peers reach us at")
         addresses = self._addresses or [bound]
         self._node = DhtNode(
             self.keypair,
@@ -97,8 +102,8 @@ class UdpDht:
         )
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._receive_loop)
-        self._tg.start_soon(self._timer_loop)
+        self._tg.start_soon(self._stoppable, self._receive_loop)
+        self._tg.start_soon(self._stoppable, self._timer_loop)
         if self._bootstrap and (self.seeds or self._saved_records()):
             with anyio.move_on_after(self._bootstrap_timeout):
                 await self.bootstrap()
@@ -151,7 +156,24 @@ class UdpDht:
                 except OSError as e:
                     self.send_errors += 1
                     log.debug("send to %s:%d failed: %s", host, port, e)
-        self._wake.set()
+        # Wake the timer task only if it sleeps and the node now wants a timer earlier than that. (When
+        # it is not sleeping, it reads the next deadline afresh before it sleeps again.)
+        deadline = self.node.get_timer()
+        if self._sleeping_until is not None and deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
+
+    async def _stoppable(self, loop: Callable[[], Awaitable[None]]) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.append(scope)
+            await loop()
+
+    def stop(self) -> None:
+        """Go silent at once, as if the host died: no more receiving, sending or timers.
+
+        The socket stays bound (so peers see silence, not an ICMP error) until the context exits.
+        """
+        for scope in self._scopes:
+            scope.cancel()
 
     async def _receive_loop(self) -> None:
         assert self._sock is not None
@@ -168,11 +190,17 @@ class UdpDht:
         while True:
             deadline = self.node.get_timer()
             wait = 3600.0 if deadline is None else deadline - time.time()
+            slept_out = wait <= 0
             if wait > 0:
-                with anyio.move_on_after(wait):
+                self._sleeping_until = time.time() + wait
+                with anyio.move_on_after(wait) as scope:
                     await self._wake.wait()
+                slept_out = scope.cancelled_caught
+            self._sleeping_until = None
             self._wake = anyio.Event()
-            self.node.timer_fired(time.time())
+            now = time.time()
+            # The event loop may wake us up to a clock tick early; the deadline has come all the same.
+            self.node.timer_fired(max(now, deadline) if slept_out and deadline is not None else now)
             await self._flush()
 
     async def run(self, start: Callable[[DhtNode, float], Operation[T]], timeout: float | None = None) -> T:
