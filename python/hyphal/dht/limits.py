@@ -8,7 +8,13 @@ flood from many addresses costs bounded memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
+
+from hyphal.errors import DecodeError, VerificationError
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -30,6 +36,16 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def verified(self, decode: Callable[[bytes], T], raw: bytes) -> T | None:
+        """``decode(raw)`` for a decoder that also verifies; None (and counted) when malformed or forged."""
+        try:
+            return decode(raw)
+        except DecodeError:
+            self.malformed += 1
+        except VerificationError:
+            self.forged += 1
+        return None
 
 
 class RateLimiter:

@@ -32,12 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hyphal.dht.holder import RecordHolder
 from hyphal.dht.ids import immutable_key
 from hyphal.dht.limits import Counters, RateLimiter
 from hyphal.dht.lookup import Candidate, Lookup
 from hyphal.dht.messages import (
     FIRST_EXTENSION_METHOD,
-    MAX_ANNOUNCES,
     MAX_DATAGRAM_SIZE,
     MAX_VALUE_SIZE,
     Method,
@@ -46,17 +46,14 @@ from hyphal.dht.messages import (
     Status,
     decode_announces,
     decode_message,
-    decode_mutable_put,
     decode_optional_value,
     decode_seq,
-    encode_announces,
     encode_mutable_put,
-    encode_optional_value,
-    encode_seq,
 )
 from hyphal.dht.operation import LookupResult, Operation, PutResult
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
 from hyphal.dht.routing import Contact, RoutingTable
+from hyphal.dht.rpc import Handler, Reply, ReplyCallback, RequestContext
 from hyphal.dht.rtt import RttEstimator
 from hyphal.dht.store import MemoryStore, RecordKind, RecordStore, StoredRecord
 from hyphal.dht.tokens import TokenIssuer
@@ -101,36 +98,6 @@ class DhtConfig:
     """A client sends no node record, so nobody adds it to a routing table."""
     refresh_after_bootstrap: bool = True
     repair_on_get: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A request handler's answer: the status, a payload, and whether to add closer nodes and a token."""
-
-    status: int = Status.OK
-    payload: bytes = b""
-    nodes: bool = False
-    token: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """What a request handler sees."""
-
-    node: DhtNode
-    now: float
-    addr: Addr
-    request: Request
-    sender: NodeRecord | None
-
-    def token_ok(self) -> bool:
-        """The request carries a write token we gave this address for its target."""
-        target = self.request.target
-        return target is not None and self.node.tokens.check(self.request.token, self.addr, target, self.now)
-
-
-Handler = Callable[[RequestContext], Reply]
-ReplyCallback = Callable[[float, Response, NodeRecord], None]
 
 
 class _Timer:
@@ -264,19 +231,10 @@ class DhtNode:
         self._pending: dict[int, _Pending] = {}
         self._pinging: set[bytes] = set()
         self._published: dict[tuple[int, bytes, bytes], _Published] = {}
-        self._last_put: dict[tuple[int, bytes, bytes], float] = {}
         self._replication_queue: deque[StoredRecord] = deque()
         self._replications_running = 0
-        self._handlers: dict[int, Handler] = {
-            Method.PING: self._handle_ping,
-            Method.FIND_NODE: self._handle_find_node,
-            Method.ANNOUNCE: self._handle_announce,
-            Method.LOOKUP: self._handle_lookup,
-            Method.PUT_IMMUTABLE: self._handle_put_immutable,
-            Method.GET_IMMUTABLE: self._handle_get_immutable,
-            Method.PUT_MUTABLE: self._handle_put_mutable,
-            Method.GET_MUTABLE: self._handle_get_mutable,
-        }
+        self.holder = RecordHolder(self)
+        self._handlers: dict[int, Handler] = self.holder.handlers()
         self.on_new_contact: list[Callable[[float, Contact], None]] = []
         """Called with each node that enters the routing table (extensions rebalance on it)."""
         self.closed = False
@@ -481,7 +439,7 @@ class DhtNode:
                 self.counters.malformed += 1
                 return
             for item in raw:
-                a = self._verified(AnnounceRecord.decode, item)
+                a = self.counters.verified(AnnounceRecord.decode, item)
                 if a is None or a.topic != topic or a.expires <= t:
                     if a is not None and a.topic != topic:
                         self.counters.forged += 1
@@ -807,7 +765,7 @@ class DhtNode:
         if pending is None or pending.addr != addr or pending.method != msg.method:
             self.counters.unexpected += 1
             return
-        responder = self._verified(NodeRecord.decode, msg.responder)
+        responder = self.counters.verified(NodeRecord.decode, msg.responder)
         if responder is None:
             return
         if pending.expect_id is not None and responder.id != pending.expect_id:
@@ -864,20 +822,10 @@ class DhtNode:
             on_timeout=lambda t: self._pinging.discard(node),
         )
 
-    def _verified(self, decode: Callable[[bytes], _R], raw: bytes) -> _R | None:
-        """Decode and verify a signed record; count and drop it when malformed or forged."""
-        try:
-            return decode(raw)
-        except DecodeError:
-            self.counters.malformed += 1
-        except VerificationError:
-            self.counters.forged += 1
-        return None
-
     def _records_of(self, resp: Response) -> list[tuple[NodeRecord, Addr]]:
         out = []
         for raw in resp.nodes:
-            record = self._verified(NodeRecord.decode, raw)
+            record = self.counters.verified(NodeRecord.decode, raw)
             if record is not None:
                 out.append((record, record.addresses[0]))
         return out
@@ -885,7 +833,7 @@ class DhtNode:
     def _on_request(self, now: float, addr: Addr, msg: Request) -> None:
         sender = None
         if msg.sender is not None:
-            sender = self._verified(NodeRecord.decode, msg.sender)
+            sender = self.counters.verified(NodeRecord.decode, msg.sender)
             if sender is None:
                 return
         handler = self._handlers.get(msg.method)
@@ -920,131 +868,6 @@ class DhtNode:
         if sender is not None:
             self._maybe_learn(now, sender, addr)
 
-    # -- built-in handlers ----------------------------------------------------------------------
-
-    def _handle_ping(self, ctx: RequestContext) -> Reply:
-        return Reply()
-
-    def _handle_find_node(self, ctx: RequestContext) -> Reply:
-        if ctx.request.target is None:
-            return Reply(Status.ERROR)
-        return Reply(nodes=True)
-
-    def _handle_lookup(self, ctx: RequestContext) -> Reply:
-        topic = ctx.request.target
-        if topic is None:
-            return Reply(Status.ERROR)
-        rows = [r for r in self.store.get(RecordKind.ANNOUNCE, topic) if r.expires > ctx.now]
-        rows.sort(key=lambda r: -r.seq)
-        return Reply(
-            payload=encode_announces([r.value for r in rows[:MAX_ANNOUNCES]]), nodes=True, token=True
-        )
-
-    def _handle_get_immutable(self, ctx: RequestContext) -> Reply:
-        key = ctx.request.target
-        if key is None:
-            return Reply(Status.ERROR)
-        row = self.store.get_one(RecordKind.IMMUTABLE, key)
-        value = row.value if row is not None and row.expires > ctx.now else None
-        return Reply(payload=encode_optional_value(value), nodes=True, token=True)
-
-    def _handle_get_mutable(self, ctx: RequestContext) -> Reply:
-        key = ctx.request.target
-        if key is None:
-            return Reply(Status.ERROR)
-        row = self.store.get_one(RecordKind.MUTABLE, key)
-        value = row.value if row is not None and row.expires > ctx.now else b""
-        return Reply(payload=value, nodes=True, token=True)
-
-    def _check_write(self, ctx: RequestContext, kind: int, key: bytes, sub: bytes = b"") -> Reply | None:
-        if not ctx.token_ok():
-            return Reply(Status.BAD_TOKEN)
-        if len(self.store) >= self.config.max_records and self.store.get_one(kind, key, sub) is None:
-            return Reply(Status.FULL)
-        return None
-
-    def _stored(self, now: float, row: StoredRecord) -> Reply:
-        self.store.put(row)
-        self._last_put[(row.kind, row.key, row.sub)] = now
-        return Reply()
-
-    def _handle_announce(self, ctx: RequestContext) -> Reply:
-        topic = ctx.request.target
-        if topic is None:
-            return Reply(Status.ERROR)
-        announce = self._verified(AnnounceRecord.decode, ctx.request.payload)
-        if announce is None or announce.topic != topic:
-            return Reply(Status.BAD_RECORD)
-        if announce.issued_at > ctx.now + self.config.max_clock_skew or announce.expires <= ctx.now:
-            return Reply(Status.BAD_RECORD)
-        refused = self._check_write(ctx, RecordKind.ANNOUNCE, topic, announce.public_key)
-        if refused is not None:
-            return refused
-        rows = self.store.get(RecordKind.ANNOUNCE, topic)
-        old = next((r for r in rows if r.sub == announce.public_key), None)
-        if old is not None and old.seq >= announce.issued_at:
-            return Reply()  # we hold this one or a newer one
-        live = [r for r in rows if r.expires > ctx.now]
-        if old is None and len(live) >= self.config.max_announces_per_topic:
-            soonest = min(live, key=lambda r: r.expires)
-            if soonest.expires >= announce.expires:
-                return Reply(Status.FULL)
-            self.store.delete(RecordKind.ANNOUNCE, topic, soonest.sub)
-        row = StoredRecord(
-            RecordKind.ANNOUNCE,
-            topic,
-            announce.public_key,
-            announce.issued_at,
-            announce.encoded,
-            announce.expires,
-        )
-        return self._stored(ctx.now, row)
-
-    def _handle_put_immutable(self, ctx: RequestContext) -> Reply:
-        key, value = ctx.request.target, ctx.request.payload
-        if key is None:
-            return Reply(Status.ERROR)
-        if len(value) > MAX_VALUE_SIZE:
-            return Reply(Status.TOO_LARGE)
-        if immutable_key(value) != key:
-            self.counters.forged += 1
-            return Reply(Status.BAD_RECORD)
-        refused = self._check_write(ctx, RecordKind.IMMUTABLE, key)
-        if refused is not None:
-            return refused
-        row = StoredRecord(RecordKind.IMMUTABLE, key, b"", 0, value, ctx.now + self.config.record_ttl)
-        return self._stored(ctx.now, row)
-
-    def _handle_put_mutable(self, ctx: RequestContext) -> Reply:
-        key = ctx.request.target
-        if key is None:
-            return Reply(Status.ERROR)
-        try:
-            raw, cas = decode_mutable_put(ctx.request.payload)
-        except DecodeError:
-            self.counters.malformed += 1
-            return Reply(Status.BAD_RECORD)
-        signed = self._verified(SignedValue.decode_verified, raw)
-        if signed is None or signed.id != key:
-            return Reply(Status.BAD_RECORD)
-        refused = self._check_write(ctx, RecordKind.MUTABLE, key)
-        if refused is not None:
-            return refused
-        old = self.store.get_one(RecordKind.MUTABLE, key)
-        held = 0 if old is None or old.expires <= ctx.now else old.seq
-        if cas is not None and cas != held:
-            return Reply(Status.CAS_MISMATCH, encode_seq(held))
-        if (
-            old is not None
-            and held
-            and (signed.seq < held or (signed.seq == held and signed.encode() != old.value))
-        ):
-            return Reply(Status.SEQ_TOO_OLD, encode_seq(held))
-        row = StoredRecord(
-            RecordKind.MUTABLE, key, b"", signed.seq, signed.encode(), ctx.now + self.config.record_ttl
-        )
-        return self._stored(ctx.now, row)
-
     # -- maintenance ----------------------------------------------------------------------------
 
     def _maintenance(self, now: float) -> None:
@@ -1074,11 +897,11 @@ class DhtNode:
             ident = (row.kind, row.key, row.sub)
             if row.kind not in _REPLICATED:
                 continue
-            last = last_put[ident] = self._last_put.get(ident, now)
+            last = last_put[ident] = self.holder.last_put.get(ident, now)
             if now - last >= interval and ident not in queued:
                 self._replication_queue.append(row)
                 last_put[ident] = now
-        self._last_put = last_put
+        self.holder.last_put = last_put
         self._next_replication(now)
 
     def _next_replication(self, now: float) -> None:
@@ -1150,7 +973,7 @@ class _MutableCollector:
     def on_reply(self, now: float, c: Candidate, resp: Response) -> None:
         if not resp.payload:
             return
-        signed = self.node._verified(SignedValue.decode_verified, resp.payload)
+        signed = self.node.counters.verified(SignedValue.decode_verified, resp.payload)
         if signed is None:
             return
         if signed.id != self.key:
