@@ -287,3 +287,26 @@ def test_stores(backend: str, tmp_path: Path) -> None:
         again = SqliteStore(str(tmp_path / "dht.db"))
         assert [r.value for r in again.records()] == [b"v3"]
         again.close()
+
+
+def test_validate_hook_vets_mutable_values() -> None:
+    node = make_node(validate_mutable=lambda sv: not sv.value.startswith(b"bad"))
+    assert put_mutable(node, SignedValue.sign(OWNER, 1, b"good")).status == m.Status.OK
+    assert put_mutable(node, SignedValue.sign(OWNER, 2, b"bad value")).status == m.Status.BAD_RECORD
+    stored = node.store.get_one(RecordKind.MUTABLE, SignedValue.sign(OWNER, 1, b"good").id)
+    assert stored is not None
+    assert stored.seq == 1
+
+
+def test_responses_tell_us_our_observed_address() -> None:
+    node = make_node()
+    op = node.ping(NOW, ALICE)
+    (_to, data), *_ = node.datagrams_to_send()
+    req = m.decode_message(data)
+    alice = NodeRecord.sign(KeyPair(b"\x02" * 32), 1, (ALICE,))
+    node.datagram_received(
+        NOW + 0.01, ALICE, m.Response(m.Method.PING, req.txid, alice.encode(), ("203.0.113.5", 4000)).encode()
+    )
+    assert op.done
+    assert node.observed_addresses == {("203.0.113.5", 4000): 1}
+    assert alice.id in node.table

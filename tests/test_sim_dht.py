@@ -49,6 +49,14 @@ def test_lookups_converge_on_the_true_closest(net: tuple[Simulator, list[SimHost
         assert op.latency < 2.0
 
 
+def test_disjoint_path_lookups_converge() -> None:
+    sim, hosts = build(120, seed=12, config=DhtConfig(k=8, disjoint_paths=3))
+    for i in range(10):
+        target = hosts[(i * 13 + 5) % len(hosts)].node.id
+        op = sim.run_until_done(sim.start(hosts[i], lambda n, now, t=target: n.find_node(now, t)))
+        assert op.result().closest[0].id == target
+
+
 def test_same_seed_same_trace() -> None:
     def run(seed: int) -> tuple[str, list[bytes]]:
         sim, hosts = build(40, seed=seed, loss=0.05)

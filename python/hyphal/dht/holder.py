@@ -157,6 +157,9 @@ class RecordHolder:
         signed = self.node.counters.verified(SignedValue.decode_verified, raw)
         if signed is None or signed.id != key:
             return Reply(Status.BAD_RECORD)
+        validate = self.node.config.validate_mutable
+        if validate is not None and not validate(signed):
+            return Reply(Status.BAD_RECORD)
         refused = self._check_write(ctx, RecordKind.MUTABLE, key)
         if refused is not None:
             return refused

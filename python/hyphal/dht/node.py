@@ -98,6 +98,8 @@ class DhtConfig:
     """A client sends no node record, so nobody adds it to a routing table."""
     refresh_after_bootstrap: bool = True
     repair_on_get: bool = True
+    validate_mutable: Callable[[SignedValue], bool] | None = None
+    """The application's hook: a holder stores (and a getter accepts) only values it approves."""
 
 
 class _Timer:
@@ -235,6 +237,8 @@ class DhtNode:
         self._replications_running = 0
         self.holder = RecordHolder(self)
         self._handlers: dict[int, Handler] = self.holder.handlers()
+        self.observed_addresses: dict[Addr, int] = {}
+        """How often responders saw us at each address (a node behind NAT learns its public address)."""
         self.on_new_contact: list[Callable[[float, Contact], None]] = []
         """Called with each node that enters the routing table (extensions rebalance on it)."""
         self.closed = False
@@ -774,9 +778,16 @@ class DhtNode:
         del self._pending[msg.txid]
         pending.timer.cancel()
         self.rtt.sample(addr, now - pending.sent_at)
+        self._observed(msg.observed)
         if addr in responder.addresses:
             self._learned(now, responder, addr)
         pending.on_reply(now, msg, responder)
+
+    def _observed(self, addr: Addr) -> None:
+        seen = self.observed_addresses
+        seen[addr] = seen.pop(addr, 0) + 1
+        if len(seen) > 16:
+            del seen[min(seen, key=seen.__getitem__)]
 
     def _learned(self, now: float, record: NodeRecord, addr: Addr) -> None:
         """``record``'s node answered us from ``addr``, an address it signed."""
@@ -980,6 +991,9 @@ class _MutableCollector:
             self.node.counters.forged += 1
             return
         self.seqs[c.id] = signed.seq
+        validate = self.node.config.validate_mutable
+        if validate is not None and not validate(signed):
+            return
         if self.best is None or signed.seq > self.best.seq:
             self.best = signed
 
