@@ -218,6 +218,22 @@ class _Reader:
             raise DecodeError(f"byte string of {size} bytes outside its limits")
         return self.take(size)
 
+    def records(self, count: int) -> tuple[bytes, ...]:
+        """``count`` × (u16le size ‖ record), each 1..MAX_RECORD_SIZE bytes (the hot loop of responses)."""
+        raw, at, end = self._raw, self._offset, len(self._raw)
+        out = []
+        for _ in range(count):
+            if at + 2 > end:
+                raise DecodeError("datagram truncated")
+            size = raw[at] | raw[at + 1] << 8
+            at += 2
+            if not 0 < size <= MAX_RECORD_SIZE or at + size > end:
+                raise DecodeError("node record size out of range or truncated")
+            out.append(raw[at : at + size])
+            at += size
+        self._offset = at
+        return tuple(out)
+
     def address(self) -> Addr:
         addr, self._offset = decode_address(self._raw, self._offset)
         return addr
@@ -260,7 +276,7 @@ def decode_message(data: bytes) -> Message:
         count = r.u8()
         if count > MAX_NODES:
             raise DecodeError(f"{count} node records; at most {MAX_NODES}")
-        nodes = tuple(r.blob16(MAX_RECORD_SIZE, nonempty=True) for _ in range(count))
+        nodes = r.records(count)
         payload = r.blob16(MAX_DATAGRAM_SIZE)
         message = Response(method, txid, responder, observed, status, token, nodes, payload)
     else:
