@@ -219,7 +219,7 @@ class _Reader:
         return self.take(size)
 
     def records(self, count: int) -> tuple[bytes, ...]:
-        """``count`` × (u16le size ‖ record), each 1..MAX_RECORD_SIZE bytes (the hot loop of responses)."""
+        """``count`` * (u16le size ‖ record), each 1..MAX_RECORD_SIZE bytes (the hot loop of responses)."""
         raw, at, end = self._raw, self._offset, len(self._raw)
         out = []
         for _ in range(count):
