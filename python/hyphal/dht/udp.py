@@ -35,6 +35,8 @@ from hyphal.signing import KeyPair
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SAVE_INTERVAL = 600.0
+"""The routing table is saved this often (seconds), after bootstrapping and on exit."""
 
 
 class UdpDht:
@@ -71,6 +73,7 @@ class UdpDht:
         self._send_lock = anyio.Lock()
         self._scopes: list[anyio.CancelScope] = []
         self._sleeping_until: float | None = None
+        self._saved_at = time.time()
         self.send_errors = 0
 
     @property
@@ -105,8 +108,12 @@ class UdpDht:
         self._tg.start_soon(self._stoppable, self._receive_loop)
         self._tg.start_soon(self._stoppable, self._timer_loop)
         if self._bootstrap and (self.seeds or self._saved_records()):
-            with anyio.move_on_after(self._bootstrap_timeout):
-                await self.bootstrap()
+            try:
+                with anyio.move_on_after(self._bootstrap_timeout):
+                    await self.bootstrap()
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -201,6 +208,12 @@ class UdpDht:
             now = time.time()
             # The event loop may wake us up to a clock tick early; the deadline has come all the same.
             self.node.timer_fired(max(now, deadline) if slept_out and deadline is not None else now)
+            if now - self._saved_at >= SAVE_INTERVAL:
+                self._saved_at = now
+                try:
+                    self.save_state()
+                except OSError as e:
+                    log.warning("could not save the routing table to %s: %s", self.state_path, e)
             await self._flush()
 
     async def run(self, start: Callable[[DhtNode, float], Operation[T]], timeout: float | None = None) -> T:
