@@ -140,3 +140,26 @@ async def test_udp_wildcard_bind_needs_addresses() -> None:
             pass
     async with UdpDht(_keypair(0), host="0.0.0.0", addresses=[("127.0.0.1", 7999)], config=CONFIG) as d:
         assert d.address == ("127.0.0.1", 7999)
+
+
+@pytest.mark.anyio
+async def test_udp_secret_store(tmp_path: Path) -> None:
+    import time
+
+    from hyphal.secrets import SecretStore
+
+    owner = KeyPair(b"\x61" * 32)
+    with anyio.fail_after(30):
+        async with swarm(12, tmp_path) as nodes:
+            stores = [SecretStore(n.node, now=time.time()) for n in nodes]
+            version = await nodes[2].run(
+                lambda n, now: stores[2].put(now, owner, "https://x.example", b"tok")
+            )
+            assert version > 0
+            got = await nodes[9].run(
+                lambda n, now: stores[9].get(now, owner, owner.public_key, "https://x.example")
+            )
+            assert got == b"tok"
+            with anyio.fail_after(5):
+                while sum(1 for s in stores if s.held) < 5:
+                    await anyio.wait_all_tasks_blocked()
