@@ -9,7 +9,7 @@ import pytest
 from hyphal.dht import messages as m
 from hyphal.dht.node import DhtConfig
 from hyphal.dht.store import SqliteStore
-from hyphal.errors import DecryptionError, SeqConflict, Unauthorized
+from hyphal.errors import DecryptionError, NotAvailable, SeqConflict, Unauthorized
 from hyphal.secrets import SecretRecord, SecretRequest, SecretStore, secret_id
 from hyphal.secrets.records import Op, locator
 from hyphal.secrets.store import KIND_SECRET, SECRET_REQUEST
@@ -108,7 +108,8 @@ def test_holders_cannot_read_and_non_owners_cannot_write(net: Net) -> None:
     assert net.run(net.hosts[6], lambda s, now: s.delete(now, OWNER, url)).error is None
     net.sim.run_for(5)
     gone = net.run(net.hosts[8], lambda s, now: s.get(now, OWNER, OWNER.public_key, url))
-    assert gone.error is not None
+    assert isinstance(gone.error, NotAvailable)
+    assert "deleted" in str(gone.error)
 
 
 def _send(net: Net, sender: SimHost, to: SimHost, request: SecretRequest) -> int:

@@ -108,7 +108,8 @@ class SecretStore:
         sid = record.id
         held = self.record(sid)
         if held is not None and held.version >= record.version:
-            return (Status.OK if held.version == record.version else Status.SEQ_TOO_OLD), held.version
+            same = held.version == record.version and held.encoded == record.encoded
+            return (Status.OK if same else Status.SEQ_TOO_OLD), held.version
         expires = now + TOMBSTONE_TTL if record.deleted else FOREVER
         self.node.store.put(StoredRecord(KIND_SECRET, sid, b"", record.version, record.encoded, expires))
         self._records[sid] = record
@@ -233,8 +234,10 @@ class SecretStore:
         )
         if req.op == Op.GET:
             held = self.record(req.secret_id)
-            if held is None or held.deleted:
+            if held is None:
                 return Reply(Status.NOT_FOUND)
+            if held.deleted:  # the signed tombstone, so the client stops instead of asking stale nodes
+                return Reply(Status.NOT_FOUND, held.encoded)
             if not held.may_read(req.requester):
                 return self._refuse("not a reader")
             return Reply(payload=held.encoded)
@@ -301,7 +304,16 @@ class SecretStore:
 
         def answer(t: float, status: int, payload: bytes) -> bool:
             if status == Status.NOT_FOUND:
-                return False
+                if not payload:
+                    return False
+                try:
+                    tombstone = SecretRecord.decode(payload)
+                except (DecodeError, VerificationError):
+                    return False  # a bogus tombstone proves nothing: ask the next node
+                if tombstone.id != sid or not tombstone.deleted:
+                    return False
+                op._finish(t, error=NotAvailable("the secret was deleted"))
+                return True
             if status != Status.OK:
                 op._finish(t, error=Unauthorized(f"secret read refused (status {status})"))
                 return True
