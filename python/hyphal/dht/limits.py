@@ -8,6 +8,7 @@ flood from many addresses costs bounded memory.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
@@ -15,6 +16,7 @@ from typing import TypeVar
 from hyphal.errors import DecodeError, VerificationError
 
 T = TypeVar("T")
+log = logging.getLogger("hyphal.dht")
 
 
 @dataclass(slots=True)
@@ -41,10 +43,12 @@ class Counters:
         """``decode(raw)`` for a decoder that also verifies; None (and counted) when malformed or forged."""
         try:
             return decode(raw)
-        except DecodeError:
+        except DecodeError as e:
             self.malformed += 1
-        except VerificationError:
+            log.debug("dropped a malformed record: %s", e)
+        except VerificationError as e:
             self.forged += 1
+            log.debug("dropped a forged record: %s", e)
         return None
 
 

@@ -276,8 +276,9 @@ class DhtNode:
             return
         try:
             message = decode_message(bytes(data))
-        except DecodeError:
+        except DecodeError as e:
             c.malformed += 1
+            log.debug("dropped a malformed datagram from %s: %s", addr, e)
             return
         if isinstance(message, Response):
             self._on_response(now, addr, message)
@@ -768,6 +769,7 @@ class DhtNode:
         pending = self._pending.get(msg.txid)
         if pending is None or pending.addr != addr or pending.method != msg.method:
             self.counters.unexpected += 1
+            log.debug("dropped an unexpected response from %s (txid %x)", addr, msg.txid)
             return
         responder = self.counters.verified(NodeRecord.decode, msg.responder)
         if responder is None:
