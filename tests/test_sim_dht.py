@@ -246,3 +246,28 @@ def test_same_seed_same_trace_across_processes() -> None:
     first = digest("1")
     assert len(first) == 64
     assert digest("2") == first
+
+
+def test_dead_nodes_cost_a_few_round_trips_not_seconds() -> None:
+    import statistics
+
+    sim, hosts = build(150, seed=21)
+
+    def lookups(count: int) -> tuple[list[float], int]:
+        latencies, timeouts = [], 0
+        for i in range(count):
+            target = sim.rng.randbytes(32)
+            op = sim.run_until_done(sim.start(hosts[i], lambda n, now, t=target: n.find_node(now, t)))
+            assert op.latency is not None
+            latencies.append(op.latency)
+            timeouts += op.result().timeouts
+        return latencies, timeouts
+
+    healthy, _ = lookups(20)
+    for h in sim.rng.sample(hosts[20:], 45):  # 30% of the network, none of the askers
+        sim.crash(h)
+    degraded, timeouts = lookups(20)
+    assert timeouts > 20
+    # Per-node timeouts of a few RTTs: dead nodes roughly double a lookup, they don't add seconds.
+    assert statistics.median(degraded) < 3 * statistics.median(healthy)
+    assert max(degraded) < sim.config.max_timeout
