@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import inspect
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warning = busy_warning(machine)
     if warning:
         log(warning)
+    if args.sim and "sim" not in inspect.signature(run).parameters:
+        log(f"suite {suite!r} has no --sim variant")
+        return 2
     rows = run(args.quick, sim=True) if args.sim else run(args.quick)  # type: ignore[call-arg]
     duration = time.perf_counter() - t0
 
