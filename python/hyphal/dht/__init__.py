@@ -3,8 +3,11 @@
 Layers, bottom up: :mod:`.ids` and :mod:`.records` (formats and signatures),
 :mod:`.messages` (the datagram codec), :mod:`.routing`, :mod:`.rtt`,
 :mod:`.tokens`, :mod:`.limits` and :mod:`.store` (pieces of state),
-:mod:`.lookup` and :mod:`.node` (the sans-I/O state machine) and
-:mod:`.udp` (the anyio driver on a real socket).
+:mod:`.lookup`, :mod:`.rpc`, :mod:`.holder`, :mod:`.operation` and
+:mod:`.node` (the sans-I/O state machine: :class:`DhtNode`) and :mod:`.udp`
+(the anyio driver on a real socket). :mod:`hyphal.sim` runs the same
+:class:`DhtNode` in virtual time; :mod:`hyphal.secrets` builds the
+replicated secret store on its extension points.
 """
 
 from __future__ import annotations
