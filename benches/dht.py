@@ -115,7 +115,7 @@ def join(n: int) -> list[Row]:
     sim = Simulator(n + 1, config=DhtConfig())
     hosts = sim.add_nodes(n)
     started = sim.now
-    sim.join_all(hosts)
+    sim.join_all(hosts, parallel=max(1, n // 100))
     joined_virtual = sim.now - started
     setup = time.perf_counter() - t0
     log(f"   {n} nodes joined in {setup:.1f} s wall, {joined_virtual:.0f} s virtual")
