@@ -11,6 +11,7 @@ from __future__ import annotations
 #: when their suite is run, so one broken suite never breaks the others.
 SUITES: dict[str, str] = {
     "core": "benches.core:run",
+    "dht": "benches.dht:run",
     "replicate": "benches.replicate:run",
     "blobs": "benches.blobs:run",
 }

@@ -1,4 +1,4 @@
-"""``python -m benches SUITE [--quick] [--json PATH] [--plain]``.
+"""``python -m benches SUITE [--quick] [--sim] [--json PATH] [--plain]``.
 
 Exit status: 0 when the suite ran (whether or not its targets were met:
 benches report, they don't gate), 1 when a row failed with an exception or
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import inspect
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--plain", action="store_true", help="plain-text table even on a terminal")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
+    parser.add_argument(
+        "--sim", action="store_true", help="run the suite in hyphal.sim (suites that have it: dht)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(sorted(SUITES)))
@@ -70,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     warning = busy_warning(machine)
     if warning:
         log(warning)
-    rows = run(args.quick)
+    if args.sim and "sim" not in inspect.signature(run).parameters:
+        log(f"suite {suite!r} has no --sim variant")
+        return 2
+    rows = run(args.quick, sim=True) if args.sim else run(args.quick)  # type: ignore[call-arg]
     duration = time.perf_counter() - t0
 
     title = f"hyphal benches: {suite}{' (quick)' if args.quick else ''} — {duration:.1f} s"

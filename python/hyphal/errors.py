@@ -52,6 +52,10 @@ class NotAvailable(HyphalError, LookupError):
     """A block, node or value this replica does not hold (yet)."""
 
 
+class Unauthorized(HyphalError, PermissionError):
+    """The requester's key may not do this (not the owner, not on the ACL), or the request was replayed."""
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -67,6 +71,7 @@ __all__ = [
     "ProtocolError",
     "SeqConflict",
     "SignatureError",
+    "Unauthorized",
     "VerificationError",
     "WrongPassphrase",
 ]

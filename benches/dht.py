@@ -1,0 +1,359 @@
+"""The ``dht`` suite: the DHT on loopback UDP (``python -m benches dht``) and in the simulator (``--sim``).
+
+Without ``--sim``: N ``UdpDht`` nodes in this process on 127.0.0.1 bootstrap
+one after the other, put immutable records, get them from random nodes, then
+30% of the nodes go silent (no republish) and the gets run again. The issue's
+baseline, bmuller/kademlia, is a bench-only dependency that is not installed
+here, so the row reports hyphal alone against the target.
+
+With ``--sim``:
+
+Every row runs the real :class:`~hyphal.dht.node.DhtNode` state machines in
+:mod:`hyphal.sim` (virtual time; one-way link latency 5-146 ms from host
+positions on a plane, plus jitter). Figures in ms are *virtual* network time;
+the wall-clock cost of the simulation is in each row's details.
+
+- ``join``: N nodes join one after the other through the protocol itself
+  (ping three seeds, look up their own id, refresh sparse buckets).
+- ``lookups``: tables filled as after a long run (``Simulator.fill_tables``,
+  a shortcut that skips the joins), then lookups of random live node ids from
+  random origins: hops (median, max) against log2(N), latency, success
+  (the exact target found as the closest answer).
+- ``churn``: 100 immutable records put, then 30% of the nodes crash with no
+  republish; gets from survivors: success and latency.
+- ``secret durability``: the replicated secret store (n=5) with 10% of the
+  nodes replaced every hour (one crash and one protocol join at a time,
+  spread over the hour); at the end, secrets lost and secrets readable.
+
+The baseline column is log2(N), the textbook hop bound; the ratio is
+log2(N) / max hops (> 1 is better). The loopback-UDP comparison against
+bmuller/kademlia (issue 4) is not part of this suite yet.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from typing import Any
+
+from benches.harness import Row, check, log, run_sections
+from hyphal.dht import DhtConfig
+from hyphal.sim import SimHost, Simulator
+
+LOOKUPS = 200
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def _lookups(sim: Simulator, hosts: list[SimHost], count: int) -> dict[str, Any]:
+    hops: list[int] = []
+    latency: list[float] = []
+    found = 0
+    for _ in range(count):
+        origin, target = sim.rng.sample(hosts, 2)
+        op = sim.run_until_done(sim.start(origin, lambda n, now, t=target: n.find_node(now, t.node.id)))
+        result = op.result()
+        found += bool(result.closest) and result.closest[0].id == target.node.id
+        hops.append(result.hops)
+        assert op.latency is not None
+        latency.append(op.latency * 1000)
+    return {
+        "hops_median": statistics.median(hops),
+        "hops_max": max(hops),
+        "latency_ms_median": statistics.median(latency),
+        "latency_ms_p99": _percentile(latency, 0.99),
+        "success": found / count,
+    }
+
+
+def _lookup_row(name: str, n: int, stats: dict[str, Any], wall: float) -> Row:
+    bound = math.log2(n)
+    return Row(
+        name=name,
+        figure=float(stats["hops_max"]),
+        unit="hops (max)",
+        baseline_name="log2(N)",
+        baseline_figure=bound,
+        ratio=bound / max(stats["hops_max"], 1),
+        ratio_kind="speedup",
+        target="max hops ≤ log2(N), success 100%",
+        met=stats["hops_max"] <= bound and stats["success"] == 1.0,
+        higher_is_better=False,
+        note=(
+            f"median {stats['hops_median']:g} hops, latency median {stats['latency_ms_median']:.0f} ms "
+            f"p99 {stats['latency_ms_p99']:.0f} ms, success {stats['success']:.1%}"
+        ),
+        details={**stats, "nodes": n, "wall_s": wall},
+    )
+
+
+def _filled(n: int, seed: int) -> tuple[Simulator, list[SimHost], float]:
+    t0 = time.perf_counter()
+    sim = Simulator(seed, config=DhtConfig())
+    hosts = sim.add_nodes(n)
+    sim.fill_tables()
+    return sim, hosts, time.perf_counter() - t0
+
+
+def lookups(n: int) -> list[Row]:
+    sim, hosts, setup = _filled(n, seed=n)
+    log(f"   {n} nodes built and tables filled in {setup:.1f} s")
+    t0 = time.perf_counter()
+    stats = _lookups(sim, hosts, LOOKUPS)
+    wall = time.perf_counter() - t0
+    stats["setup_wall_s"] = setup
+    return [_lookup_row(f"lookup, {n} nodes (filled tables)", n, stats, wall)]
+
+
+def join(n: int) -> list[Row]:
+    t0 = time.perf_counter()
+    sim = Simulator(n + 1, config=DhtConfig())
+    hosts = sim.add_nodes(n)
+    started = sim.now
+    sim.join_all(hosts, parallel=max(1, n // 100))
+    joined_virtual = sim.now - started
+    setup = time.perf_counter() - t0
+    log(f"   {n} nodes joined in {setup:.1f} s wall, {joined_virtual:.0f} s virtual")
+    t0 = time.perf_counter()
+    stats = _lookups(sim, hosts, LOOKUPS)
+    stats.update(
+        join_wall_s=setup,
+        join_virtual_s=joined_virtual,
+        table_median=statistics.median(len(h.node.table) for h in hosts),
+        datagrams=sim.delivered,
+    )
+    return [_lookup_row(f"lookup, {n} nodes (joined by protocol)", n, stats, time.perf_counter() - t0)]
+
+
+def churn(n: int, records: int = 100) -> list[Row]:
+    sim, hosts, _ = _filled(n, seed=n + 2)
+    t0 = time.perf_counter()
+    keys: list[tuple[bytes, bytes]] = []
+    for i in range(records):
+        value = f"record {i}".encode()
+        origin = hosts[i * 7919 % n]
+        op = sim.run_until_done(
+            sim.start(origin, lambda nd, now, v=value: nd.put_immutable(now, v, republish=False))
+        )
+        check(op.result().stored > 0, "put stored nowhere")
+        keys.append((op.result().key, value))
+    for host in sim.rng.sample(hosts, int(0.3 * n)):
+        sim.crash(host)
+    alive = [h for h in hosts if h.alive]
+    found, latency = 0, []
+    for key, value in keys:
+        op = sim.run_until_done(
+            sim.start(sim.rng.choice(alive), lambda nd, now, k=key: nd.get_immutable(now, k))
+        )
+        found += op.result().value == value
+        assert op.latency is not None
+        latency.append(op.latency * 1000)
+    success = found / records
+    p99 = _percentile(latency, 0.99)
+    return [
+        Row(
+            name=f"get after 30% crash, {n} nodes",
+            figure=success * 100,
+            unit="% found",
+            target="≥ 99.9%",
+            met=success >= 0.999,
+            note=(
+                f"{records} records, no republish; "
+                f"latency median {statistics.median(latency):.0f} ms p99 {p99:.0f} ms"
+            ),
+            details={
+                "success": success,
+                "latency_ms_median": statistics.median(latency),
+                "latency_ms_p99": p99,
+                "wall_s": time.perf_counter() - t0,
+            },
+        )
+    ]
+
+
+async def _udp(n: int, records: int) -> list[Row]:
+    import contextlib
+
+    import anyio
+
+    from hyphal.dht.udp import UdpDht
+    from hyphal.signing import KeyPair
+
+    # One IP for the whole swarm: the per-IP rate limit must let it through.
+    config = DhtConfig(rate=1e6, burst=1e6)
+    rows: list[Row] = []
+    async with contextlib.AsyncExitStack() as stack:
+        t0 = time.perf_counter()
+        nodes = [await stack.enter_async_context(UdpDht(KeyPair(_seed(0)), config=config))]
+        for i in range(1, n):
+            seeds = [nodes[j].address for j in sorted({0, i // 2, i - 1})]
+            nodes.append(
+                await stack.enter_async_context(UdpDht(KeyPair(_seed(i)), seeds=seeds, config=config))
+            )
+        bootstrap = time.perf_counter() - t0
+        log(f"   {n} UDP nodes bootstrapped in {bootstrap:.1f} s")
+        rng = random.Random(n)
+        keys: list[tuple[bytes, bytes]] = []
+        put_ms: list[float] = []
+        for i in range(records):
+            value = f"udp record {i}".encode()
+            t = time.perf_counter()
+            result = await rng.choice(nodes).put_immutable(value)
+            put_ms.append((time.perf_counter() - t) * 1000)
+            check(result.stored > 0, "UDP put stored nowhere")
+            keys.append((result.key, value))
+
+        async def gets(alive: list[UdpDht]) -> tuple[float, list[float]]:
+            found, ms = 0, []
+            for key, value in keys:
+                t = time.perf_counter()
+                with anyio.fail_after(30):
+                    got = await rng.choice(alive).get_immutable(key)
+                ms.append((time.perf_counter() - t) * 1000)
+                found += got == value
+            return found / len(keys), ms
+
+        before, get_ms = await gets(nodes)
+        for victim in rng.sample(nodes[1:], int(0.3 * n)):
+            victim.stop()
+        alive = [d for d in nodes if d._scopes and not d._scopes[0].cancel_called]
+        after, after_ms = await gets(alive)
+        rows.append(
+            Row(
+                name=f"UDP loopback, {n} nodes: get after 30% killed",
+                figure=after * 100,
+                unit="% found",
+                target="≥ 99.9%, p99 < 250 ms",
+                met=after >= 0.999 and _percentile(after_ms, 0.99) < 250,
+                note=(
+                    f"bootstrap {bootstrap:.1f} s; put median {statistics.median(put_ms):.1f} ms "
+                    f"p99 {_percentile(put_ms, 0.99):.1f} ms; get before kill {before:.1%} median "
+                    f"{statistics.median(get_ms):.1f} ms p99 {_percentile(get_ms, 0.99):.1f} ms; after kill "
+                    f"median {statistics.median(after_ms):.1f} ms p99 {_percentile(after_ms, 0.99):.1f} ms "
+                    "(no kademlia baseline: the bench-only dependency is not installed)"
+                ),
+                details={
+                    "bootstrap_s": bootstrap,
+                    "put_ms_median": statistics.median(put_ms),
+                    "put_ms_p99": _percentile(put_ms, 0.99),
+                    "get_success_before": before,
+                    "get_ms_median": statistics.median(get_ms),
+                    "get_ms_p99": _percentile(get_ms, 0.99),
+                    "get_success_after_kill": after,
+                    "get_ms_median_after_kill": statistics.median(after_ms),
+                    "get_ms_p99_after_kill": _percentile(after_ms, 0.99),
+                },
+            )
+        )
+        # Exit the nodes newest first (their task groups nest in that order).
+    return rows
+
+
+def _seed(i: int) -> bytes:
+    return i.to_bytes(4, "little") * 8
+
+
+def udp(n: int, records: int) -> list[Row]:
+    import anyio
+
+    return anyio.run(_udp, n, records)
+
+
+def run(quick: bool, sim: bool = False) -> list[Row]:
+    if not sim:
+        return run_sections([("udp", lambda: udp(100 if quick else 500, 50 if quick else 200))])
+    sizes = (1000, 2000) if quick else (1000, 10_000)
+    sections = [("join 500" if quick else "join 1000", lambda: join(500 if quick else 1000))]
+    sections += [(f"lookups {n}", lambda n=n: lookups(n)) for n in sizes]  # type: ignore[misc]
+    sections.append((f"churn {sizes[-1]}", lambda: churn(sizes[-1])))
+    # The issue asks for 10,000 nodes and secrets over 24 h; that is ~2 h of CPU in Python, so the
+    # full run takes a tenth of the nodes and secrets (same n=5, churn rate and duration).
+    durability = (300, 300, 4) if quick else (1000, 1000, 24)
+    sections.append(("secret durability", lambda: secret_durability(*durability)))
+    return run_sections(sections)
+
+
+def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float = 0.1) -> list[Row]:
+    """Secrets with n=5 over ``hours`` simulated hours, ``replaced_per_hour`` of the nodes replaced each hour.
+
+    Replacements are spread over the hour: one node crashes (no goodbye) and a
+    new one joins by the protocol every ``3600 / (n * replaced_per_hour)`` s.
+    """
+    from hyphal.secrets import SecretStore, locator, secret_id
+    from hyphal.signing import KeyPair
+
+    t0 = time.perf_counter()
+    config = DhtConfig(maintenance_interval=300, refresh_interval=3600)
+    sim = Simulator(n + 3, config=config)
+    stores: dict[int, SecretStore] = {}
+    sim.on_node.append(lambda h: stores.__setitem__(h.index, SecretStore(h.node, now=sim.now, interval=300)))
+    hosts = sim.add_nodes(n)
+    sim.fill_tables()
+    owner = KeyPair(b"\x5e" * 32)
+    urls = [f"https://service-{i}.example" for i in range(secrets)]
+    for i, url in enumerate(urls):
+        host = hosts[i * 7919 % n]
+        op = sim.run_until_done(
+            sim.start(host, lambda nd, now, u=url, h=host: stores[h.index].put(now, owner, u, b"k"))
+        )
+        check(op.error is None, f"deploying a secret failed: {op.error}")
+    sim.run_for(60)
+    setup = time.perf_counter() - t0
+    log(f"   {n} nodes, {secrets} secrets deployed in {setup:.1f} s")
+    step = 3600 / (n * replaced_per_hour)
+    replaced = 0
+    for _ in range(int(hours * n * replaced_per_hour)):
+        victim = sim.rng.choice([h for h in hosts if h.alive])
+        sim.crash(victim)
+        newcomer = sim.add_node()
+        via = sim.rng.sample([h for h in hosts if h.alive], 3)
+        hosts.append(newcomer)
+        sim.join(newcomer, via)
+        sim.call(sim.now + 5, lambda h=newcomer: stores[h.index].pull(sim.now))
+        sim.run_for(step)
+        replaced += 1
+    sim.run_for(600)
+    alive = [h for h in hosts if h.alive]
+    held: dict[bytes, int] = {}
+    for h in alive:
+        for sid in stores[h.index].held:
+            held[sid] = held.get(sid, 0) + 1
+    ids = [secret_id(owner.public_key, locator(u)) for u in urls]
+    lost = sum(1 for sid in ids if held.get(sid, 0) == 0)
+    readable = 0
+    for url in urls:
+        host = sim.rng.choice(alive)
+        op = sim.run_until_done(
+            sim.start(
+                host, lambda nd, now, u=url, h=host: stores[h.index].get(now, owner, owner.public_key, u)
+            )
+        )
+        readable += op.error is None and op.result() == b"k"
+    copies = sorted(held.get(sid, 0) for sid in ids)
+    return [
+        Row(
+            name=f"secrets readable after {hours} h, {n} nodes",
+            figure=100 * readable / secrets,
+            unit="% readable",
+            target="100%, 0 lost",
+            met=readable == secrets and lost == 0,
+            note=(
+                f"{secrets} secrets, n=5, {replaced} nodes replaced ({replaced_per_hour:.0%}/h); "
+                f"lost {lost}; live copies min {copies[0]} median {copies[len(copies) // 2]}"
+            ),
+            details={
+                "lost": lost,
+                "readable": readable,
+                "replaced": replaced,
+                "copies_min": copies[0],
+                "copies_median": copies[len(copies) // 2],
+                "datagrams": sim.delivered,
+                "wall_s": time.perf_counter() - t0,
+            },
+        )
+    ]

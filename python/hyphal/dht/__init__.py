@@ -1,0 +1,27 @@
+"""Kademlia DHT: signed node records, iterative lookups, signed records (docs/PROTOCOL.md §11).
+
+Layers, bottom up: :mod:`.ids` and :mod:`.records` (formats and signatures),
+:mod:`.messages` (the datagram codec), :mod:`.routing`, :mod:`.rtt`,
+:mod:`.tokens`, :mod:`.limits` and :mod:`.store` (pieces of state),
+:mod:`.lookup`, :mod:`.rpc`, :mod:`.holder`, :mod:`.operation` and
+:mod:`.node` (the sans-I/O state machine: :class:`DhtNode`) and :mod:`.udp`
+(the anyio driver on a real socket). :mod:`hyphal.sim` runs the same
+:class:`DhtNode` in virtual time; :mod:`hyphal.secrets` builds the
+replicated secret store on its extension points.
+"""
+
+from __future__ import annotations
+
+from hyphal.dht.ids import immutable_key, node_id
+from hyphal.dht.node import DhtConfig, DhtNode, Operation
+from hyphal.dht.records import AnnounceRecord, NodeRecord
+
+__all__ = [
+    "AnnounceRecord",
+    "DhtConfig",
+    "DhtNode",
+    "NodeRecord",
+    "Operation",
+    "immutable_key",
+    "node_id",
+]

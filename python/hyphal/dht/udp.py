@@ -1,0 +1,275 @@
+"""Run a :class:`~hyphal.dht.node.DhtNode` on a real UDP socket, with anyio.
+
+``async with UdpDht(keypair, host="0.0.0.0", port=7400, seeds=[...]) as dht``
+binds the socket, starts the receive and timer tasks, and bootstraps from
+the routing table saved at ``state_path`` (if any) and the seed list. On
+exit it saves the routing table again. Every operation of the node is an
+``async`` method here that waits for the node's
+:class:`~hyphal.dht.operation.Operation` to end.
+
+The node's clock is ``time.time()``; the driver is the only place that
+reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+
+from hyphal.dht.node import DhtConfig, DhtNode
+from hyphal.dht.operation import LookupResult, Operation, PutResult
+from hyphal.dht.records import Addr, NodeRecord
+from hyphal.dht.routing import RoutingTable
+from hyphal.dht.store import RecordStore
+from hyphal.errors import DecodeError, InvalidInput
+from hyphal.signing import KeyPair
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SAVE_INTERVAL = 600.0
+"""The routing table is saved this often (seconds), after bootstrapping and on exit."""
+
+
+class UdpDht:
+    """A DHT node on a UDP socket. See the module docstring."""
+
+    def __init__(
+        self,
+        keypair: KeyPair,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seeds: Sequence[Addr] = (),
+        addresses: Sequence[Addr] | None = None,
+        state_path: str | os.PathLike[str] | None = None,
+        store: RecordStore | None = None,
+        config: DhtConfig | None = None,
+        bootstrap: bool = True,
+        bootstrap_timeout: float = 30.0,
+    ) -> None:
+        self.keypair = keypair
+        self._host = host
+        self._port = port
+        self.seeds = list(seeds)
+        self._addresses = None if addresses is None else list(addresses)
+        self.state_path = None if state_path is None else Path(state_path)
+        self._store = store
+        self._config = config
+        self._bootstrap = bootstrap
+        self._bootstrap_timeout = bootstrap_timeout
+        self._node: DhtNode | None = None
+        self._sock: anyio.abc.UDPSocket | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._wake = anyio.Event()
+        self._send_lock = anyio.Lock()
+        self._scopes: list[anyio.CancelScope] = []
+        self._sleeping_until: float | None = None
+        self._saved_at = time.time()
+        self.send_errors = 0
+
+    @property
+    def node(self) -> DhtNode:
+        if self._node is None:
+            raise RuntimeError("UdpDht is not running")
+        return self._node
+
+    @property
+    def address(self) -> Addr:
+        """The address peers reach us at (the first one in our node record)."""
+        return self.node.record.addresses[0]
+
+    async def __aenter__(self) -> UdpDht:
+        self._sock = await anyio.create_udp_socket(local_host=self._host, local_port=self._port)
+        local = self._sock.extra(anyio.abc.SocketAttribute.local_address)
+        bound: Addr = (str(local[0]), int(local[1]))
+        if self._addresses is None and bound[0] in ("0.0.0.0", "::"):
+            await self._sock.aclose()
+            raise InvalidInput("bound to a wildcard address: pass the addresses peers reach us at")
+        addresses = self._addresses or [bound]
+        self._node = DhtNode(
+            self.keypair,
+            addresses,
+            now=time.time(),
+            config=self._config,
+            store=self._store,
+            rng=random.SystemRandom(),
+        )
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._stoppable, self._receive_loop)
+        self._tg.start_soon(self._stoppable, self._timer_loop)
+        if self._bootstrap and (self.seeds or self._saved_records()):
+            try:
+                with anyio.move_on_after(self._bootstrap_timeout):
+                    await self.bootstrap()
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        if self._tg is None:
+            return None  # already closed
+        try:
+            self.save_state()
+        finally:
+            assert self._tg is not None
+            assert self._sock is not None
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            await self._sock.aclose()
+            self.node.close()
+            self._tg = None
+        return None
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def _saved_records(self) -> list[NodeRecord]:
+        if self.state_path is None or not self.state_path.exists():
+            return []
+        try:
+            return RoutingTable.decode_records(self.state_path.read_bytes())
+        except (OSError, DecodeError) as e:
+            log.warning("ignoring the saved routing table %s: %s", self.state_path, e)
+            return []
+
+    def save_state(self) -> None:
+        """Write the routing table to ``state_path`` (atomically)."""
+        if self.state_path is None or self._node is None:
+            return
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_bytes(self._node.routing_state())
+        os.replace(tmp, self.state_path)
+
+    # -- the loops ---------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        assert self._sock is not None
+        async with self._send_lock:  # several tasks flush; the socket takes one writer at a time
+            for (host, port), data in self.node.datagrams_to_send():
+                try:
+                    await self._sock.sendto(data, host, port)
+                except OSError as e:
+                    self.send_errors += 1
+                    log.debug("send to %s:%d failed: %s", host, port, e)
+        # Wake the timer task only if it sleeps and the node now wants a timer earlier than that. (When
+        # it is not sleeping, it reads the next deadline afresh before it sleeps again.)
+        deadline = self.node.get_timer()
+        if self._sleeping_until is not None and deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
+
+    async def _stoppable(self, loop: Callable[[], Awaitable[None]]) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.append(scope)
+            await loop()
+
+    def stop(self) -> None:
+        """Go silent at once, as if the host died: no more receiving, sending or timers.
+
+        The socket stays bound (so peers see silence, not an ICMP error) until the context exits.
+        """
+        for scope in self._scopes:
+            scope.cancel()
+
+    async def _receive_loop(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data, addr = await self._sock.receive()
+            except OSError as e:  # e.g. ICMP port unreachable surfaced on some platforms
+                log.debug("receive failed: %s", e)
+                continue
+            self.node.datagram_received(time.time(), (str(addr[0]), int(addr[1])), data)
+            await self._flush()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.node.get_timer()
+            wait = 3600.0 if deadline is None else deadline - time.time()
+            slept_out = wait <= 0
+            if wait > 0:
+                self._sleeping_until = time.time() + wait
+                with anyio.move_on_after(wait) as scope:
+                    await self._wake.wait()
+                slept_out = scope.cancelled_caught
+            self._sleeping_until = None
+            self._wake = anyio.Event()
+            now = time.time()
+            # The event loop may wake us up to a clock tick early; the deadline has come all the same.
+            self.node.timer_fired(max(now, deadline) if slept_out and deadline is not None else now)
+            if now - self._saved_at >= SAVE_INTERVAL:
+                self._saved_at = now
+                try:
+                    self.save_state()
+                except OSError as e:
+                    log.warning("could not save the routing table to %s: %s", self.state_path, e)
+            await self._flush()
+
+    async def run(self, start: Callable[[DhtNode, float], Operation[T]], timeout: float | None = None) -> T:
+        """Start an operation on the node and wait for its result."""
+        op = start(self.node, time.time())
+        done = anyio.Event()
+        op.on_done(lambda _: done.set())
+        await self._flush()
+        with anyio.fail_after(timeout):
+            await done.wait()
+        return op.result()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def bootstrap(self, seeds: Sequence[Addr] | None = None) -> LookupResult:
+        records = self._saved_records()
+        addrs = self.seeds if seeds is None else list(seeds)
+        result = await self.run(lambda n, now: n.bootstrap(now, addrs, records))
+        self.save_state()
+        return result
+
+    async def find_node(self, target: bytes) -> LookupResult:
+        return await self.run(lambda n, now: n.find_node(now, target))
+
+    async def announce(
+        self, keypair: KeyPair, topic: bytes, addresses: Sequence[Addr], ttl: int = 1200
+    ) -> PutResult:
+        return await self.run(lambda n, now: n.announce(now, keypair, topic, addresses, ttl))
+
+    async def lookup(self, topic: bytes) -> LookupResult:
+        return await self.run(lambda n, now: n.lookup(now, topic))
+
+    async def put_immutable(self, value: bytes) -> PutResult:
+        return await self.run(lambda n, now: n.put_immutable(now, value))
+
+    async def get_immutable(self, key: bytes) -> bytes | None:
+        return (await self.run(lambda n, now: n.get_immutable(now, key))).value
+
+    async def put_mutable(
+        self, keypair: KeyPair, value: bytes, *, salt: bytes = b"", cas: int | None = None
+    ) -> PutResult:
+        return await self.run(lambda n, now: n.put_mutable(now, keypair, value, salt=salt, cas=cas))
+
+    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> LookupResult:
+        return await self.run(lambda n, now: n.get_mutable(now, public_key, salt))
+
+    async def ping(self, addr: Addr) -> Any:
+        return await self.run(lambda n, now: n.ping(now, addr))
+
+
+def parse_address(text: str) -> Addr:
+    """``"host:port"`` or ``"[v6]:port"`` as an address."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidInput(f"not host:port: {text!r}")
+    return (host.strip("[]"), int(port))
+
+
+__all__ = ["UdpDht", "parse_address"]
