@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import random
 
+import nacl.bindings
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput, SignatureError, VerificationError
+from hyphal.net.handshake import static_keypair
 from hyphal.secrets.records import (
     MAX_PLAINTEXT,
     Op,
@@ -75,6 +77,15 @@ def test_key_wrap_is_deterministic_given_randomness() -> None:
         unwrap_key(wrapped, OTHER)
     with pytest.raises(DecryptionError):
         unwrap_key(bytes(32) + wrapped[32:], READER)  # a low-order ephemeral key
+
+
+def test_key_wrap_is_libsodiums_sealed_box_both_ways() -> None:
+    data_key = bytes(range(32))
+    reader_x = static_keypair(READER)
+    ours = wrap_key(data_key, READER.public_key, random.Random(9).randbytes)
+    assert nacl.bindings.crypto_box_seal_open(ours, reader_x.public, reader_x.private) == data_key
+    theirs = nacl.bindings.crypto_box_seal(data_key, reader_x.public)
+    assert unwrap_key(theirs, READER) == data_key
 
 
 def test_request_roundtrip_and_forgery() -> None:

@@ -5,9 +5,9 @@ so any holder can verify it and pass it on without the owner. Its payload is
 sealed: a random data key encrypts the plaintext (XChaCha20-Poly1305, §7),
 and the data key is wrapped for the owner and for each reader of the ACL
 to their X25519 key (converted from their ed25519 key) with an ephemeral
-X25519 key (:func:`wrap_key`, an ECIES like libsodium's sealed box but with
-BLAKE3 key derivation and randomness the caller supplies). Storage nodes see
-only ciphertext.
+X25519 key as a libsodium sealed box (:func:`wrap_key`; its ephemeral key
+comes from randomness the caller supplies, so simulations stay
+deterministic). Storage nodes see only ciphertext.
 
 A :class:`SecretRequest` is what a client sends a node: an operation on one
 secret id, a timestamp, a random nonce and the node it is meant for, signed
@@ -18,6 +18,7 @@ requests and requests from keys without the right.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets as _random
 import struct
 from collections.abc import Callable
@@ -39,7 +40,8 @@ SECRET_REQUEST_NAMESPACE: bytes = _core.derive_key("hyphal 2026-11 secret reques
 RECORD_VERSION = 1
 MAX_READERS = 8
 MAX_PLAINTEXT = 4096
-WRAPPED_KEY_SIZE = 32 + 32 + 16  # ephemeral X25519 key, sealed data key, tag
+WRAPPED_KEY_SIZE = 32 + 32 + 16  # ephemeral X25519 key, boxed data key, tag (a sealed box)
+_BOX_NONCE_SIZE = 24
 NONCE_SIZE = 24
 REQUEST_NONCE_SIZE = 16
 DELETED = 1
@@ -62,33 +64,28 @@ def secret_id(owner: bytes, url_or_locator: str | bytes) -> bytes:
     return _core.keyed_hash(SECRET_ID_KEY, owner + loc)
 
 
-def _wrap_key_for(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
-    return _core.derive_key("hyphal 2026-11 secret key wrap", shared + ephemeral + recipient)
-
-
 def wrap_key(data_key: bytes, recipient: bytes, random_bytes: Callable[[int], bytes]) -> bytes:
-    """Seal ``data_key`` to an ed25519 ``recipient``: ``e_pub ‖ AEAD(K, 0^24, data_key)``, 80 bytes.
+    """Seal ``data_key`` to an ed25519 ``recipient``: libsodium's ``crypto_box_seal``, 80 bytes.
 
-    ``e`` is a fresh X25519 key; ``K = derive_key(WRAP, X25519(e, recipient_x) ‖ e_pub ‖ recipient_x)``
-    with ``recipient_x`` the recipient's key converted to X25519 (libsodium's conversion). Each wrap
-    has its own key, so the all-zero nonce is never reused under one key.
+    The format is exactly the sealed box (``E ‖ crypto_box(D, nonce = BLAKE2b-192(E ‖ r), r, e)``
+    to the recipient's key converted to X25519), so libsodium's ``crypto_box_seal_open`` opens
+    it. Only the ephemeral key differs: it comes from ``random_bytes`` (the OS in a node, a
+    seeded generator in the simulator), through ``crypto_box_seed_keypair``.
     """
     recipient_x = static_public_key(recipient)
-    ephemeral = random_bytes(32)
-    ephemeral_public = nacl.bindings.crypto_scalarmult_base(ephemeral)
-    shared = nacl.bindings.crypto_scalarmult(ephemeral, recipient_x)
-    key = _wrap_key_for(shared, ephemeral_public, recipient_x)
-    return ephemeral_public + aead.seal(key, bytes(NONCE_SIZE), data_key)
+    ephemeral_public, ephemeral_secret = nacl.bindings.crypto_box_seed_keypair(random_bytes(32))
+    nonce = hashlib.blake2b(ephemeral_public + recipient_x, digest_size=_BOX_NONCE_SIZE).digest()
+    return ephemeral_public + nacl.bindings.crypto_box(data_key, nonce, recipient_x, ephemeral_secret)
 
 
 def unwrap_key(wrapped: bytes, reader: KeyPair) -> bytes:
-    """Open a :func:`wrap_key` with the recipient's keypair; :class:`DecryptionError` otherwise."""
+    """Open a :func:`wrap_key` (any sealed box) with libsodium; :class:`DecryptionError` otherwise."""
     x = static_keypair(reader)
     try:
-        shared = nacl.bindings.crypto_scalarmult(x.private, wrapped[:32])
-    except (nacl.exceptions.CryptoError, RuntimeError) as e:  # a low-order point gives an all-zero secret
-        raise DecryptionError("bad ephemeral key") from e
-    return aead.open(_wrap_key_for(shared, wrapped[:32], x.public), bytes(NONCE_SIZE), wrapped[32:])
+        data_key: bytes = nacl.bindings.crypto_box_seal_open(wrapped, x.public, x.private)
+    except (nacl.exceptions.CryptoError, RuntimeError, ValueError) as e:
+        raise DecryptionError("the wrapped key does not open with this key") from e
+    return data_key
 
 
 @dataclass(frozen=True, slots=True)
