@@ -2,9 +2,9 @@
 
 Without ``--sim``: N ``UdpDht`` nodes in this process on 127.0.0.1 bootstrap
 one after the other, put immutable records, get them from random nodes, then
-30% of the nodes go silent (no republish) and the gets run again. The issue's
-baseline, bmuller/kademlia, is a bench-only dependency that is not installed
-here, so the row reports hyphal alone against the target.
+30% of the nodes go silent (no republish) and the gets run again. The
+baseline, bmuller/kademlia 2.2.3 (a bench-only dependency), runs the same
+way right after in this process (:mod:`benches.dht_kademlia`).
 
 With ``--sim``:
 
@@ -26,8 +26,7 @@ the wall-clock cost of the simulation is in each row's details.
   spread over the hour); at the end, secrets lost and secrets readable.
 
 The baseline column is log2(N), the textbook hop bound; the ratio is
-log2(N) / max hops (> 1 is better). The loopback-UDP comparison against
-bmuller/kademlia (issue 4) is not part of this suite yet.
+log2(N) / max hops (> 1 is better).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ import statistics
 import time
 from typing import Any
 
+from benches.dht_kademlia import kademlia_run
 from benches.harness import Row, check, log, run_sections
 from hyphal.dht import DhtConfig
 from hyphal.sim import SimHost, Simulator
@@ -176,7 +176,7 @@ def churn(n: int, records: int = 100) -> list[Row]:
     ]
 
 
-async def _udp(n: int, records: int) -> list[Row]:
+async def _udp(n: int, records: int) -> dict[str, float]:
     import contextlib
 
     import anyio
@@ -186,7 +186,6 @@ async def _udp(n: int, records: int) -> list[Row]:
 
     # One IP for the whole swarm: the per-IP rate limit must let it through.
     config = DhtConfig(rate=1e6, burst=1e6)
-    rows: list[Row] = []
     async with contextlib.AsyncExitStack() as stack:
         t0 = time.perf_counter()
         nodes = [await stack.enter_async_context(UdpDht(KeyPair(_seed(0)), config=config))]
@@ -223,35 +222,75 @@ async def _udp(n: int, records: int) -> list[Row]:
             victim.stop()
         alive = [d for d in nodes if d._scopes and not d._scopes[0].cancel_called]
         after, after_ms = await gets(alive)
-        rows.append(
-            Row(
-                name=f"UDP loopback, {n} nodes: get after 30% killed",
-                figure=after * 100,
-                unit="% found",
-                target="≥ 99.9%, p99 < 250 ms",
-                met=after >= 0.999 and _percentile(after_ms, 0.99) < 250,
-                note=(
-                    f"bootstrap {bootstrap:.1f} s; put median {statistics.median(put_ms):.1f} ms "
-                    f"p99 {_percentile(put_ms, 0.99):.1f} ms; get before kill {before:.1%} median "
-                    f"{statistics.median(get_ms):.1f} ms p99 {_percentile(get_ms, 0.99):.1f} ms; after kill "
-                    f"median {statistics.median(after_ms):.1f} ms p99 {_percentile(after_ms, 0.99):.1f} ms "
-                    "(no kademlia baseline: the bench-only dependency is not installed)"
-                ),
-                details={
-                    "bootstrap_s": bootstrap,
-                    "put_ms_median": statistics.median(put_ms),
-                    "put_ms_p99": _percentile(put_ms, 0.99),
-                    "get_success_before": before,
-                    "get_ms_median": statistics.median(get_ms),
-                    "get_ms_p99": _percentile(get_ms, 0.99),
-                    "get_success_after_kill": after,
-                    "get_ms_median_after_kill": statistics.median(after_ms),
-                    "get_ms_p99_after_kill": _percentile(after_ms, 0.99),
-                },
-            )
-        )
+        ours = {
+            "bootstrap_s": bootstrap,
+            "put_ms_median": statistics.median(put_ms),
+            "put_ms_p99": _percentile(put_ms, 0.99),
+            "get_success_before": before,
+            "get_ms_median": statistics.median(get_ms),
+            "get_ms_p99": _percentile(get_ms, 0.99),
+            "get_success_after_kill": after,
+            "get_ms_median_after_kill": statistics.median(after_ms),
+            "get_ms_p99_after_kill": _percentile(after_ms, 0.99),
+        }
         # Exit the nodes newest first (their task groups nest in that order).
-    return rows
+    return ours
+
+
+def _udp_rows(n: int, records: int, ours: dict[str, float]) -> list[Row]:
+    """hyphal's UDP figures beside bmuller/kademlia's, run the same way right after."""
+    log(f"-- bmuller/kademlia 2.2.3, {n} nodes (the baseline)")
+    kad = kademlia_run(n, records)
+    theirs = {
+        "bootstrap_s": kad.bootstrap_s,
+        "put_ms_median": statistics.median(kad.put_ms),
+        "put_ms_p99": _percentile(kad.put_ms, 0.99),
+        "get_success_before": kad.found_before,
+        "get_ms_median": statistics.median(kad.get_ms),
+        "get_ms_p99": _percentile(kad.get_ms, 0.99),
+        "get_success_after_kill": kad.found_after,
+        "get_ms_median_after_kill": statistics.median(kad.get_ms_after),
+        "get_ms_p99_after_kill": _percentile(kad.get_ms_after, 0.99),
+    }
+    p99, kad_p99 = ours["get_ms_p99_after_kill"], theirs["get_ms_p99_after_kill"]
+    found = ours["get_success_after_kill"]
+    return [
+        Row(
+            name=f"UDP loopback, {n} nodes: get p99 after 30% killed",
+            figure=p99,
+            unit="ms",
+            baseline_name="bmuller/kademlia 2.2.3, same run",
+            baseline_figure=kad_p99,
+            ratio=kad_p99 / p99,
+            ratio_kind="speedup",
+            target="≥ 10x lower p99",
+            target_ratio=10.0,
+            met=kad_p99 / p99 >= 10.0,
+            higher_is_better=False,
+            note=(
+                f"before the kill: get median {ours['get_ms_median']:.1f} ms p99 {ours['get_ms_p99']:.1f} ms "
+                f"(kademlia {theirs['get_ms_median']:.1f} / {theirs['get_ms_p99']:.1f} ms); "
+                f"put median {ours['put_ms_median']:.1f} ms (kademlia {theirs['put_ms_median']:.1f} ms); "
+                f"bootstrap {ours['bootstrap_s']:.1f} s (kademlia {theirs['bootstrap_s']:.1f} s)"
+            ),
+            details={"hyphal": ours, "kademlia": theirs},
+        ),
+        Row(
+            name=f"UDP loopback, {n} nodes: get success after 30% killed",
+            figure=found * 100,
+            unit="% found",
+            baseline_name="bmuller/kademlia 2.2.3, same run",
+            baseline_figure=theirs["get_success_after_kill"] * 100,
+            ratio=found / max(theirs["get_success_after_kill"], 1e-9),
+            ratio_kind="throughput",
+            target="≥ 99.9%",
+            met=found >= 0.999,
+            note=(
+                f"before the kill: {ours['get_success_before']:.1%} "
+                f"(kademlia {theirs['get_success_before']:.1%})"
+            ),
+        ),
+    ]
 
 
 def _seed(i: int) -> bytes:
@@ -261,7 +300,7 @@ def _seed(i: int) -> bytes:
 def udp(n: int, records: int) -> list[Row]:
     import anyio
 
-    return anyio.run(_udp, n, records)
+    return _udp_rows(n, records, anyio.run(_udp, n, records))
 
 
 def run(quick: bool, sim: bool = False) -> list[Row]:
