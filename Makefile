@@ -54,6 +54,8 @@ demo: $(BUILT)
 bench: $(BUILT)
 	$(PY) -m benches core
 	$(PY) -m benches replicate
+	$(PY) -m benches blobs
+	$(PY) -m benches dht
 
 clean:
 	rm -rf $(VENV) target python/hyphal/_core*.so

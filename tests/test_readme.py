@@ -48,3 +48,11 @@ def test_blob_example_downloads_and_exports(tmp_path: Path) -> None:
 def test_readme_opens_with_the_two_commands(needle: str) -> None:
     head = README.read_text().split("## ", 1)[0]
     assert needle in head
+
+
+def test_dht_example_puts_announces_and_keeps_a_secret(tmp_path: Path) -> None:
+    assert run_example("SecretClient", tmp_path) == [
+        "b'profile v1'",
+        "[(('127.0.0.1', 7300),)]",
+        "b'app password'",
+    ]
