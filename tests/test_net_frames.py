@@ -155,6 +155,21 @@ def test_a_reused_read_buffer_cannot_corrupt_held_frames(plaintexts: list[bytes]
     decoder.eof()
 
 
+def test_a_trickled_frame_is_held_compactly_and_a_chunked_one_uncopied() -> None:
+    encoder, decoder = _pair(max_frame=1 << 20)
+    frame = encoder.encode(os.urandom(100_000))
+    for i in range(len(frame) - 1):  # a peer sending one byte per segment
+        assert decoder.feed(frame[i : i + 1]) == []
+    assert len(decoder._parts) == 1  # one buffer, not a view object per byte
+    assert len(decoder.feed(frame[-1:])[0]) == 100_000
+    big = encoder.encode(os.urandom(1_000_000))
+    chunks = [big[i : i + 250_000] for i in range(0, len(big), 250_000)]
+    for chunk in chunks[:-1]:
+        assert decoder.feed(chunk) == []
+    assert all(type(p) is memoryview for p in decoder._parts)  # views of the reads, no copies
+    assert len(decoder.feed(chunks[-1])[0]) == 1_000_000
+
+
 def test_many_frames_in_one_feed_and_a_partial_tail() -> None:
     encoder, decoder = _pair()
     frames = [encoder.encode(os.urandom(n)) for n in (0, 1, 100, 70000)]

@@ -32,6 +32,7 @@ MAX_MAX_FRAME = 2**32 - 1 - TAG_LEN
 """The u32 length prefix counts the ciphertext, tag included."""
 
 FRAME_HEADER_LEN = 4
+_MIN_VIEW_PIECE = 16 * 1024  # smaller pieces of a held frame are copied together
 HANDSHAKE_HEADER_LEN = 2
 MAX_VARINT_LEN = 10
 
@@ -201,9 +202,11 @@ class FrameDecoder:
         self._cipher = cipher
         self.max_frame = check_max_frame(max_frame)
         self._limit = max_frame + TAG_LEN
-        # The pieces of a frame not yet complete, as views of the (immutable) chunks they
-        # came in: a frame that spans several reads is opened from its pieces, never joined.
-        self._parts: list[memoryview] = []
+        # The pieces of a frame not yet complete: large ones as views of the (immutable)
+        # chunks they came in, so a frame that spans several reads is opened from its pieces
+        # without being joined; small ones copied together into one bytearray, so a peer
+        # that trickles bytes cannot make us hold a view object per byte.
+        self._parts: list[memoryview | bytearray] = []
         self._held = 0
         self._need = 0  # header + ciphertext of the held frame, once its header is in
         self._failed = False
@@ -243,7 +246,12 @@ class FrameDecoder:
             raise DecodeError(f"stream ended inside a frame ({self._held} bytes buffered)")
 
     def _hold(self, piece: memoryview, owned: bool) -> None:
-        self._parts.append(piece if owned else memoryview(bytes(piece)))
+        if owned and len(piece) >= _MIN_VIEW_PIECE:
+            self._parts.append(piece)
+        elif self._parts and type(self._parts[-1]) is bytearray:
+            self._parts[-1] += piece
+        else:
+            self._parts.append(bytearray(piece))
         self._held += len(piece)
         if not self._need and self._held >= FRAME_HEADER_LEN:
             header = b"".join(bytes(p[:FRAME_HEADER_LEN]) for p in self._parts)
@@ -264,7 +272,7 @@ class FrameDecoder:
         for part in self._parts:
             lo, hi = max(FRAME_HEADER_LEN - pos, 0), min(need - pos, len(part))
             if lo < hi:
-                pieces.append(part[lo:hi])
+                pieces.append(memoryview(part)[lo:hi])
             pos += len(part)
         self._parts, self._held, self._need = [], 0, 0
         try:

@@ -53,6 +53,7 @@ MAX_ID_LEN = 64
 MAX_REASON_LEN = 1024
 """Limit on a close or reject reason, in UTF-8 bytes; longer ones are cut."""
 MESSAGE_OVERHEAD = 32
+_MIN_VIEW_PAYLOAD = 4096  # smaller messages are copied out of their frame
 """Credit charged per DATA message on top of its payload, so empty messages cannot flood a reader."""
 DEFAULT_WINDOW = 8 * 1024 * 1024
 MIN_WINDOW = 1024
@@ -513,10 +514,12 @@ class Mux:
         if cost > found.receive_credit:
             raise ProtocolError(f"DATA on channel {number} exceeds the granted window")
         found.receive_credit -= cost
-        # A payload that is most of an immutable frame is kept as a view of it, not copied;
-        # a small one is copied, so it cannot pin a large frame in memory.
+        # A large payload that is most of an immutable frame is kept as a view of it, not
+        # copied; a small one is copied, so it cannot pin a large frame in memory, and a
+        # flood of tiny messages costs bytes objects, not view objects, per message.
         frame = payload.obj
-        keep_view = type(frame) is bytes and 2 * len(payload) >= len(frame)
+        size = len(payload)
+        keep_view = size >= _MIN_VIEW_PAYLOAD and type(frame) is bytes and 2 * size >= len(frame)
         found.inbox.append(payload if keep_view else bytes(payload))
         if found.local not in readable:
             readable.add(found.local)
