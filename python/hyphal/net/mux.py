@@ -53,8 +53,8 @@ MAX_ID_LEN = 64
 MAX_REASON_LEN = 1024
 """Limit on a close or reject reason, in UTF-8 bytes; longer ones are cut."""
 MESSAGE_OVERHEAD = 32
-_MIN_VIEW_PAYLOAD = 4096  # smaller messages are copied out of their frame
 """Credit charged per DATA message on top of its payload, so empty messages cannot flood a reader."""
+_MIN_VIEW_PAYLOAD = 4096  # smaller messages are copied out of their frame
 DEFAULT_WINDOW = 8 * 1024 * 1024
 MIN_WINDOW = 1024
 MAX_CREDIT = 2**62
