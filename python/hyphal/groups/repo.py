@@ -9,6 +9,7 @@ repo can never name a file outside the directory it is exported to.
 
 from __future__ import annotations
 
+import logging
 import struct
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,6 +20,13 @@ from typing import TypeAlias
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
+from hyphal.feed import Feed, Manifest
+from hyphal.groups.keys import GroupKeys
+from hyphal.hashing import derive_key
+from hyphal.signing import KeyPair
+from hyphal.storage.base import Storage
+
+log = logging.getLogger("hyphal.groups")
 
 MAX_NAME_BYTES = 1024
 HASH_SIZE = 32
@@ -195,6 +203,87 @@ class Collection(Mapping[str, Entry]):
         return sum(entry.size for entry in self.entries.values())
 
 
+REPO_LABEL = b"hyphal repo"
+WRITER_CONTEXT = "hyphal 2026-11 group repo writer"
+
+
+def writer_keypair(device: KeyPair, keys: GroupKeys) -> KeyPair:
+    """The device's repo writer key in one group.
+
+    Derived from the device seed and the group key, so a restart finds it
+    again without storing anything, each group gets its own, and the device's
+    identity key never signs a feed.
+    """
+    return KeyPair(derive_key(WRITER_CONTEXT, device.seed + keys.group_key))
+
+
+class Repo:
+    """A member's data repo: an encrypted feed of operations, and the collection it spells.
+
+    Blocks are sealed under the group's repo read secret (§14.3), so relays
+    and backup servers hold ciphertext. :attr:`collection` follows the feed:
+    it applies every block that is here and contiguous from the start, as
+    local appends and verified downloads arrive.
+    """
+
+    def __init__(self, feed: Feed) -> None:
+        if not feed.can_decrypt and feed.encrypted:
+            raise InvalidInput("a repo is read with the group's read secret")
+        self.feed = feed
+        self.collection = Collection()
+        self.bad_block: int | None = None
+        """The first block that did not decode, if any: the collection stops before it."""
+        self._unsubscribe = feed.on_change(lambda _: self.refresh())
+        self.refresh()
+
+    @classmethod
+    def open_own(cls, storage: Storage, device: KeyPair, keys: GroupKeys) -> Repo:
+        """This device's repo in the group, created on first use."""
+        writer = writer_keypair(device, keys)
+        key = Manifest.single(writer.public_key, REPO_LABEL).key
+        if storage.load_feed(key) is None:
+            feed = Feed.create(
+                storage, writer, encrypted=True, label=REPO_LABEL, read_secret=keys.read_secret
+            )
+        else:
+            feed = Feed.open(storage, key, keypair=writer, read_secret=keys.read_secret)
+        return cls(feed)
+
+    @classmethod
+    def follow(cls, storage: Storage, key: bytes, manifest: Manifest | None, keys: GroupKeys) -> Repo:
+        """Another member's repo (read-only), by its feed key; ``manifest`` the first time."""
+        return cls(Feed.open(storage, key, manifest=manifest, read_secret=keys.read_secret))
+
+    @property
+    def key(self) -> bytes:
+        return self.feed.key
+
+    def put(self, name: str, blob_hash: bytes, size: int, mtime_ms: int = 0, key: bytes | None = None) -> int:
+        """Record that ``name`` holds a blob; returns the operation's index in the feed."""
+        return self.feed.append(Put(name, blob_hash, size, mtime_ms, key).encode()) - 1
+
+    def delete(self, name: str) -> int:
+        """Record that ``name`` is gone; :class:`InvalidInput` if it holds nothing now."""
+        if name not in self.collection.entries:
+            raise InvalidInput("no such name in this repo")
+        return self.feed.append(Delete(name).encode()) - 1
+
+    def refresh(self) -> None:
+        """Apply every block that is here and follows the collection's length."""
+        feed, collection = self.feed, self.collection
+        while self.bad_block is None and collection.length < feed.length and feed.has(collection.length):
+            try:
+                collection.apply(decode_op(feed.get_nowait(collection.length)))
+            except DecodeError:
+                # Signed by the member yet malformed: a bug or a hostile member. Stop here,
+                # loudly, instead of skipping an operation the rest may depend on.
+                self.bad_block = collection.length
+                log.warning("repo %s: block %d is not a repo operation", feed.key.hex()[:16], self.bad_block)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
 __all__ = [
     "MAX_NAME_BYTES",
     "Collection",
@@ -203,6 +292,8 @@ __all__ = [
     "Op",
     "OpKind",
     "Put",
+    "Repo",
     "check_name",
     "decode_op",
+    "writer_keypair",
 ]
