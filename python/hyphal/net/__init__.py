@@ -7,6 +7,7 @@
 - :mod:`hyphal.net.channel`: the channels of a connection.
 - :mod:`hyphal.net.connection`: TCP connections and listeners, on anyio.
 - :mod:`hyphal.net.pool`: one connection per remote identity.
+- :mod:`hyphal.net.router`: incoming channels to the service of their protocol.
 
 The byte layouts are in docs/PROTOCOL.md §8.
 """
@@ -26,10 +27,12 @@ from hyphal.net.connection import (
 )
 from hyphal.net.handshake import Handshake, HandshakeResult
 from hyphal.net.pool import ConnectionPool
+from hyphal.net.router import ChannelRouter
 
 __all__ = [
     "Channel",
     "ChannelRequest",
+    "ChannelRouter",
     "Connection",
     "ConnectionConfig",
     "ConnectionHandler",
