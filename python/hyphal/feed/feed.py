@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import anyio
 from typing_extensions import Buffer
@@ -38,55 +38,13 @@ from hyphal.feed.encryption import BlockCipher, default_read_secret
 from hyphal.feed.head import MAX_FORK, SignedHead, Signer, can_sign, keypair_signer
 from hyphal.feed.manifest import Manifest, discovery_key
 from hyphal.merkle import MAX_LENGTH, Node, Proof
+from hyphal.notifier import Notifier
 from hyphal.signing import KeyPair
 from hyphal.storage.base import FeedRecord, FeedWrite, Storage
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class Notifier(Generic[T]):
-    """Callbacks and an awaitable for "something changed", shared by feeds and signed values."""
-
-    __slots__ = ("_listeners", "_waiters")
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[T], None]] = []
-        # One event per waiting task, made inside it: an Event belongs to the loop that made it,
-        # and a cancelled waiter must not leave a stale one behind.
-        self._waiters: list[anyio.Event] = []
-
-    def subscribe(self, listener: Callable[[T], None]) -> Callable[[], None]:
-        """Call ``listener(change)`` after every change; returns a function that unsubscribes."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def notify(self, change: T) -> None:
-        waiters, self._waiters = self._waiters, []
-        for event in waiters:
-            event.set()
-        for listener in list(self._listeners):
-            try:
-                listener(change)
-            except Exception:
-                # The change is already committed; one bad listener must not hide it from the rest.
-                log.exception("change listener %r failed", listener)
-
-    async def wait(self) -> None:
-        """Return after the next change."""
-        event = anyio.Event()
-        self._waiters.append(event)
-        try:
-            await event.wait()
-        finally:
-            if event in self._waiters:
-                self._waiters.remove(event)
 
 
 @dataclass(frozen=True, slots=True)

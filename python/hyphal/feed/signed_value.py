@@ -19,8 +19,8 @@ from typing_extensions import Buffer
 
 from hyphal import _core
 from hyphal.errors import DecodeError, InvalidInput, SeqConflict, VerificationError
-from hyphal.feed.feed import Notifier
 from hyphal.feed.head import namespaced_message, require_signature
+from hyphal.notifier import Notifier
 from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
 from hyphal.storage.base import Storage
 

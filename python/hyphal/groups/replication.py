@@ -10,11 +10,11 @@ adverts are dropped.
 from __future__ import annotations
 
 from hyphal.errors import InvalidInput
-from hyphal.feed.feed import Notifier
 from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Membership
 from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, Send
+from hyphal.notifier import Notifier
 from hyphal.replication.fanout import Fanout, Subscriber
 
 

@@ -20,6 +20,7 @@ from hyphal.errors import InvalidInput
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.channel import ChannelRequest
 from hyphal.net.connection import Connection
+from hyphal.notifier import Notifier
 
 log = logging.getLogger("hyphal.net")
 
@@ -32,6 +33,8 @@ class ChannelRouter(TaskOwner):
         self._handlers: dict[str, ChannelHandler] = {}
         self.rejected: dict[str, int] = {}
         """Requests rejected, by reason: counters for operators and tests."""
+        self.rejections: Notifier[str] = Notifier()
+        """Told the reason of every rejection."""
 
     def route(self, protocol: str, handler: ChannelHandler) -> None:
         if protocol in self._handlers:
@@ -64,6 +67,7 @@ class ChannelRouter(TaskOwner):
 
     async def _reject(self, request: ChannelRequest, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self.rejections.notify(reason)
         # No longer pending (withdrawn by the peer, or opened by the handler before it failed): nothing to do.
         with contextlib.suppress(InvalidInput):
             await request.reject(reason)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from hyphal.feed.feed import Notifier
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
+from hyphal.notifier import Notifier
 from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 
 log = logging.getLogger("hyphal.replication")

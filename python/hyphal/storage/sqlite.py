@@ -64,6 +64,7 @@ DEFAULT_CACHE_KIB = 64 * 1024
 DEFAULT_WAL_LIMIT = 128 * 2**20
 _NODE = struct.Struct("<32sQ")
 _MAX_BLOCK_ROW = 64 * 2**20  # far above any valid block; bounds what a corrupt row can make us read
+_MAX_DATA_OFFSET = 2**62  # far beyond any real data file; keeps offset + size a valid file position
 
 
 _WRITE_GROUP = 16  # buffers per pwritev: about 1 MiB of 64 KiB blocks, cache-sized
@@ -398,7 +399,12 @@ class SqliteStorage:
         return {index: self._read_block(index, off, size) for index, off, size in rows}
 
     def _read_block(self, index: object, off: object, size: object) -> bytes:
-        if not (isinstance(off, int) and isinstance(size, int) and off >= 0 and 0 <= size <= _MAX_BLOCK_ROW):
+        if not (
+            isinstance(off, int)
+            and isinstance(size, int)
+            and 0 <= size <= _MAX_BLOCK_ROW
+            and 0 <= off <= _MAX_DATA_OFFSET - size  # the kernel refuses offsets past 2^63
+        ):
             raise DecodeError(f"storage: block {index} has a malformed location")
         data = os.pread(self._data_fd, size, off)
         if len(data) != size:
