@@ -20,6 +20,15 @@ pyo3::import_exception!(hyphal.errors, DecryptionError);
 /// Inputs at least this large are processed with the GIL released.
 const DETACH_BYTES: usize = 8 * 1024;
 
+/// Run `f` with the GIL released when `len` bytes of work make that worth it.
+fn maybe_detach<T: Send>(py: Python<'_>, len: usize, f: impl Send + FnOnce() -> T) -> T {
+    if len >= DETACH_BYTES {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         let msg = e.to_string();
@@ -139,11 +148,7 @@ fn keyed_hash<'py>(
     let key: [u8; 32] = fixed(key, "key")?;
     let data = Bytes::get(data)?;
     let s = data.as_slice();
-    let out = if s.len() >= DETACH_BYTES {
-        py.detach(|| hash::keyed_hash(&key, s))
-    } else {
-        hash::keyed_hash(&key, s)
-    };
+    let out = maybe_detach(py, s.len(), || hash::keyed_hash(&key, s));
     Ok(PyBytes::new(py, &out))
 }
 
@@ -187,14 +192,10 @@ impl Hasher {
     fn update(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let data = Bytes::get(data)?;
         let s = data.as_slice();
-        if s.len() >= DETACH_BYTES {
-            let inner = &mut self.inner;
-            py.detach(|| {
-                inner.update(s);
-            });
-        } else {
-            self.inner.update(s);
-        }
+        let inner = &mut self.inner;
+        maybe_detach(py, s.len(), || {
+            inner.update(s);
+        });
         Ok(())
     }
 
@@ -364,11 +365,7 @@ fn leaf_hash<'py>(
     }
     let data = Bytes::get(data)?;
     let s = data.as_slice();
-    let out = if s.len() >= DETACH_BYTES {
-        py.detach(|| hash::leaf_hash(index, s))
-    } else {
-        hash::leaf_hash(index, s)
-    };
+    let out = maybe_detach(py, s.len(), || hash::leaf_hash(index, s));
     Ok(PyBytes::new(py, &out))
 }
 
@@ -424,11 +421,9 @@ fn tree_append<'py>(
     let roots = nodes_of(&roots);
     let bufs = many(&blocks)?;
     let refs = slices(&bufs);
-    let (nodes, new_roots) = if total_len(&refs) >= DETACH_BYTES {
-        py.detach(|| merkle::append(&roots, &refs, parallel))?
-    } else {
-        merkle::append(&roots, &refs, parallel)?
-    };
+    let (nodes, new_roots) = maybe_detach(py, total_len(&refs), || {
+        merkle::append(&roots, &refs, parallel)
+    })?;
     Ok((py_nodes(nodes), py_nodes(new_roots)))
 }
 
@@ -536,11 +531,7 @@ impl SigningKey {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let message = Bytes::get(message)?;
         let m = message.as_slice();
-        let sig = if m.len() >= DETACH_BYTES {
-            py.detach(|| sign::sign(&self.key, m))
-        } else {
-            sign::sign(&self.key, m)
-        };
+        let sig = maybe_detach(py, m.len(), || sign::sign(&self.key, m));
         Ok(PyBytes::new(py, &sig))
     }
 
@@ -701,11 +692,7 @@ fn seal_parts_py<'py, const N: usize>(
             body[pos..pos + part.len()].copy_from_slice(part);
             pos += part.len();
         }
-        if body.len() >= DETACH_BYTES {
-            py.detach(|| seal(&key, &nonce, ad, body));
-        } else {
-            seal(&key, &nonce, ad, body);
-        }
+        maybe_detach(py, body.len(), || seal(&key, &nonce, ad, body));
         Ok(())
     })
 }
@@ -737,11 +724,7 @@ fn open_parts_py<'py, const N: usize>(
         return Err(Error::Decryption.into());
     }
     PyBytes::new_with(py, total - aead::TAG_SIZE, |out| {
-        let result = if total >= DETACH_BYTES {
-            py.detach(|| open(&key, &nonce, ad, &refs, out))
-        } else {
-            open(&key, &nonce, ad, &refs, out)
-        };
+        let result = maybe_detach(py, total, || open(&key, &nonce, ad, &refs, out));
         Ok(result?)
     })
 }

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::{fixed, invalid, uint, Bytes, DETACH_BYTES};
+use super::{fixed, invalid, maybe_detach, uint, Bytes};
 use crate::{blob, blob_seal};
 
 type Runs<'py> = Vec<(u64, Bound<'py, PyBytes>)>;
@@ -12,15 +12,6 @@ fn py_runs<'py>(py: Python<'py>, runs: Vec<(u64, Vec<u8>)>) -> Runs<'py> {
     runs.into_iter()
         .map(|(at, bytes)| (at, PyBytes::new(py, &bytes)))
         .collect()
-}
-
-/// Run `f` with the GIL released when `len` is large.
-fn maybe_detach<T: Send>(py: Python<'_>, len: usize, f: impl Send + FnOnce() -> T) -> T {
-    if len >= DETACH_BYTES {
-        py.detach(f)
-    } else {
-        f()
-    }
 }
 
 /// Incremental outboard and BLAKE3 root of a blob.
