@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -252,24 +252,34 @@ class FeedReplication(TaskOwner):
         return r.served(action.peer_id, action.request_id, proof, blocks)
 
     def _store(self, action: Store) -> list[Action]:
-        r = self._replicator
         feed = self.feed
         if action.fork != feed.fork:
             # We forked meanwhile; the reply is stale, not the peer's fault.
-            return r.data_stored(action.peer_id, action.request_id, False, "local fork changed", False)
+            return self._replicator.data_stored(
+                action.peer_id, action.request_id, False, "local fork changed", False
+            )
+        if action.head:
+            # Decoded inside _apply: a malformed head is the peer's fault like any bad data.
+            return self._apply(
+                action,
+                "data",
+                lambda: feed.apply_remote(SignedHead.decode(action.head), action.proof, action.blocks),
+            )
+        return self._apply(action, "data", lambda: feed.apply_proof(action.proof, action.blocks))
+
+    def _apply(self, action: Store | ForkDetected, what: str, apply: Callable[[], object]) -> list[Action]:
+        """Verify and store what a peer sent; report to the replicator whose fault a failure was."""
+        r = self._replicator
         self._applying = True
         try:
-            if action.head:
-                feed.apply_remote(SignedHead.decode(action.head), action.proof, action.blocks)
-            else:
-                feed.apply_proof(action.proof, action.blocks)
+            apply()
         except HyphalError as e:
-            log.info("peer %s sent data that failed verification: %s", self._peer_name(action.peer_id), e)
+            log.info("peer %s sent %s that failed verification: %s", self._peer_name(action.peer_id), what, e)
             return r.data_stored(action.peer_id, action.request_id, False, str(e))
         except Exception as e:
             # A local storage failure (disk full, I/O error): not the peer's fault,
             # and it must not take the node down. Nothing was committed.
-            log.exception("storing data from peer %s failed", self._peer_name(action.peer_id))
+            log.exception("storing %s from peer %s failed", what, self._peer_name(action.peer_id))
             return r.data_stored(action.peer_id, action.request_id, False, repr(e), peer_at_fault=False)
         finally:
             self._applying = False
@@ -287,21 +297,11 @@ class FeedReplication(TaskOwner):
         return r.head_verified(action.peer_id, action.head, True, head.length, head.fork)
 
     def _apply_fork(self, action: ForkDetected) -> list[Action]:
-        r = self._replicator
-        self._applying = True
-        try:
-            self.feed.apply_truncation(SignedHead.decode(action.head), action.proof, [])
-        except HyphalError as e:
-            log.info("fork proof from peer %s failed: %s", self._peer_name(action.peer_id), e)
-            return r.data_stored(action.peer_id, action.request_id, False, str(e))
-        except Exception as e:
-            log.exception("applying a fork from peer %s failed", self._peer_name(action.peer_id))
-            return r.data_stored(action.peer_id, action.request_id, False, repr(e), peer_at_fault=False)
-        finally:
-            self._applying = False
-        out = r.data_stored(action.peer_id, action.request_id, True)
-        out += r.local_changed(*self._local_state())
-        return out
+        return self._apply(
+            action,
+            "a fork proof",
+            lambda: self.feed.apply_truncation(SignedHead.decode(action.head), action.proof, []),
+        )
 
     def _drop(self, action: DropPeer) -> None:
         peer = self._peers.pop(action.peer_id, None)  # type: ignore[call-overload]
