@@ -15,11 +15,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +25,7 @@ from typing import Any
 import anyio
 import blake3
 
-from benches.harness import Row, check, log
+from benches.harness import Row, ServingProcess, check, log
 from benches.loopback import tcp_loopback_best
 from hyphal.blobs import BlobDownloader, BlobStore
 from hyphal.net.connection import connect
@@ -41,29 +38,13 @@ READ = 8 * MiB
 IMPORT_CASES = (("link", True, "link"), ("nosync", False, "copy"), ("durable", True, "copy"))
 
 
-class Provider:
+class Provider(ServingProcess):
     """A provider process: imports the file, serves it; closed by closing its stdin."""
 
     def __init__(self, directory: Path, source: Path, max_rate: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benches.blobs_provider", str(directory), str(source), str(max_rate)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"provider exited with {self.process.wait()} before serving")
-        info = json.loads(line)
-        self.port: int = info["port"]
-        self.hash = bytes.fromhex(info["hash"])
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        if self.process.wait(timeout=60) != 0:
-            raise RuntimeError(f"provider exited with {self.process.returncode}")
+        super().__init__("benches.blobs_provider", directory, source, max_rate)
+        self.port: int = self.info["port"]
+        self.hash = bytes.fromhex(self.info["hash"])
 
 
 def _rate_row(

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -546,9 +547,35 @@ def write_json(
     tmp.replace(path)
 
 
+class ServingProcess:
+    """A bench peer in its own process: ``python -m module args...`` prints one JSON line
+    when it serves (kept as :attr:`info`), and exits when its stdin is closed."""
+
+    def __init__(self, module: str, *args: object) -> None:
+        self.module = module
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{module} exited with {self.process.wait()} before serving")
+        self.info: dict[str, Any] = json.loads(line)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        if self.process.wait(timeout=60) != 0:
+            raise RuntimeError(f"{self.module} exited with {self.process.returncode}")
+
+
 __all__ = [
     "ResultMismatch",
     "Row",
+    "ServingProcess",
     "Timing",
     "call_loop",
     "check",

@@ -10,11 +10,8 @@ its figures from shared/ANCHORS.md appear in the notes only.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from benches.harness import Row, check, log
+from benches.harness import Row, ServingProcess, check, log
 from benches.loopback import tcp_loopback_best
 from hyphal.feed import Feed, Manifest
 from hyphal.net.connection import connect
@@ -47,40 +44,18 @@ SPARSE_FRACTION = 0.01
 DOWNLOAD_REPEAT = 3
 
 
-class Writer:
+class Writer(ServingProcess):
     """The writer process: started, appended, serving; closed by closing its stdin."""
 
     def __init__(self, directory: Path, case: Case) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benches.replicate_writer",
-                str(directory),
-                str(case.total),
-                str(case.block),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"writer exited with {self.process.wait()} before serving")
-        info = json.loads(line)
+        super().__init__("benches.replicate_writer", directory, case.total, case.block)
+        info = self.info
         self.port: int = info["port"]
         self.key = bytes.fromhex(info["key"])
         self.manifest = Manifest.decode(bytes.fromhex(info["manifest"]))
         self.length: int = info["length"]
         self.append_s: float = info["append_s"]
         self.blake3_bps: float = info["blake3_bps"]
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        if self.process.wait(timeout=60) != 0:
-            raise RuntimeError(f"writer exited with {self.process.returncode}")
 
 
 def warm_guest_memory(directory: Path, size: int) -> None:
