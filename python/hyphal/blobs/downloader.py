@@ -48,7 +48,7 @@ from hyphal.blobs.transfer import (
 )
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, VerificationError
 from hyphal.net.connection import Channel, Connection
-from hyphal.replication.outbox import Outbox
+from hyphal.net.outbox import Outbox
 
 log = logging.getLogger("hyphal.blobs")
 

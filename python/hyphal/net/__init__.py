@@ -6,6 +6,7 @@
 - :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
 - :mod:`hyphal.net.channel`: the channels of a connection.
 - :mod:`hyphal.net.connection`: TCP connections and listeners, on anyio.
+- :mod:`hyphal.net.outbox`: a per-channel send queue for protocol drivers.
 - :mod:`hyphal.net.pool`: one connection per remote identity.
 - :mod:`hyphal.net.router`: incoming channels to the service of their protocol.
 

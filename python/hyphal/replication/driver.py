@@ -30,11 +30,11 @@ from hyphal.feed.feed import Feed, FeedChange
 from hyphal.feed.head import SignedHead
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
+from hyphal.net.outbox import CHANNEL_ENDED, Outbox
 from hyphal.replication import PROTOCOL
 from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
 from hyphal.replication.manifest_exchange import serve_manifest
 from hyphal.replication.messages import NoDataReason
-from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 from hyphal.replication.replicator import (
     Action,
     DownloadDone,

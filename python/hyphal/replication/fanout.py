@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
+from hyphal.net.outbox import CHANNEL_ENDED, Outbox
 from hyphal.notifier import Notifier
-from hyphal.replication.outbox import CHANNEL_ENDED, Outbox
 
 log = logging.getLogger("hyphal.replication")
 

@@ -18,8 +18,8 @@ import anyio
 from hyphal.errors import DecodeError, ProtocolError, VerificationError
 from hyphal.feed.manifest import Manifest, discovery_key
 from hyphal.net.connection import Channel, Connection
+from hyphal.net.outbox import CHANNEL_ENDED
 from hyphal.replication.capability import capability_key, capability_mac, verify_capability
-from hyphal.replication.outbox import CHANNEL_ENDED
 
 PROTOCOL = "hyphal/manifest/1"
 MAX_MANIFEST = 8192

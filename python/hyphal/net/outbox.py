@@ -1,4 +1,4 @@
-"""A per-channel send queue drained by its own task, shared by the replication drivers.
+"""A per-channel send queue drained by its own task, shared by the drivers of every protocol.
 
 Drivers decide what to send synchronously (from state-machine actions or
 change callbacks) but sending waits for the peer's credit. Queuing here and
@@ -14,9 +14,9 @@ from collections import deque
 import anyio
 
 from hyphal.buffers import Parts, total_size
-from hyphal.net.connection import Channel
+from hyphal.net.channel import Channel
 
-log = logging.getLogger("hyphal.replication")
+log = logging.getLogger("hyphal.net")
 
 CHANNEL_ENDED = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
 """What a channel raises once it has ended, for whatever reason."""
