@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+import nacl.bindings
+import nacl.exceptions
 from typing_extensions import Buffer
 
 from hyphal import _core
-from hyphal.errors import SignatureError
+from hyphal.errors import InvalidInput, SignatureError
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -66,6 +68,22 @@ def require_valid(public_key: Buffer, message: Buffer, signature: Buffer) -> Non
         raise SignatureError("ed25519 signature does not verify")
 
 
+def x25519_private_key(keypair: KeyPair) -> bytes:
+    """The X25519 secret key of an ed25519 identity (libsodium's conversion), for key agreement."""
+    converted: bytes = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(keypair.seed + keypair.public_key)
+    return converted
+
+
+def x25519_public_key(public_key: bytes) -> bytes:
+    """The X25519 public key an ed25519 public key converts to; :class:`InvalidInput` if it is not
+    a valid curve point."""
+    try:
+        converted: bytes = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(public_key)
+    except (nacl.exceptions.CryptoError, TypeError) as exc:
+        raise InvalidInput("an ed25519 public key that is not a valid curve point") from exc
+    return converted
+
+
 __all__ = [
     "PUBLIC_KEY_SIZE",
     "SEED_SIZE",
@@ -74,4 +92,6 @@ __all__ = [
     "require_valid",
     "verify",
     "verify_batch",
+    "x25519_private_key",
+    "x25519_public_key",
 ]

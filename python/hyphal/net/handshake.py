@@ -17,8 +17,6 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-import nacl.bindings
-import nacl.exceptions
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, HandshakeError, InvalidInput
@@ -31,7 +29,7 @@ from hyphal.net.frames import (
     encode_varint,
 )
 from hyphal.net.noise import CipherState, HandshakeState, X25519KeyPair
-from hyphal.signing import PUBLIC_KEY_SIZE, KeyPair
+from hyphal.signing import PUBLIC_KEY_SIZE, KeyPair, x25519_private_key, x25519_public_key
 
 PROTOCOL_NAME = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 PROLOGUE = b"hyphal/1"
@@ -42,17 +40,15 @@ MAX_USER_DATA = 8192
 
 def static_keypair(keypair: KeyPair) -> X25519KeyPair:
     """The Noise static key of an ed25519 identity (libsodium's conversion of its secret key)."""
-    secret_key = keypair.seed + keypair.public_key
-    return X25519KeyPair.from_private(nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret_key))
+    return X25519KeyPair.from_private(x25519_private_key(keypair))
 
 
 def static_public_key(ed25519_public_key: bytes) -> bytes:
     """The X25519 public key an ed25519 public key converts to; rejects invalid keys."""
     try:
-        converted: bytes = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ed25519_public_key)
-    except (nacl.exceptions.CryptoError, TypeError) as exc:
+        return x25519_public_key(ed25519_public_key)
+    except InvalidInput as exc:
         raise HandshakeError("the peer's ed25519 public key is not a valid curve point") from exc
-    return converted
 
 
 @dataclass(frozen=True)

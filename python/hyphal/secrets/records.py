@@ -31,8 +31,7 @@ import nacl.exceptions
 from hyphal import _core, aead
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput
 from hyphal.feed.head import namespaced_message, require_signature
-from hyphal.net.handshake import static_keypair, static_public_key
-from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
+from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, x25519_private_key, x25519_public_key
 
 SECRET_ID_KEY: bytes = _core.derive_key("hyphal 2026-11 secret id", b"")
 SECRET_RECORD_NAMESPACE: bytes = _core.derive_key("hyphal 2026-11 secret record", b"")
@@ -72,7 +71,7 @@ def wrap_key(data_key: bytes, recipient: bytes, random_bytes: Callable[[int], by
     it. Only the ephemeral key differs: it comes from ``random_bytes`` (the OS in a node, a
     seeded generator in the simulator), through ``crypto_box_seed_keypair``.
     """
-    recipient_x = static_public_key(recipient)
+    recipient_x = x25519_public_key(recipient)
     ephemeral_public, ephemeral_secret = nacl.bindings.crypto_box_seed_keypair(random_bytes(32))
     nonce = hashlib.blake2b(ephemeral_public + recipient_x, digest_size=_BOX_NONCE_SIZE).digest()
     return ephemeral_public + nacl.bindings.crypto_box(data_key, nonce, recipient_x, ephemeral_secret)
@@ -80,9 +79,9 @@ def wrap_key(data_key: bytes, recipient: bytes, random_bytes: Callable[[int], by
 
 def unwrap_key(wrapped: bytes, reader: KeyPair) -> bytes:
     """Open a :func:`wrap_key` (any sealed box) with libsodium; :class:`DecryptionError` otherwise."""
-    x = static_keypair(reader)
+    public, private = x25519_public_key(reader.public_key), x25519_private_key(reader)
     try:
-        data_key: bytes = nacl.bindings.crypto_box_seal_open(wrapped, x.public, x.private)
+        data_key: bytes = nacl.bindings.crypto_box_seal_open(wrapped, public, private)
     except (nacl.exceptions.CryptoError, RuntimeError, ValueError) as e:
         raise DecryptionError("the wrapped key does not open with this key") from e
     return data_key
