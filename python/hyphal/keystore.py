@@ -11,7 +11,6 @@ the old identity or the new one.
 
 from __future__ import annotations
 
-import os
 import secrets
 import struct
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import nacl.pwhash
 
 from hyphal import aead
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput, WrongPassphrase
+from hyphal.files import write_atomically
 from hyphal.signing import SEED_SIZE, KeyPair
 
 MAGIC = b"HYID"
@@ -131,31 +131,12 @@ def decode_identity(data: bytes, passphrase: str | None = None) -> KeyPair:
     return keypair
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def save_identity(
     path: Path, keypair: KeyPair, passphrase: str | None = None, cost: KdfCost | None = None
 ) -> None:
     """Write ``keypair`` to ``path`` (mode 0600), replacing any file there atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, encode_identity(keypair, passphrase, cost))
+    write_atomically(path, encode_identity(keypair, passphrase, cost))
 
 
 def load_identity(path: Path, passphrase: str | None = None) -> KeyPair:

@@ -48,6 +48,7 @@ from hyphal import _core
 from hyphal.blobs.bitfield import GroupBits
 from hyphal.blobs.collection import Collection
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable
+from hyphal.files import fsync_dir
 
 log = logging.getLogger("hyphal.blobs")
 
@@ -100,14 +101,6 @@ def _check_hash(hash_: Buffer) -> bytes:
 
 def group_count(size: int) -> int:
     return _core.blob_group_count(size)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pread_exact(fd: int, length: int, offset: int) -> bytes:
@@ -497,7 +490,7 @@ class BlobStore:
             os.replace(data_tmp, data_path)
             os.replace(ob_tmp, ob_path)
             if self.sync:
-                _fsync_dir(self._data_dir)
+                fsync_dir(self._data_dir)
             self._db.execute(
                 "INSERT OR REPLACE INTO blobs (hash, size, complete, bitfield) VALUES (?, ?, 1, NULL)",
                 (h, size),
@@ -540,7 +533,7 @@ class BlobStore:
                     with open(p, "wb") as f:
                         f.truncate(length)
                 if self.sync:
-                    _fsync_dir(self._data_dir)
+                    fsync_dir(self._data_dir)
                 self._db.execute(
                     "INSERT OR REPLACE INTO blobs (hash, size, complete, bitfield) VALUES (?, ?, 0, ?)",
                     (h, size, bits.to_bytes()),

@@ -31,6 +31,7 @@ from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import RoutingTable
 from hyphal.dht.store import RecordStore
 from hyphal.errors import DecodeError, InvalidInput
+from hyphal.files import write_atomically
 from hyphal.signing import KeyPair
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,7 @@ class UdpDht:
         """Write the routing table to ``state_path`` (atomically)."""
         if self.state_path is None or self._node is None:
             return
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_bytes(self._node.routing_state())
-        os.replace(tmp, self.state_path)
+        write_atomically(self.state_path, self._node.routing_state())
 
     # -- the loops ---------------------------------------------------------------------------
 
