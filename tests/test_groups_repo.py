@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyphal.errors import DecodeError, InvalidInput
+from hyphal.groups.keys import WRAPPED_KEY_SIZE
 from hyphal.groups.repo import MAX_NAME_BYTES, Collection, Delete, Put, check_name, decode_op
 
 H1, H2 = bytes(range(32)), bytes(range(1, 33))
@@ -29,7 +30,7 @@ def check_name_ok(name: str) -> bool:
     name=names,
     size=st.integers(0, 2**63 - 1),
     mtime=st.integers(0, 2**63 - 1),
-    key=st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+    key=st.one_of(st.none(), st.binary(min_size=WRAPPED_KEY_SIZE, max_size=WRAPPED_KEY_SIZE)),
 )
 def test_put_and_delete_round_trip(name: str, size: int, mtime: int, key: bytes | None) -> None:
     put = Put(name, H1, size, mtime, key)
@@ -84,7 +85,7 @@ def test_non_nfc_names_are_refused() -> None:
         b"\x02\x01\x00xy",  # trailing byte
         b"\x02\x01\x00\xff",  # not UTF-8
         b"\x01\x01\x00x" + H1 + bytes(16) + b"\x02",  # unknown flag
-        b"\x01\x01\x00x" + H1 + bytes(16) + b"\x01" + bytes(31),  # truncated key
+        b"\x01\x01\x00x" + H1 + bytes(16) + b"\x01" + bytes(WRAPPED_KEY_SIZE - 1),  # truncated key
         b"\x01\x01\x00x" + H1 + (2**63).to_bytes(8, "little") + bytes(8) + b"\x00",  # size too big
     ],
 )

@@ -56,7 +56,7 @@ async def test_a_member_follows_anothers_repo_live_over_tcp(tmp_path: Path) -> N
                 await listen("127.0.0.1", 0, KeyPair.generate(), handler) as server,
                 await connect("127.0.0.1", server.port, KeyPair.generate()) as conn,
             ):
-                theirs = Repo.follow(b_store, mine.key, mine.feed.manifest, KEYS)
+                theirs = Repo.follow(b_store, mine.feed.manifest.signers[0], KEYS)
                 async with FeedReplication(theirs.feed) as following:
                     await following.attach(conn)
                     following.start_download(0, None)

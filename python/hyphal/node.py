@@ -9,15 +9,18 @@ in the reverse order and saves the DHT's routing table, so a restart from
 the same data dir comes back with its identity, feeds, blobs and table.
 ``Node()`` without a data dir is ephemeral: a temporary dir, deleted on exit.
 
-Groups, the CLI daemon and the backup server build on this (issue 6).
+The node also runs the groups it is in (:mod:`hyphal.groups`): create or
+join one, add and fetch files, sync, watch and leave; and, as a backup
+server (``backup_for``), the groups members ask it to hold.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -33,10 +36,17 @@ from hyphal.dht.store import SqliteStore
 from hyphal.dht.udp import UdpDht, parse_address
 from hyphal.errors import InvalidInput
 from hyphal.feed import Feed, Manifest
+from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
+from hyphal.groups.group import Group
+from hyphal.groups.invite import check_peer
+from hyphal.groups.manager import GroupManager, request_backup
+from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
+from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.net.channel import ChannelRequest
-from hyphal.net.connection import Connection, Listener, connect, listen
+from hyphal.net.connection import Connection, Listener
+from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
@@ -50,6 +60,7 @@ FEEDS_DB = "feeds.db"
 BLOBS_DIR = "blobs"
 DHT_DB = "dht.db"
 DHT_TABLE = "dht-table"
+GROUPS_FILE = "groups"
 FEED_WRITER_CONTEXT = "hyphal 2026-11 node feed writer"
 
 
@@ -61,14 +72,25 @@ class Node:
         listen: str = "127.0.0.1:0",
         bootstrap: Sequence[str] = (),
         passphrase: str | None = None,
+        name: str | None = None,
+        advertise: Sequence[str] = (),
+        backup_for: Iterable[bytes] | None = None,
     ) -> None:
+        """``name``: this device's name in its groups (default: the host name).
+        ``advertise``: the ``host:port`` addresses peers reach this node at (default:
+        the listen address, or this host's address when listening on a wildcard).
+        ``backup_for``: run as a backup server for groups these device keys ask it to hold."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
         self._listen = parse_address(listen)
         self._bootstrap = [parse_address(seed) for seed in bootstrap]
+        self._advertise = [check_peer(a) for a in advertise]
         self._passphrase = passphrase
+        self._name = (name or socket.gethostname() or "device")[:64]
+        self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
         self._stack = contextlib.AsyncExitStack()
-        self._group: anyio.abc.TaskGroup | None = None
         self._keypair: KeyPair | None = None
+        self._ready: dict[Connection, anyio.Event] = {}
+        self._groups: GroupManager | None = None
         self.router = ChannelRouter()
         self.feeds = FeedService()
 
@@ -99,12 +121,18 @@ class Node:
         for protocol in FEED_PROTOCOLS:
             self.router.route(protocol, self.feeds.handle)
         self.router.route(BLOB_PROTOCOL, self._serve_blobs)
+        self.router.route(GROUP_PROTOCOL, self._route_group)
+        self.router.route(BACKUP_PROTOCOL, self._route_backup)
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
-        host, port = self._listen
-        self.listener: Listener = await stack.enter_async_context(
-            await listen(host, port, self.keypair, self._on_connection)
+        self.pool = await stack.enter_async_context(
+            ConnectionPool(self.keypair, handler=self._serve_connection)
         )
+        host, port = self._listen
+        self.listener: Listener = await self.pool.listen(host, port)
+        bound_host, bound_port = self.listener.addresses[0]
+        if not self._advertise:
+            self._advertise = [_format_address(_reachable_host(bound_host), bound_port)]
         # The DHT listens on the same port number, over UDP.
         dht_store = SqliteStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
@@ -112,14 +140,21 @@ class Node:
             UdpDht(
                 self.keypair,
                 host=host,
-                port=self.listener.port,
+                port=bound_port,
                 seeds=self._bootstrap,
+                addresses=[parse_address(a) for a in self._advertise],
                 state_path=data_dir / DHT_TABLE,
                 store=dht_store,
             )
         )
-        self._group = await stack.enter_async_context(anyio.create_task_group())
-        stack.callback(self._group.cancel_scope.cancel)  # runs before the group is left
+        self._groups = GroupManager(
+            self,
+            GroupFile(data_dir / GROUPS_FILE, self.keypair),
+            member_name=self._name,
+            backup_for=self._backup_for,
+        )
+        stack.push_async_callback(self._groups.aclose)
+        await self._groups.start()
 
     async def __aexit__(
         self,
@@ -131,7 +166,7 @@ class Node:
         # connections it accepted), the services, then the stores.
         # (No shielding scope around this: the task groups inside were entered before it.)
         await self._stack.aclose()
-        self._group = None
+        self._groups = None
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -147,40 +182,97 @@ class Node:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The TCP (and UDP) address peers reach this node at."""
+        """The TCP (and UDP) address this node is bound to."""
         return self.listener.addresses[0]
+
+    def advertised_addresses(self) -> list[str]:
+        """``host:port`` addresses peers reach this node at (put in adverts and invites)."""
+        return list(self._advertise)
 
     # -- connections -------------------------------------------------------------------------
 
     async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
-        """Dial a node; its feeds and ours are attached, and its channels routed, until it closes."""
-        if self._group is None:
+        """Dial a node (or reuse the connection to it); its feeds, groups and channels are
+        attached and routed when this returns, until it closes."""
+        if self._groups is None:
             raise InvalidInput("the node is not running (use `async with Node(...)`)")
-        connection = await connect(host, port, self.keypair, expected_remote=expected_remote)
-        await self._group.start(self._run_connection, connection)
+        connection = await self.pool.connect(host, port, expected_remote=expected_remote)
+        ready = self._ready.setdefault(connection, anyio.Event())
+        await ready.wait()
         return connection
 
-    async def _run_connection(
-        self, connection: Connection, *, task_status: anyio.abc.TaskStatus[None]
-    ) -> None:
-        async with connection:
-            task_status.started()
-            await self._serve_connection(connection)
-
-    async def _on_connection(self, connection: Connection) -> None:
-        await self._serve_connection(connection)
+    async def dial(self, address: str, expected_remote: bytes | None = None) -> Connection:
+        """:meth:`connect` to ``"host:port"``; the connection to that peer if there is one."""
+        if expected_remote is not None:
+            found = self.pool.get(expected_remote)
+            if found is not None and not found.closed.is_set():
+                return found
+        host, port = parse_address(check_peer(address))
+        return await self.connect(host, port, expected_remote=expected_remote)
 
     async def _serve_connection(self, connection: Connection) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.router.serve, connection)
-            await self.feeds.connected(connection)
-            await connection.closed.wait()
-            tg.cancel_scope.cancel()
+        ready = self._ready.setdefault(connection, anyio.Event())
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.router.serve, connection)
+                await self.feeds.connected(connection)
+                if self._groups is not None:
+                    await self._groups.connected(connection)
+                ready.set()
+                await connection.closed.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            ready.set()
+            self._ready.pop(connection, None)
 
     async def _serve_blobs(self, request: ChannelRequest) -> bool:
         channel = await request.accept()
         await self.blob_provider.serve_channel(channel)
         return True
+
+    async def _route_group(self, request: ChannelRequest) -> bool:
+        return self._groups is not None and await self._groups.handle_group_channel(request)
+
+    async def _route_backup(self, request: ChannelRequest) -> bool:
+        return self._groups is not None and await self._groups.handle_backup_channel(request)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    @property
+    def group_manager(self) -> GroupManager:
+        if self._groups is None:
+            raise InvalidInput("the node is not running (use `async with Node(...)`)")
+        return self._groups
+
+    async def create_group(self, name: str, *, member_name: str | None = None) -> Group:
+        """A new group with this device as its first member (see :meth:`Group.invite`)."""
+        return await self.group_manager.create(name, member_name)
+
+    async def join_group(self, uri: str, *, member_name: str | None = None, timeout: float = 20.0) -> Group:
+        """Join a group with an invite URI (``hyphal://group/<id>?...``)."""
+        return await self.group_manager.join(uri, member_name, timeout)
+
+    def group(self, ref: str) -> Group:
+        """A group this node holds, by id (or a unique prefix) or name."""
+        return self.group_manager.get(ref)
+
+    def groups(self) -> list[Group]:
+        return self.group_manager.list()
+
+    async def leave_group(self, ref: str) -> None:
+        """Leave a group: members and the DHT drop this device's repo and addresses."""
+        await self.group_manager.leave(ref)
+
+    async def add_backup(self, ref: str, address: str, expected_remote: bytes | None = None) -> None:
+        """Ask the backup server at ``address`` to hold group ``ref`` (it must be authorised
+        for this device's key); it then holds every member's repo and blob, as ciphertext
+        for private ones, and serves them to members."""
+        group = self.group(ref)
+        await request_backup(group, await self.dial(address, expected_remote))
+
+    def save_groups(self) -> None:
+        if self._groups is not None:
+            self._groups.save()
 
     # -- feeds -------------------------------------------------------------------------------
 
@@ -204,6 +296,25 @@ class Node:
     async def follow_feed(self, key: bytes, manifest: Manifest | None = None) -> FeedReplication:
         """Replicate the feed ``key`` (its ``manifest`` the first time) from every connection."""
         return await self.feeds.add(Feed.open(self.storage, key, manifest=manifest))
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reachable_host(bound: str) -> str:
+    """The host to advertise for a listener bound to ``bound``: itself, or for a wildcard the
+    address this host's default route leaves from (a UDP connect sends nothing)."""
+    if bound not in ("0.0.0.0", "::"):
+        return bound
+    family = socket.AF_INET6 if bound == "::" else socket.AF_INET
+    probe = "2001:db8::1" if bound == "::" else "192.0.2.1"
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 9))
+            return str(sock.getsockname()[0])
+    except OSError:
+        return "::1" if bound == "::" else "127.0.0.1"
 
 
 __all__ = ["Node"]

@@ -31,6 +31,7 @@ from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import RoutingTable
 from hyphal.dht.store import RecordStore
 from hyphal.errors import DecodeError, InvalidInput
+from hyphal.feed.signed_value import SignedValue
 from hyphal.files import write_atomically
 from hyphal.signing import KeyPair
 
@@ -255,6 +256,10 @@ class UdpDht:
         self, keypair: KeyPair, value: bytes, *, salt: bytes = b"", cas: int | None = None
     ) -> PutResult:
         return await self.run(lambda n, now: n.put_mutable(now, keypair, value, salt=salt, cas=cas))
+
+    async def put_signed(self, signed: SignedValue, *, cas: int | None = None) -> PutResult:
+        """Store a value signed elsewhere (a member advert, say) and republish it."""
+        return await self.run(lambda n, now: n.put_signed(now, signed, cas=cas))
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> LookupResult:
         return await self.run(lambda n, now: n.get_mutable(now, public_key, salt))

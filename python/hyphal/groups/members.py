@@ -1,6 +1,6 @@
 """Who is in a group: members' signed, sealed adverts and the view they add up to.
 
-Each member device publishes one advert: its name, its repo feed's key,
+Each member device publishes one advert: its name, its repo's writer key,
 addresses to reach it, and whether it has left. The advert body is sealed
 with the group's value key (§14.3), then signed by the device as a signed
 value (§9.5) whose salt is the group's discovery key. So the same bytes can
@@ -30,7 +30,7 @@ MAX_ADDRESS_LEN = 64
 _FLAG_LEFT = 0x01
 _FLAG_BACKUP = 0x02
 _KNOWN_FLAGS = _FLAG_LEFT | _FLAG_BACKUP
-_FIXED = struct.Struct("<BB32s")  # version, flags, repo feed key
+_FIXED = struct.Struct("<BB32s")  # version, flags, repo writer key
 
 
 def _label(member_key: bytes) -> bytes:
@@ -42,15 +42,17 @@ class MemberAdvert:
     """What a member device says about itself (the sealed body of its signed value)."""
 
     name: str
-    repo_key: bytes
+    repo_writer: bytes
+    """The public key that signs the member's repo feed (:func:`~hyphal.groups.repo.repo_manifest`);
+    all zero for a backup server, which has no repo."""
     addresses: tuple[str, ...] = ()
     left: bool = False
     backup: bool = False
     """A backup server members authorised, not a person's device."""
 
     def __post_init__(self) -> None:
-        if len(self.repo_key) != 32:
-            raise InvalidInput("a repo feed key is 32 bytes")
+        if len(self.repo_writer) != 32:
+            raise InvalidInput("a repo writer key is 32 bytes")
         if len(self.name.encode("utf-8", "surrogatepass")) > MAX_MEMBER_NAME:
             raise InvalidInput(f"a member name is at most {MAX_MEMBER_NAME} bytes of UTF-8")
         if len(self.addresses) > MAX_ADDRESSES:
@@ -65,7 +67,7 @@ class MemberAdvert:
         addresses = [_str8(a) for a in self.addresses]
         return b"".join(
             (
-                _FIXED.pack(ADVERT_VERSION, flags, self.repo_key),
+                _FIXED.pack(ADVERT_VERSION, flags, self.repo_writer),
                 _str8(self.name),
                 bytes((len(addresses),)),
                 *addresses,
@@ -76,7 +78,7 @@ class MemberAdvert:
     def decode(cls, data: bytes) -> MemberAdvert:
         if len(data) < _FIXED.size:
             raise DecodeError("member advert is truncated")
-        version, flags, repo_key = _FIXED.unpack_from(data)
+        version, flags, repo_writer = _FIXED.unpack_from(data)
         if version != ADVERT_VERSION:
             raise DecodeError(f"member advert version {version} is not supported")
         if flags & ~_KNOWN_FLAGS:
@@ -92,7 +94,9 @@ class MemberAdvert:
         if pos != len(data):
             raise DecodeError("trailing bytes after member advert")
         try:
-            return cls(name, repo_key, tuple(addresses), bool(flags & _FLAG_LEFT), bool(flags & _FLAG_BACKUP))
+            return cls(
+                name, repo_writer, tuple(addresses), bool(flags & _FLAG_LEFT), bool(flags & _FLAG_BACKUP)
+            )
         except InvalidInput as exc:
             raise DecodeError(f"bad member advert: {exc}") from None
 

@@ -13,7 +13,8 @@ from hyphal.errors import InvalidInput
 from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Membership
-from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, Send
+from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, PeerSynced, Send
+from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.fanout import Fanout, Subscriber
 
@@ -27,12 +28,29 @@ class GroupReplication(Fanout):
         self.membership = membership or Membership(keys)
         self.changes: Notifier[AdvertAccepted] = Notifier()
         """Every advert that was new here, with what it changed among current members."""
+        self.synced: Notifier[Connection] = Notifier()
+        """A peer has sent its whole view (see :meth:`is_synced`)."""
         self._sessions: dict[Subscriber, GroupSession] = {}
 
     @property
     def member_peer_count(self) -> int:
         """Attached peers that proved they hold the group secret."""
         return sum(1 for session in self._sessions.values() if session.authenticated)
+
+    def member_connections(self) -> list[Connection]:
+        """Open connections whose peer proved it holds the group secret (or a backup's grant)."""
+        return [
+            sub.connection
+            for sub, session in self._sessions.items()
+            if session.authenticated and not session.closed and not sub.connection.closed.is_set()
+        ]
+
+    def is_synced(self, connection: Connection) -> bool:
+        """``connection``'s peer proved membership and sent every advert it held."""
+        return any(
+            sub.connection is connection and session.peer_synced and not session.closed
+            for sub, session in self._sessions.items()
+        )
 
     def publish(self, advert: SignedValue) -> None:
         """Take this device's new advert (or one from elsewhere, say the DHT) and spread it."""
@@ -59,6 +77,8 @@ class GroupReplication(Fanout):
                 sub.outbox.put(action.data)
             elif isinstance(action, AdvertAccepted):
                 self._accepted(action, sub)
+            elif isinstance(action, PeerSynced):
+                self.synced.notify(sub.connection)
             elif isinstance(action, Close):
                 self._drop(sub, action.reason)
 

@@ -21,8 +21,9 @@ from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.feed import Feed, Manifest
-from hyphal.groups.keys import GroupKeys
+from hyphal.groups.keys import WRAPPED_KEY_SIZE, GroupKeys
 from hyphal.hashing import derive_key
+from hyphal.notifier import Notifier
 from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
@@ -30,7 +31,6 @@ log = logging.getLogger("hyphal.groups")
 
 MAX_NAME_BYTES = 1024
 HASH_SIZE = 32
-KEY_SIZE = 32
 MAX_SIZE = 2**63 - 1
 
 _NAME_LEN = struct.Struct("<H")
@@ -72,8 +72,10 @@ def check_name(name: str) -> str:
 class Put:
     """``name`` now holds the blob ``blob_hash`` of ``size`` bytes.
 
-    For a private blob, ``key`` is the blob's content key and ``blob_hash``
-    the hash of its ciphertext, which is what providers store and serve.
+    For a private blob, ``key`` is the blob's content key wrapped under the
+    group's content key (:meth:`GroupKeys.wrap_blob_key`) and ``blob_hash``
+    the hash of its ciphertext, which is what providers and backups store
+    and serve without being able to read it.
     """
 
     name: str
@@ -88,8 +90,8 @@ class Put:
             raise InvalidInput(f"a blob hash is {HASH_SIZE} bytes")
         if not (0 <= self.size <= MAX_SIZE and 0 <= self.mtime_ms <= MAX_SIZE):
             raise InvalidInput("size and mtime must be in [0, 2^63)")
-        if self.key is not None and len(self.key) != KEY_SIZE:
-            raise InvalidInput(f"a blob key is {KEY_SIZE} bytes")
+        if self.key is not None and len(self.key) != WRAPPED_KEY_SIZE:
+            raise InvalidInput(f"a wrapped blob key is {WRAPPED_KEY_SIZE} bytes")
 
     def encode(self) -> bytes:
         name = self.name.encode("utf-8")
@@ -142,10 +144,10 @@ def decode_op(data: Buffer) -> Op:
                 raise DecodeError(f"unknown repo operation flags {flags:#x}")
             key = None
             if flags & _FLAG_PRIVATE:
-                key = raw[pos : pos + KEY_SIZE]
-                if len(key) != KEY_SIZE:
+                key = raw[pos : pos + WRAPPED_KEY_SIZE]
+                if len(key) != WRAPPED_KEY_SIZE:
                     raise DecodeError("repo operation is truncated")
-                pos += KEY_SIZE
+                pos += WRAPPED_KEY_SIZE
             op = Put(name, blob_hash, size, mtime_ms, key)
         else:
             raise DecodeError(f"unknown repo operation {kind}")
@@ -217,6 +219,11 @@ def writer_keypair(device: KeyPair, keys: GroupKeys) -> KeyPair:
     return KeyPair(derive_key(WRITER_CONTEXT, device.seed + keys.group_key))
 
 
+def repo_manifest(writer: bytes) -> Manifest:
+    """The manifest of the repo feed ``writer`` signs: 1-of-1, labelled ``"hyphal repo"``."""
+    return Manifest.single(writer, REPO_LABEL)
+
+
 class Repo:
     """A member's data repo: an encrypted feed of operations, and the collection it spells.
 
@@ -233,6 +240,8 @@ class Repo:
         self.collection = Collection()
         self.bad_block: int | None = None
         """The first block that did not decode, if any: the collection stops before it."""
+        self.applied: Notifier[tuple[int, Op]] = Notifier()
+        """Each operation as the collection applies it, with its index in the feed."""
         self._unsubscribe = feed.on_change(lambda _: self.refresh())
         self.refresh()
 
@@ -240,7 +249,7 @@ class Repo:
     def open_own(cls, storage: Storage, device: KeyPair, keys: GroupKeys) -> Repo:
         """This device's repo in the group, created on first use."""
         writer = writer_keypair(device, keys)
-        key = Manifest.single(writer.public_key, REPO_LABEL).key
+        key = repo_manifest(writer.public_key).key
         if storage.load_feed(key) is None:
             feed = Feed.create(
                 storage, writer, encrypted=True, label=REPO_LABEL, read_secret=keys.read_secret
@@ -250,9 +259,10 @@ class Repo:
         return cls(feed)
 
     @classmethod
-    def follow(cls, storage: Storage, key: bytes, manifest: Manifest | None, keys: GroupKeys) -> Repo:
-        """Another member's repo (read-only), by its feed key; ``manifest`` the first time."""
-        return cls(Feed.open(storage, key, manifest=manifest, read_secret=keys.read_secret))
+    def follow(cls, storage: Storage, writer: bytes, keys: GroupKeys) -> Repo:
+        """Another member's repo (read-only), by its writer's public key (from its advert)."""
+        manifest = repo_manifest(writer)
+        return cls(Feed.open(storage, manifest.key, manifest=manifest, read_secret=keys.read_secret))
 
     @property
     def key(self) -> bytes:
@@ -272,13 +282,17 @@ class Repo:
         """Apply every block that is here and follows the collection's length."""
         feed, collection = self.feed, self.collection
         while self.bad_block is None and collection.length < feed.length and feed.has(collection.length):
+            index = collection.length
             try:
-                collection.apply(decode_op(feed.get_nowait(collection.length)))
+                op = decode_op(feed.get_nowait(index))
             except DecodeError:
                 # Signed by the member yet malformed: a bug or a hostile member. Stop here,
                 # loudly, instead of skipping an operation the rest may depend on.
                 self.bad_block = collection.length
                 log.warning("repo %s: block %d is not a repo operation", feed.key.hex()[:16], self.bad_block)
+                return
+            collection.apply(op)
+            self.applied.notify((index, op))
 
     def close(self) -> None:
         self._unsubscribe()
@@ -295,5 +309,6 @@ __all__ = [
     "Repo",
     "check_name",
     "decode_op",
+    "repo_manifest",
     "writer_keypair",
 ]

@@ -6,9 +6,11 @@ sends ``AUTH``: a MAC over the connection's handshake hash under the group's
 capability key (§14.3), which only holders of the group secret can make.
 Nothing else is sent before the peer's ``AUTH`` verifies, so a stranger who
 opens the channel learns not even the members' device keys. Then each side
-sends every advert it holds and, from then on, every advert that changes its
-view. A wrong MAC or an advert that does not verify ends the session; stale
-adverts are ignored. Layout in docs/PROTOCOL.md §14.5.
+sends every advert it holds, then ``SYNCED``, and from then on every advert
+that changes its view. ``peer_synced`` tells a caller that it has seen the
+peer's whole view (say, before fetching every member's repo). A wrong MAC
+or an advert that does not verify ends the session; stale adverts are
+ignored. Layout in docs/PROTOCOL.md §14.5.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ MAX_GROUP_MESSAGE = 2048
 class GroupMessage(IntEnum):
     AUTH = 1
     ADVERT = 2
+    SYNCED = 3
+    """Every advert held when the peer's AUTH verified has been sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +56,18 @@ class AdvertAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerSynced:
+    """The peer has sent its whole view (its ``SYNCED``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """End the session: the peer broke the protocol or is not a member."""
 
     reason: str
 
 
-Action: TypeAlias = Send | AdvertAccepted | Close
+Action: TypeAlias = Send | AdvertAccepted | PeerSynced | Close
 
 
 def encode_auth(mac: bytes) -> bytes:
@@ -80,6 +89,8 @@ class GroupSession:
         self._handshake_hash = handshake_hash
         self._is_initiator = is_initiator
         self.authenticated = False
+        self.peer_synced = False
+        """The peer's SYNCED arrived: every advert it held when we joined is merged."""
         self.closed = False
 
     def start(self) -> list[Action]:
@@ -97,6 +108,9 @@ class GroupSession:
             kind, body = raw[0], raw[1:]
             if not self.authenticated:
                 return self._on_auth(kind, body)
+            if kind == GroupMessage.SYNCED and not body and not self.peer_synced:
+                self.peer_synced = True
+                return [PeerSynced()]
             if kind != GroupMessage.ADVERT:
                 raise DecodeError(f"unexpected group message {kind}")
             return self._on_advert(SignedValue.decode(body))
@@ -115,7 +129,8 @@ class GroupSession:
         if not self._keys.check_channel_mac(self._handshake_hash, not self._is_initiator, body):
             return self._close("not a member: wrong group capability")
         self.authenticated = True
-        return [Send(encode_advert(advert)) for advert in self.membership.adverts()]
+        sends = [Send(encode_advert(advert)) for advert in self.membership.adverts()]
+        return [*sends, Send(bytes((GroupMessage.SYNCED,)))]
 
     def _on_advert(self, advert: SignedValue) -> list[Action]:
         held = self.membership.get(advert.public_key)
@@ -138,6 +153,7 @@ __all__ = [
     "Close",
     "GroupMessage",
     "GroupSession",
+    "PeerSynced",
     "Send",
     "encode_advert",
     "encode_auth",

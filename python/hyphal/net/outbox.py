@@ -30,6 +30,8 @@ class Outbox:
         self.closed = False
         self._queue: deque[bytes | Parts] = deque()
         self._wake = anyio.Event()
+        self._sending = False
+        self._idle = anyio.Event()
 
     def put(self, message: bytes | Parts) -> None:
         if not self.closed:
@@ -40,6 +42,13 @@ class Outbox:
         """Stop :meth:`run` after the message it is sending; the rest are discarded."""
         self.closed = True
         self._wake.set()
+        self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until every message queued so far has gone out (or the outbox closed)."""
+        while not self.closed and (self._queue or self._sending):
+            self._idle = anyio.Event()
+            await self._idle.wait()
 
     async def run(self) -> None:
         """Send until :meth:`close` or the channel ends (then :attr:`closed` is set too)."""
@@ -56,11 +65,18 @@ class Outbox:
                     log.warning("%r cannot take a %d-byte message; closing it", self.channel, size)
                     await self.channel.aclose("frame limit too small")
                     return
-                await self.channel.send(message)
+                self._sending = True
+                try:
+                    await self.channel.send(message)
+                finally:
+                    self._sending = False
+                if not self._queue:
+                    self._idle.set()
         except CHANNEL_ENDED:
             pass
         finally:
             self.closed = True
+            self._idle.set()
 
 
 __all__ = ["CHANNEL_ENDED", "Outbox"]

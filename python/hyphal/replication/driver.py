@@ -82,6 +82,7 @@ class FeedReplication(TaskOwner):
         self._timer_changed = anyio.Event()
         self._pending: deque[Action] = deque()
         self._running_actions = False
+        self._ran = anyio.Event()
         self._applying = False
         self._unsubscribe = feed.on_change(self._on_feed_change)
         self.dropped: list[tuple[bytes, str]] = []
@@ -152,6 +153,19 @@ class FeedReplication(TaskOwner):
                 self.cancel(handle)
             self._downloads.pop(handle, None)
 
+    async def sync(self, timeout: float | None = None) -> None:
+        """Fetch every block up to the longest head the attached peers have.
+
+        Waits until each attached peer's SYNC is in and its head verified (a
+        peer that does not hold the feed declines the channel and drops out),
+        then downloads ``[0, length)``. ``TimeoutError`` after ``timeout``.
+        """
+        with anyio.fail_after(math.inf if timeout is None else timeout):
+            while not self._replicator.peers_settled():
+                self._ran = anyio.Event()
+                await self._ran.wait()
+            await self.download(0, self.feed.length)
+
     def cancel(self, handle: int) -> None:
         """Stop download ``handle``; requests only it needed are cancelled."""
         self._run(self._replicator.cancel(handle))
@@ -211,6 +225,7 @@ class FeedReplication(TaskOwner):
                 self._perform(self._pending.popleft())
         finally:
             self._running_actions = False
+            self._ran.set()
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Send):

@@ -349,6 +349,14 @@ class Replicator:
     def peer_ids(self) -> list[PeerId]:
         return list(self._peers)
 
+    def peers_settled(self) -> bool:
+        """Every peer's SYNC is in and no head of theirs awaits verification: ``length``
+        is at least every head they have told us of, so fetching ``[0, length)`` is a full sync."""
+        return all(
+            p.synced_fork is not None and p.verifying is None and p.next_head is None
+            for p in self._peers.values()
+        )
+
     def in_flight(self, peer_id: PeerId) -> int:
         """Requests on the wire to ``peer_id``."""
         peer = self._peers.get(peer_id)

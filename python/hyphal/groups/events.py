@@ -1,0 +1,103 @@
+"""What a group tells its callers: files in the group view, changes to watch, sync progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from hyphal.groups.repo import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file in one member's repo."""
+
+    name: str
+    member: bytes
+    """The device key of the member whose repo holds it."""
+    member_name: str
+    entry: Entry
+
+    @property
+    def blob_hash(self) -> bytes:
+        return self.entry.blob_hash
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+    @property
+    def private(self) -> bool:
+        return self.entry.key is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    member: bytes
+    name: str
+    backup: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    member: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepoAdded:
+    member: bytes
+    name: str
+    repo_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileAdded:
+    file: FileInfo
+
+
+@dataclass(frozen=True, slots=True)
+class FileRemoved:
+    member: bytes
+    member_name: str
+    name: str
+
+
+GroupEvent: TypeAlias = MemberJoined | MemberLeft | RepoAdded | FileAdded | FileRemoved
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """Where a :meth:`~hyphal.groups.group.Group.sync_all` stands."""
+
+    phase: str
+    """``"members"``, ``"repos"``, ``"blobs"`` or ``"done"``."""
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    current: str | None = None
+    """The file being fetched, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    members: int
+    repos: int
+    files: int
+    bytes_fetched: int
+    missing: tuple[str, ...] = ()
+    """Files no reachable member or backup could serve (named ``member/name``)."""
+
+
+__all__ = [
+    "FileAdded",
+    "FileInfo",
+    "FileRemoved",
+    "GroupEvent",
+    "MemberJoined",
+    "MemberLeft",
+    "RepoAdded",
+    "SyncProgress",
+    "SyncResult",
+]

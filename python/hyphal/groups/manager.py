@@ -1,0 +1,249 @@
+"""Every group a node holds: create, join, find, leave, persist, and the channels peers open.
+
+The node owns one :class:`GroupManager`. It loads the sealed groups file at
+start and runs a :class:`~hyphal.groups.group.Group` for each group not
+left; it routes the group channels (``hyphal/group/1``) and, on a backup
+server, backup requests (``hyphal/backup/1``) that peers open; and it
+attaches a group to every connection whose peer is one of its members.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import anyio
+
+from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, ProtocolError, Unauthorized
+from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
+from hyphal.groups.backup import BackupReply, BackupRequest, decode_reply, decode_request
+from hyphal.groups.group import Group, GroupHost
+from hyphal.groups.invite import Invite, b32
+from hyphal.groups.keys import GroupKeys, new_group_secret
+from hyphal.groups.state import GroupFile, GroupRecord
+from hyphal.net.channel import ChannelRequest
+from hyphal.net.connection import Connection
+from hyphal.signing import KeyPair
+
+log = logging.getLogger("hyphal.groups")
+
+BACKUP_TIMEOUT = 30.0
+
+
+class GroupManager:
+    def __init__(
+        self,
+        host: GroupHost,
+        file: GroupFile,
+        *,
+        member_name: str,
+        backup_for: frozenset[bytes] | None = None,
+    ) -> None:
+        self._host = host
+        self._file = file
+        self.member_name = member_name
+        self.backup_for = backup_for
+        """Device keys whose backup requests this node takes (``None``: it is not a backup server)."""
+        self._records: dict[bytes, GroupRecord] = {}
+        self._groups: dict[bytes, Group] = {}
+        self._stacks: dict[bytes, contextlib.AsyncExitStack] = {}
+        self._loaded = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the groups file and run every group not left."""
+        for record in self._file.load():
+            self._records[record.group_key] = record
+        self._loaded = True
+        for record in list(self._records.values()):
+            if not record.left:
+                await self._run(record)
+
+    async def aclose(self) -> None:
+        for key in list(self._stacks):
+            await self._stop(key)
+
+    async def _run(self, record: GroupRecord) -> Group:
+        stack = contextlib.AsyncExitStack()
+        group = await stack.enter_async_context(Group(self._host, record))
+        self._groups[record.group_key] = group
+        self._stacks[record.group_key] = stack
+        return group
+
+    async def _stop(self, key: bytes) -> None:
+        stack = self._stacks.pop(key, None)
+        self._groups.pop(key, None)
+        if stack is not None:
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()
+
+    def save(self) -> None:
+        if self._loaded:
+            self._file.save(list(self._records.values()))
+
+    # -- the groups --------------------------------------------------------------------------
+
+    def list(self) -> list[Group]:
+        """Groups this node is in (or backs up), by name."""
+        return sorted(self._groups.values(), key=lambda g: (g.name, g.id))
+
+    def get(self, ref: str) -> Group:
+        """A group by id (base32 group key, or a unique prefix of it) or by exact name."""
+        ref = ref.strip()
+        if not ref:
+            raise InvalidInput("name a group by its id or name")
+        by_id = [g for g in self._groups.values() if g.id.startswith(ref.lower())]
+        by_name = [g for g in self._groups.values() if g.name == ref]
+        found = by_name if len(by_name) == 1 else by_id
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise NotAvailable(f"not in a group {ref!r} (see `hyphal group list`)")
+        raise InvalidInput(f"{ref!r} names {len(found)} groups; use more of the id")
+
+    def by_discovery_key(self, discovery_key: bytes) -> Group | None:
+        for group in self._groups.values():
+            if group.keys.discovery_key == discovery_key:
+                return group
+        return None
+
+    async def create(self, name: str, member_name: str | None = None) -> Group:
+        """A new group: a fresh group keypair and secret; this device its first member."""
+        if not name or len(name) > 200:
+            raise InvalidInput("a group name is 1 to 200 characters")
+        group_keypair = KeyPair.generate()
+        record = GroupRecord(
+            group_keypair.public_key,
+            name,
+            member_name or self.member_name,
+            secret=new_group_secret(),
+            group_seed=group_keypair.seed,
+        )
+        self._records[record.group_key] = record
+        self.save()
+        group = await self._run(record)
+        log.info("created group %s (%s)", name, group.id)
+        return group
+
+    async def join(self, uri: str, member_name: str | None = None, timeout: float = 20.0) -> Group:
+        """Join with an invite URI: reach a member (the invite's peers, then the DHT) and
+        publish this device's advert. Rejoining a group left before is allowed."""
+        invite = Invite.from_uri(uri)
+        held = self._records.get(invite.group_key)
+        if held is not None and not held.left:
+            if held.secret != invite.secret:
+                raise InvalidInput(f"already in group {b32(invite.group_key)} with another secret")
+            return self._groups[invite.group_key]
+        if held is not None:
+            await self._stop(invite.group_key)
+        record = GroupRecord(
+            invite.group_key,
+            invite.name or b32(invite.group_key)[:12],
+            member_name or self.member_name,
+            secret=invite.secret,
+            seq=held.seq if held is not None else 0,
+            adverts=held.adverts if held is not None else [],
+            peers=list(invite.peers),
+        )
+        self._records[record.group_key] = record
+        self.save()
+        group = await self._run(record)
+        reached = await group.connect_members(timeout)
+        if not reached:
+            await group.discover()
+            reached = await group.connect_members(timeout)
+        log.info("joined group %s (%s); %d members reachable", record.name, group.id, reached)
+        return group
+
+    async def leave(self, ref: str) -> None:
+        group = self.get(ref)
+        await group.leave()
+        await self._stop(group.keys.group_key)
+        self.save()
+
+    # -- peers -------------------------------------------------------------------------------
+
+    async def connected(self, connection: Connection) -> None:
+        """A new connection: run the channel of every group whose member is at the other end."""
+        for group in list(self._groups.values()):
+            if group.is_member_key(connection.remote_public_key):
+                await group.attach(connection)
+
+    async def handle_group_channel(self, request: ChannelRequest) -> bool:
+        """A peer opened a group channel: run it if we hold that group (the peer then proves
+        membership with its AUTH; a stranger learns nothing)."""
+        group = self.by_discovery_key(request.id)
+        if group is None or group.record.left:
+            return False
+        await group.attach(request.connection)
+        return True
+
+    async def handle_backup_channel(self, request: ChannelRequest) -> bool:
+        """A member asks this node to back a group up."""
+        if self.backup_for is None:
+            return False
+        channel = await request.accept()
+        async with channel:
+            try:
+                with anyio.fail_after(BACKUP_TIMEOUT):
+                    backup = decode_request(await channel.receive())
+                reply = await self._take_backup(request.connection, request.id, backup)
+            except (DecodeError, TimeoutError) as exc:
+                log.warning("bad backup request from %s: %s", request.connection, exc)
+                reply = BackupReply(f"bad request: {exc}")
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+                await channel.send(reply.encode())
+                await channel.wait_open()
+        return True
+
+    async def _take_backup(
+        self, connection: Connection, channel_id: bytes, request: BackupRequest
+    ) -> BackupReply:
+        assert self.backup_for is not None
+        requester = connection.remote_public_key
+        if requester not in self.backup_for:
+            log.warning("refused a backup request from %s: not authorised", requester.hex()[:16])
+            return BackupReply("this backup server is not authorised for your device key")
+        keys = GroupKeys.from_grant(request.grant)
+        if keys.discovery_key != channel_id:
+            return BackupReply("the grant does not match the channel")
+        held = self._records.get(keys.group_key)
+        if held is not None and not held.left:
+            group = self._groups[keys.group_key]
+        else:
+            record = GroupRecord(keys.group_key, request.name or b32(keys.group_key)[:12], self.member_name)
+            record.grant = request.grant
+            if held is not None:
+                record.seq, record.adverts = held.seq, held.adverts
+            self._records[record.group_key] = record
+            self.save()
+            group = await self._run(record)
+            log.info("backing up group %s (%s) for %s", record.name, group.id, requester.hex()[:16])
+        # The requester is a member: run the group on its connection at once.
+        await group.attach(connection)
+        return BackupReply()
+
+
+async def request_backup(group: Group, connection: Connection) -> None:
+    """Ask the backup server at the other end of ``connection`` to hold ``group``.
+
+    :class:`Unauthorized` if it refuses, :class:`ProtocolError` if it answers nonsense.
+    """
+    channel = await connection.open_channel(BACKUP_PROTOCOL, group.keys.discovery_key)
+    async with channel:
+        with anyio.fail_after(BACKUP_TIMEOUT):
+            await channel.wait_open()
+            await channel.send(BackupRequest(group.keys.grant(), group.name).encode())
+            try:
+                reply = decode_reply(await channel.receive())
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                raise ProtocolError("the peer is not a backup server (it closed the request)") from None
+            except HyphalError as exc:
+                raise ProtocolError(f"the backup server's reply is malformed: {exc}") from None
+    if reply.error is not None:
+        raise Unauthorized(f"the backup server refused: {reply.error}")
+    await group.attach(connection)
+
+
+__all__ = ["GroupManager", "request_backup"]

@@ -1,0 +1,130 @@
+"""What a node remembers about its groups across restarts: one sealed file, ``groups``.
+
+The file holds group secrets, so it is sealed under a key derived from the
+node's identity seed (which a passphrase protects at rest, §13): a copy of
+the data dir without the identity reveals nothing. It is rewritten whole,
+atomically, on every change; changes are rare (a join, a member's new
+advert), and the adverts it keeps let a restarted node reach the members
+before the DHT answers. Layout in docs/PROTOCOL.md §14.7.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyphal import aead
+from hyphal.errors import DecodeError, DecryptionError
+from hyphal.files import write_atomically
+from hyphal.hashing import derive_key
+from hyphal.signing import KeyPair
+
+log = logging.getLogger("hyphal.groups")
+
+MAGIC = b"hyphalG1"
+FILE_KEY_CONTEXT = "hyphal 2026-11 node groups file"
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    """One group as this node holds it."""
+
+    group_key: bytes
+    name: str
+    member_name: str
+    secret: bytes | None = field(default=None, repr=False)
+    """The group secret (a member device), or ``None`` for a backup server, which holds ``grant``."""
+    grant: bytes | None = field(default=None, repr=False)
+    group_seed: bytes | None = field(default=None, repr=False)
+    """The group signing key's seed: only on the device that created the group."""
+    seq: int = 0
+    """The seq of this device's latest advert in the group."""
+    left: bool = False
+    adverts: list[bytes] = field(default_factory=list)
+    """Every member advert held (encoded signed values), tombstones included."""
+    peers: list[str] = field(default_factory=list)
+    """Addresses from the invite, tried until members' adverts are known."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "group_key": _b64(self.group_key),
+            "name": self.name,
+            "member_name": self.member_name,
+            "secret": _b64(self.secret),
+            "grant": _b64(self.grant),
+            "group_seed": _b64(self.group_seed),
+            "seq": self.seq,
+            "left": self.left,
+            "adverts": [_b64(a) for a in self.adverts],
+            "peers": self.peers,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> GroupRecord:
+        try:
+            fields = dict(raw)
+            for name in ("group_key", "secret", "grant", "group_seed"):
+                fields[name] = _unb64(fields[name])
+            fields["adverts"] = [_unb64(a) for a in fields["adverts"]]
+            record = cls(**fields)
+        except (TypeError, KeyError, ValueError):
+            raise DecodeError("groups file: a group entry has unknown, missing or malformed fields") from None
+        if not isinstance(record.group_key, bytes) or len(record.group_key) != 32:
+            raise DecodeError("groups file: a group key is 32 bytes")
+        if (record.secret is None) == (record.grant is None):
+            raise DecodeError("groups file: a group holds either its secret or a backup grant")
+        return record
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError("not base64 text")
+    return base64.b64decode(text, validate=True)
+
+
+class GroupFile:
+    """The sealed ``groups`` file in a node's data dir."""
+
+    def __init__(self, path: Path, identity: KeyPair) -> None:
+        self.path = path
+        self._key = derive_key(FILE_KEY_CONTEXT, identity.seed)
+
+    def load(self) -> list[GroupRecord]:
+        """Every group saved; none if there is no file yet. A damaged file is an error, not a reset."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + aead.NONCE_SIZE + aead.TAG_SIZE:
+            raise DecodeError(f"{self.path} is not a hyphal groups file")
+        nonce = data[len(MAGIC) : len(MAGIC) + aead.NONCE_SIZE]
+        try:
+            plain = aead.open(self._key, nonce, data[len(MAGIC) + aead.NONCE_SIZE :], MAGIC)
+        except DecryptionError:
+            raise DecryptionError(f"{self.path} does not open with this node's identity") from None
+        try:
+            entries = json.loads(plain)
+        except ValueError as exc:
+            raise DecodeError(f"{self.path}: {exc}") from None
+        if not isinstance(entries, list):
+            raise DecodeError(f"{self.path}: not a list of groups")
+        return [GroupRecord.from_wire(entry) for entry in entries]
+
+    def save(self, records: list[GroupRecord]) -> None:
+        plain = json.dumps([record.to_wire() for record in records]).encode("utf-8")
+        nonce = secrets.token_bytes(aead.NONCE_SIZE)
+        write_atomically(self.path, MAGIC + nonce + aead.seal(self._key, nonce, plain, MAGIC))
+
+
+__all__ = ["GroupFile", "GroupRecord"]
