@@ -14,6 +14,7 @@ SUITES: dict[str, str] = {
     "dht": "benches.dht:run",
     "replicate": "benches.replicate:run",
     "blobs": "benches.blobs:run",
+    "group": "benches.group:run",
 }
 
 __all__ = ["SUITES"]

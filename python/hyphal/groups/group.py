@@ -34,7 +34,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from hyphal.blobs import BlobStore
-from hyphal.blobs.downloader import download_blob
+from hyphal.blobs.downloader import DownloadFailed, download_blob
 from hyphal.blobs.private import (
     PrivateBlob,
     export_private_file,
@@ -80,7 +80,9 @@ DIAL_TIMEOUT = 10.0
 DIAL_BACKOFF = (1.0, 60.0)
 DISCOVER_INTERVAL = 60.0
 DHT_TIMEOUT = 20.0
-SYNC_CONCURRENCY = 8
+SYNC_CONCURRENCY = 16
+STRIPE_MIN = 1 << 20
+"""Blobs smaller than this are fetched from one provider; larger ones striped over all."""
 WATCH_BUFFER = 10_000
 
 
@@ -141,6 +143,7 @@ class Group(TaskOwner):
         self._backoff: dict[bytes, tuple[float, float]] = {}
         self._last_discovery = -math.inf
         self._mirror_wanted = anyio.Event()
+        self._next_provider = 0
         self.fetched: Notifier[FileInfo] = Notifier()
         """Each file whose blob became complete here by a fetch."""
         self._unsubscribe: list[Callable[[], None]] = []
@@ -551,13 +554,24 @@ class Group(TaskOwner):
                 on_bytes(done - seen)
             seen = max(seen, done)
 
-        try:
-            with await download_blob(
-                self._host.blobs, file.blob_hash, providers, on_progress=progress, timeout=timeout
-            ):
-                self._host.blobs.set_tag(blob_tag(file.blob_hash), file.blob_hash)
-        except TimeoutError:
-            raise NotAvailable(f"{file.name!r}: fetching it timed out") from None
+        attempts = [providers]
+        if file.size < STRIPE_MIN and len(providers) > 1:
+            # A small blob is a round trip or two: striping it would cost a channel per
+            # provider for nothing. Ask one (in turn, to spread the load), the rest if it lacks it.
+            self._next_provider += 1
+            attempts.insert(0, [providers[self._next_provider % len(providers)]])
+        for attempt in attempts:
+            try:
+                with await download_blob(
+                    self._host.blobs, file.blob_hash, attempt, on_progress=progress, timeout=timeout
+                ):
+                    self._host.blobs.set_tag(blob_tag(file.blob_hash), file.blob_hash)
+                break
+            except DownloadFailed:
+                if attempt is attempts[-1]:
+                    raise
+            except TimeoutError:
+                raise NotAvailable(f"{file.name!r}: fetching it timed out") from None
         self.fetched.notify(file)
         if on_bytes is not None and file.size > seen:
             on_bytes(file.size - seen)
