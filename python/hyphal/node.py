@@ -153,7 +153,7 @@ class Node:
             member_name=self._name,
             backup_for=self._backup_for,
         )
-        stack.push_async_callback(self._groups.aclose)
+        await stack.enter_async_context(self._groups)
         await self._groups.start()
 
     async def __aexit__(

@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 import anyio
+import anyio.abc
 
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, ProtocolError, Unauthorized
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
@@ -21,6 +22,7 @@ from hyphal.groups.group import Group, GroupHost
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.state import GroupFile, GroupRecord
+from hyphal.lifecycle import TaskOwner
 from hyphal.net.channel import ChannelRequest
 from hyphal.net.connection import Connection
 from hyphal.signing import KeyPair
@@ -30,7 +32,11 @@ log = logging.getLogger("hyphal.groups")
 BACKUP_TIMEOUT = 30.0
 
 
-class GroupManager:
+class GroupManager(TaskOwner):
+    """Runs each group in a task of its own (groups start from any task: a caller's
+    join, a router's backup request), so each group's task group is entered and left
+    in one task."""
+
     def __init__(
         self,
         host: GroupHost,
@@ -46,7 +52,7 @@ class GroupManager:
         """Device keys whose backup requests this node takes (``None``: it is not a backup server)."""
         self._records: dict[bytes, GroupRecord] = {}
         self._groups: dict[bytes, Group] = {}
-        self._stacks: dict[bytes, contextlib.AsyncExitStack] = {}
+        self._stops: dict[bytes, tuple[anyio.Event, anyio.Event]] = {}
         self._loaded = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -60,23 +66,39 @@ class GroupManager:
             if not record.left:
                 await self._run(record)
 
-    async def aclose(self) -> None:
-        for key in list(self._stacks):
+    async def _stopping(self) -> None:
+        for key in list(self._stops):
             await self._stop(key)
+        await super()._stopping()
 
     async def _run(self, record: GroupRecord) -> Group:
-        stack = contextlib.AsyncExitStack()
-        group = await stack.enter_async_context(Group(self._host, record))
-        self._groups[record.group_key] = group
-        self._stacks[record.group_key] = stack
+        group: Group = await self._require_running().start(self._hold, record)
         return group
 
+    async def _hold(self, record: GroupRecord, *, task_status: anyio.abc.TaskStatus[Group]) -> None:
+        stop, stopped = anyio.Event(), anyio.Event()
+        try:
+            async with Group(self._host, record) as group:
+                self._groups[record.group_key] = group
+                self._stops[record.group_key] = (stop, stopped)
+                task_status.started(group)
+                await stop.wait()
+        finally:
+            if (
+                self._groups.get(record.group_key) is not None
+                and self._stops.get(record.group_key, (None,))[0] is stop
+            ):
+                del self._groups[record.group_key]
+                del self._stops[record.group_key]
+            stopped.set()
+
     async def _stop(self, key: bytes) -> None:
-        stack = self._stacks.pop(key, None)
-        self._groups.pop(key, None)
-        if stack is not None:
+        found = self._stops.get(key)
+        if found is not None:
+            stop, stopped = found
+            stop.set()
             with anyio.CancelScope(shield=True):
-                await stack.aclose()
+                await stopped.wait()
 
     def save(self) -> None:
         if self._loaded:
