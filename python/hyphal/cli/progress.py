@@ -20,7 +20,10 @@ PHASES = {"members": "reaching members", "repos": "syncing repos", "blobs": "fet
 
 
 class ByteBar:
-    """A bar of bytes: ``bar.update(progress)`` with a sync or get progress body."""
+    """A bar of bytes: ``bar.update(progress)`` with a sync or get progress body.
+
+    It shows from the first progress on, so a request that fails at once prints
+    only its error line."""
 
     def __init__(self, label: str) -> None:
         self._progress = Progress(
@@ -36,18 +39,20 @@ class ByteBar:
         self._label = label
 
     def __enter__(self) -> Self:
-        self._progress.__enter__()
-        self._task = self._progress.add_task(self._label, total=None)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.__exit__(exc_type, exc, tb)
+        if self._task is not None:
+            self._progress.__exit__(exc_type, exc, tb)
 
     def update(self, body: Any) -> None:
-        if self._task is None or not isinstance(body, dict):
+        if not isinstance(body, dict):
             return
+        if self._task is None:
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self._label, total=None)
         phase = body.get("phase")
         files = f" {body.get('files_done', 0)}/{body.get('files_total', 0)} files" if phase == "blobs" else ""
         label = f"{self._label}: {PHASES.get(str(phase), str(phase))}{files}" if phase else self._label

@@ -125,8 +125,8 @@ class ControlServer:
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """The one error inside the exception groups a task group wraps it in."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+    """The (first) error inside the exception groups task groups wrap errors in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
 
