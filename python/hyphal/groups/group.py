@@ -66,6 +66,7 @@ from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Connection
+from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
 from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
@@ -140,6 +141,8 @@ class Group(TaskOwner):
         self._backoff: dict[bytes, tuple[float, float]] = {}
         self._last_discovery = -math.inf
         self._mirror_wanted = anyio.Event()
+        self.fetched: Notifier[FileInfo] = Notifier()
+        """Each file whose blob became complete here by a fetch."""
         self._unsubscribe: list[Callable[[], None]] = []
         self._stack = contextlib.AsyncExitStack()
 
@@ -247,17 +250,16 @@ class Group(TaskOwner):
             async with anyio.create_task_group() as tg:
                 for member in self._unconnected():
                     tg.start_soon(self._dial_member, member)
-                for peer in self.record.peers:
-                    tg.start_soon(self._dial_address, peer, None)
+                if not self.replication.member_connections():
+                    # The invite's hints, until a member is reached (then adverts say where).
+                    for peer in self.record.peers:
+                        tg.start_soon(self._dial_address, peer, None)
             await self._wait_views_synced()
         return sum(1 for c in self.replication.member_connections() if self.replication.is_synced(c))
 
     async def _wait_views_synced(self) -> None:
-        while True:
-            connections = self.replication.member_connections()
-            pending = [c for c in self._attached if not c.closed.is_set() and c in connections]
-            if all(self.replication.is_synced(c) for c in pending):
-                return
+        """Until every attached peer has sent its whole view, or turned out not to be a member."""
+        while any(self.replication.is_pending(c) for c in self._attached):
             await self.replication.synced.wait()
 
     def _unconnected(self) -> list[Member]:
@@ -291,7 +293,7 @@ class Group(TaskOwner):
             anyio.BrokenResourceError,
             anyio.ClosedResourceError,
         ) as exc:
-            log.debug("group %s: dialling %s failed: %s", self.id, address, exc)
+            log.info("group %s: dialling %s failed: %s", self.id, address, exc)
             return False
 
     async def _dialer(self) -> None:
@@ -417,7 +419,7 @@ class Group(TaskOwner):
             self.repos[member.key] = repo
             self._watch_repo(member.key, repo)
             replication = await self._host.feeds.add(repo.feed)
-            replication.want(0, None)
+            replication.start_download(0, None)  # every block, and every future one, live
             self._emit(RepoAdded(member.key, member.advert.name, repo.key))
         finally:
             done.set()
@@ -543,7 +545,8 @@ class Group(TaskOwner):
 
         def progress(p: object) -> None:
             nonlocal seen
-            done = getattr(p, "bytes_done", 0)
+            # In the file's bytes: a private blob's ciphertext is a little longer than the file.
+            done = min(getattr(p, "bytes_done", 0), file.size)
             if on_bytes is not None and done > seen:
                 on_bytes(done - seen)
             seen = max(seen, done)
@@ -555,6 +558,7 @@ class Group(TaskOwner):
                 self._host.blobs.set_tag(blob_tag(file.blob_hash), file.blob_hash)
         except TimeoutError:
             raise NotAvailable(f"{file.name!r}: fetching it timed out") from None
+        self.fetched.notify(file)
         if on_bytes is not None and file.size > seen:
             on_bytes(file.size - seen)
 
@@ -598,6 +602,8 @@ class Group(TaskOwner):
         for member in self.members():
             await self._follow(member)
         report(SyncProgress("repos"))
+        for connection in self.replication.member_connections():
+            await self._host.feeds.connected(connection)  # attaches repos followed just now
         for key in list(self.repos):
             if self.is_member_key(key):
                 replication = self._host.feeds.get(self.repos[key].feed.discovery_key)

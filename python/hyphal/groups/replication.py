@@ -29,7 +29,7 @@ class GroupReplication(Fanout):
         self.changes: Notifier[AdvertAccepted] = Notifier()
         """Every advert that was new here, with what it changed among current members."""
         self.synced: Notifier[Connection] = Notifier()
-        """A peer has sent its whole view (see :meth:`is_synced`)."""
+        """A peer has sent its whole view (see :meth:`is_synced`), or its channel is gone."""
         self._sessions: dict[Subscriber, GroupSession] = {}
 
     @property
@@ -52,6 +52,13 @@ class GroupReplication(Fanout):
             for sub, session in self._sessions.items()
         )
 
+    def is_pending(self, connection: Connection) -> bool:
+        """The group channel on ``connection`` is open and the peer's view not all in yet."""
+        return any(
+            sub.connection is connection and not session.peer_synced and not session.closed
+            for sub, session in self._sessions.items()
+        )
+
     def publish(self, advert: SignedValue) -> None:
         """Take this device's new advert (or one from elsewhere, say the DHT) and spread it."""
         held = self.membership.get(advert.public_key)
@@ -70,6 +77,7 @@ class GroupReplication(Fanout):
 
     def _forgotten(self, sub: Subscriber) -> None:
         self._sessions.pop(sub, None)
+        self.synced.notify(sub.connection)
 
     def _perform(self, sub: Subscriber, actions: list[Action]) -> None:
         for action in actions:

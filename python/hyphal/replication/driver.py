@@ -121,6 +121,10 @@ class FeedReplication(TaskOwner):
         self._spawn(self._reader, peer)
         self._run(self._replicator.add_peer(peer.id, connection.handshake_hash, connection.is_initiator))
 
+    def attached_to(self, connection: Connection) -> bool:
+        """A feed channel with ``connection``'s peer is running."""
+        return any(peer.connection is connection for peer in self._peers.values())
+
     def want(self, start: int = 0, end: int | None = None) -> None:
         """Follow ``[start, end)`` (``end=None``: everything, live: new heads are fetched as they appear)."""
         self._run(self._replicator.want(start, end))
@@ -158,13 +162,13 @@ class FeedReplication(TaskOwner):
 
         Waits until each attached peer's SYNC is in and its head verified (a
         peer that does not hold the feed declines the channel and drops out),
-        then downloads ``[0, length)``. ``TimeoutError`` after ``timeout``.
+        then downloads up to the longest of their heads. ``TimeoutError`` after ``timeout``.
         """
         with anyio.fail_after(math.inf if timeout is None else timeout):
             while not self._replicator.peers_settled():
                 self._ran = anyio.Event()
                 await self._ran.wait()
-            await self.download(0, self.feed.length)
+            await self.download(0, max(self.feed.length, self._replicator.remote_length))
 
     def cancel(self, handle: int) -> None:
         """Stop download ``handle``; requests only it needed are cancelled."""

@@ -357,6 +357,11 @@ class Replicator:
             for p in self._peers.values()
         )
 
+    @property
+    def remote_length(self) -> int:
+        """The longest verified head any peer has told us of (0 if none)."""
+        return max((p.length for p in self._peers.values() if p.head), default=0)
+
     def in_flight(self, peer_id: PeerId) -> int:
         """Requests on the wire to ``peer_id``."""
         peer = self._peers.get(peer_id)

@@ -51,9 +51,11 @@ class FeedService(TaskOwner):
         return replication
 
     async def connected(self, connection: Connection) -> None:
-        """A new connection: attach every feed to it, and forget it when it closes."""
-        self._connections.add(connection)
-        self._spawn(self._forget_when_closed, connection)
+        """A new connection: attach every feed to it, and forget it when it closes.
+        (Again for a connection it knows: attaches what is not attached yet.)"""
+        if connection not in self._connections:
+            self._connections.add(connection)
+            self._spawn(self._forget_when_closed, connection)
         for replication in list(self._replications.values()):
             await self._attach(replication, connection)
 
@@ -72,10 +74,17 @@ class FeedService(TaskOwner):
         done = self._attached.get(key)
         if done is not None:
             await done.wait()
-            return
+            if replication.attached_to(connection):
+                return
+            # Attached once, but that channel has ended (the peer declined it before it
+            # held the feed, say): the peer asking now gets a fresh attach.
+            if self._attached.get(key) is not done:
+                return await self._attach(replication, connection)
         done = self._attached[key] = anyio.Event()
         try:
             await replication.attach(connection)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # the connection is closing (a duplicate, say): nothing to replicate over
         finally:
             done.set()
 

@@ -1,0 +1,217 @@
+"""Groups on real nodes over TCP and UDP on 127.0.0.x: create, join, files, sync, watch,
+a backup server, a device that joins while the creator is offline, restarts, leaving,
+and strangers who get nothing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import pytest
+
+from hyphal import blake3
+from hyphal.errors import DecodeError, InvalidInput, NotAvailable, Unauthorized
+from hyphal.groups.events import FileAdded, GroupEvent, MemberJoined, SyncProgress
+from hyphal.groups.group import Group
+from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
+from hyphal.groups.state import GroupFile
+from hyphal.net.connection import connect
+from hyphal.node import GROUPS_FILE, Node
+from hyphal.signing import KeyPair
+
+pytestmark = pytest.mark.anyio
+WAIT = 30.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def until(group: Group, condition: Callable[[], bool]) -> None:
+    """Wait for ``condition`` on any change the group reports (adverts, files, fetches)."""
+    with anyio.fail_after(WAIT):
+        while not condition():
+            async with anyio.create_task_group() as tg:
+
+                async def wake(wait: Callable[[], object]) -> None:
+                    await wait()  # type: ignore[misc]
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(wake, group.replication.changes.wait)
+                tg.start_soon(wake, group.fetched.wait)
+                for repo in [group.own_repo, *group.repos.values()]:
+                    if repo is not None:
+                        tg.start_soon(wake, repo.applied.wait)
+
+
+@dataclass
+class Watched:
+    events: list[GroupEvent]
+    done: anyio.Event
+
+
+@asynccontextmanager
+async def watching(group: Group) -> AsyncIterator[Watched]:
+    """Collect ``group``'s events from now until the first FileAdded; leaving waits for it."""
+    watched = Watched([], anyio.Event())
+
+    async def watch() -> None:
+        async for event in group.watch():
+            watched.events.append(event)
+            if isinstance(event, FileAdded):
+                watched.done.set()
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await anyio.wait_all_tasks_blocked()
+        yield watched
+        with anyio.fail_after(WAIT):
+            await watched.done.wait()
+
+
+def names(group: Group) -> set[str]:
+    return {f.name for f in group.files()}
+
+
+async def test_the_whole_story_with_a_backup_and_an_offline_creator(tmp_path: Path) -> None:
+    big = os.urandom(3 * 2**20 + 7)
+    (tmp_path / "big.bin").write_bytes(big)
+    async with Node(tmp_path / "c", listen="127.0.0.3:0", name="backup-c") as c:
+        async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
+            authorised = [a.public_key]
+            c._groups.backup_for = frozenset(authorised)  # type: ignore[union-attr]
+            ga = await a.create_group("family photos")
+            ga.add_file(tmp_path / "big.bin")
+            ga.add_bytes("notes/todo.txt", b"milk\n")
+            ga.add_bytes("secret.txt", b"only members read this", private=True)
+            uri = ga.invite().to_uri()
+            async with Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b:
+                gb = await b.join_group(uri)
+                assert {m.advert.name for m in gb.members()} == {"alice", "bob"}
+                seen: list[SyncProgress] = []
+                result = await gb.sync_all(seen.append)
+                assert result.missing == ()
+                assert seen[-1].phase == "done"
+                assert seen[-1].bytes_done == seen[-1].bytes_total > len(big)
+                assert names(gb) == {"big.bin", "notes/todo.txt", "secret.txt"}
+                assert blake3(await gb.read("big.bin")) == blake3(big)
+                assert await gb.read("secret.txt") == b"only members read this"
+                exported = tmp_path / "out.bin"
+                await gb.export("big.bin", exported)
+                assert exported.read_bytes() == big
+
+                # A file A adds reaches B's watch; then the backup server takes the group.
+                async with watching(gb) as watched:
+                    ga.add_bytes("later.txt", b"added while B watched")
+                assert [e.file.name for e in watched.events if isinstance(e, FileAdded)] == ["later.txt"]
+
+                await a.add_backup(ga.id, "{}:{}".format(*c.address))
+                gc = c.group(ga.id)
+                assert gc.is_backup
+                await until(gc, lambda: len(gc.files()) == 4 and all(gc.has_blob(f) for f in gc.files()))
+                # The backup holds the private file as ciphertext and cannot open it.
+                secret = gc.lookup("secret.txt")
+                assert b"only members" not in c.blobs.read(secret.blob_hash)
+                with pytest.raises(InvalidInput):
+                    await gc.read("secret.txt")
+                await until(gb, lambda: any(m.advert.backup for m in gb.members()))
+            # B's node stopped; now A stops too.
+        # A is offline. B comes back from its data dir, adds a file; D joins from B's invite.
+        async with Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b:
+            gb = b.group("family photos")
+            assert names(gb) == {"big.bin", "notes/todo.txt", "secret.txt", "later.txt"}
+            assert blake3(await gb.read("big.bin")) == blake3(big)  # kept on disk, no fetch
+            await gb.connect_members()
+            gb.add_bytes("from-b.txt", b"B was here")
+            async with Node(tmp_path / "d", listen="127.0.0.4:0", name="dora") as d:
+                gd = await d.join_group(gb.invite().to_uri())
+                result = await gd.sync_all()
+                assert result.missing == ()
+                assert names(gd) == {"big.bin", "notes/todo.txt", "secret.txt", "later.txt", "from-b.txt"}
+                assert blake3(await gd.read("big.bin")) == blake3(big)
+                assert await gd.read("secret.txt") == b"only members read this"
+                assert await gd.read("from-b.txt") == b"B was here"
+
+                # D leaves: B sees it go, and D no longer holds the group.
+                left = anyio.Event()
+                gb.replication.changes.subscribe(lambda x: left.set() if x.change is not None else None)
+                await d.leave_group(gd.id)
+                with anyio.fail_after(WAIT):
+                    await left.wait()
+                assert "dora" not in {m.advert.name for m in gb.members()}
+                with pytest.raises(NotAvailable):
+                    d.group(gd.id)
+
+
+async def test_watch_reports_members_and_a_restart_keeps_groups(tmp_path: Path) -> None:
+    async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
+        ga = await a.create_group("g")
+        uri = ga.invite().to_uri()
+        async with watching(ga) as watched, Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b:
+            gb = await b.join_group(uri)
+            gb.add_bytes("hello.txt", b"hi")
+            with anyio.fail_after(WAIT):
+                await watched.done.wait()
+        events = watched.events
+        assert events[0] == MemberJoined(gb.device_key, "bob", False)
+        assert isinstance(events[-1], FileAdded)
+        assert events[-1].file.name == "hello.txt"
+    # The groups file is sealed: it names nothing without the identity.
+    raw = (tmp_path / "a" / GROUPS_FILE).read_bytes()
+    assert b"alice" not in raw
+    assert b'"g"' not in raw
+    async with Node(tmp_path / "a", listen="127.0.0.1:0") as a:
+        again = a.group("g")
+        assert {m.advert.name for m in again.members()} == {"alice", "bob"}
+        assert again.invite().to_uri().split("?")[0] == uri.split("?")[0]
+        assert [f.name for f in again.files()] == ["hello.txt"]  # B's repo, replicated before
+        assert len(GroupFile(tmp_path / "a" / GROUPS_FILE, a.keypair).load()) == 1
+
+
+async def test_bad_invites_strangers_and_unauthorised_backups_are_refused(tmp_path: Path) -> None:
+    async with (
+        Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a,
+        Node(tmp_path / "c", listen="127.0.0.3:0", backup_for=[]) as c,
+    ):
+        ga = await a.create_group("g")
+        ga.add_bytes("x", b"data")
+        uri = ga.invite().to_uri()
+        secret = uri.split("s=")[1].split("&")[0]
+        for bad in (
+            "",
+            "http://group/x",
+            uri.replace("s=", "t="),
+            uri.replace(secret, secret[:-3]),
+            "hyphal://group/zz?s=aa",
+        ):
+            with pytest.raises(DecodeError) as info:
+                await a.join_group(bad)
+            assert secret not in str(info.value)
+        with pytest.raises(NotAvailable):
+            a.group("no such group")
+        # A stranger opens the group channel (any DHT node sees the discovery key): dropped.
+        stranger = KeyPair.generate()
+        host, port = a.address
+        async with await connect(host, port, stranger) as conn:
+            channel = await conn.open_channel(GROUP_PROTOCOL, ga.keys.discovery_key)
+            await channel.send(b"\x01" + bytes(32))  # an AUTH with a guessed MAC
+            received: list[bytes] = []
+            with anyio.fail_after(WAIT):
+                try:
+                    while True:
+                        received.append(await channel.receive())
+                except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    pass  # dropped: what we want
+            assert [m[0] for m in received] in ([], [1]), "a stranger got more than an AUTH"
+        assert ga.replication.dropped
+        assert ga.replication.dropped[-1][0] == stranger.public_key
+        # A backup server not authorised for A's key refuses, and holds nothing.
+        with pytest.raises(Unauthorized):
+            await a.add_backup(ga.id, "{}:{}".format(*c.address))
+        assert c.groups() == []
