@@ -24,13 +24,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from hyphal.control.process import CliError, DaemonProcess, run_cli
+from hyphal.control.process import DaemonProcess, run_cli
 from hyphal.errors import HyphalError
 from hyphal.hashing import blake3
 
 BIG_FILE_SIZE = 6 * 2**20
 BACKUP_DEADLINE = 30.0
-NUDGE_AFTER = 3.0
 POLL_INTERVAL = 0.2
 
 
@@ -77,9 +76,7 @@ class Demo:
 
     def wait_backup(self, backup: DaemonProcess) -> None:
         """Poll the backup's file list until it holds every blob, with a deadline."""
-        started = time.monotonic()
-        deadline = started + BACKUP_DEADLINE
-        nudged = False
+        deadline = time.monotonic() + BACKUP_DEADLINE
         while True:
             files = run_cli(backup.data_dir, "ls")
             held = [f for f in files if f["local"]]
@@ -88,14 +85,6 @@ class Demo:
                 return
             if time.monotonic() > deadline:
                 raise DemoFailure(f"the backup holds {len(held)} of {len(self.originals)} files")
-            if not nudged and time.monotonic() > started + NUDGE_AFTER:
-                # Mirroring should need no help; a sync on the backup is the fallback.
-                print("   (the backup has not caught up yet: running `hyphal sync` on it)")
-                nudged = True
-                try:
-                    run_cli(backup.data_dir, "sync")
-                except CliError as exc:
-                    print(f"   (sync on the backup: {exc.stderr.strip()})")
             time.sleep(POLL_INTERVAL)
 
 
