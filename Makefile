@@ -48,8 +48,9 @@ lint: $(BUILT)
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo clippy --quiet --all-targets --features python -- -D warnings
 
+# Real node processes share files in a group, with a backup server (`python -m hyphal.demo` is the core's).
 demo: $(BUILT)
-	$(PY) -m hyphal.demo
+	$(PY) -m hyphal.demo_group
 
 bench: $(BUILT)
 	$(PY) -m benches core

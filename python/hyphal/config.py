@@ -8,6 +8,7 @@ that name the key, so a typo never silently falls back to a default.
 data_dir = "/var/lib/hyphal"          # default: the user's data directory
 listen = "0.0.0.0:7300"               # TCP for connections, UDP for the DHT
 bootstrap = ["seed.example:7300"]     # DHT seeds
+backup_authorize = ["<device key hex>"]  # `hyphal serve --backup` backs up groups for these
 ```
 """
 
@@ -42,6 +43,7 @@ class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     listen: str = DEFAULT_LISTEN
     bootstrap: tuple[str, ...] = ()
+    backup_authorize: tuple[str, ...] = ()
 
     @property
     def identity_path(self) -> Path:
@@ -60,7 +62,7 @@ class Config:
             raw = {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"config {path} is not valid TOML: {exc}") from None
-        unknown = sorted(set(raw) - {"data_dir", "listen", "bootstrap"})
+        unknown = sorted(set(raw) - {"data_dir", "listen", "bootstrap", "backup_authorize"})
         if unknown:
             raise InvalidInput(f"config {path}: unknown key {unknown[0]!r}")
         config = cls()
@@ -69,13 +71,20 @@ class Config:
         if "listen" in raw:
             config = replace(config, listen=_typed(raw, "listen", str, path))
         if "bootstrap" in raw:
-            seeds = _typed(raw, "bootstrap", list, path)
-            if not all(isinstance(s, str) for s in seeds):
-                raise InvalidInput(f"config {path}: bootstrap is a list of 'host:port' strings")
-            config = replace(config, bootstrap=tuple(seeds))
+            config = replace(config, bootstrap=_strings(raw, "bootstrap", "'host:port'", path))
+        if "backup_authorize" in raw:
+            keys = _strings(raw, "backup_authorize", "device key hex", path)
+            config = replace(config, backup_authorize=keys)
         if data_dir is not None:
             config = replace(config, data_dir=data_dir)
         return config
+
+
+def _strings(raw: dict[str, object], key: str, what: str, path: Path) -> tuple[str, ...]:
+    items = _typed(raw, key, list, path)
+    if not all(isinstance(s, str) for s in items):
+        raise InvalidInput(f"config {path}: {key} is a list of {what} strings")
+    return tuple(items)
 
 
 def _typed(raw: dict[str, object], key: str, kind: type[T], path: Path) -> T:

@@ -1,0 +1,5 @@
+"""``python -m hyphal.cli``: the ``hyphal`` command without the console script."""
+
+from hyphal.cli import main
+
+main()

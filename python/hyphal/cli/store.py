@@ -1,0 +1,74 @@
+"""Low-level ``feed`` and ``blob`` commands: the node's feeds and the blobs in its store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hyphal.cli.common import call, command_options, emit, human_size
+
+
+@click.group("feed")
+def feed_group() -> None:
+    """The signed feeds this node stores (group repos among them)."""
+
+
+def _feed_line(f: dict[str, Any]) -> str:
+    flags = [flag for flag, on in (("writable", f["writable"]), ("encrypted", f["encrypted"])) if on]
+    extra = f"  ({', '.join(flags)})" if flags else ""
+    return f"{f['key']}  {f['downloaded']}/{f['length']} blocks{extra}"
+
+
+@feed_group.command("list")
+@command_options
+def feed_list(ctx: click.Context) -> None:
+    """Every feed in the store, with its length."""
+    feeds = call(ctx, "feed.list")
+    emit(ctx, feeds, "\n".join(_feed_line(f) for f in feeds) if feeds else "no feeds")
+
+
+@feed_group.command("info")
+@click.argument("key")
+@command_options
+def feed_info(ctx: click.Context, key: str) -> None:
+    """One feed: length, fork, signers, encryption."""
+    found = call(ctx, "feed.info", {"key": key})
+    emit(ctx, found, "\n".join(f"{k}: {v}" for k, v in sorted(found.items())))
+
+
+@click.group("blob")
+def blob_group() -> None:
+    """Content-addressed blobs in the node's store."""
+
+
+@blob_group.command("add")
+@click.argument("path", type=click.Path(path_type=Path))
+@command_options
+def blob_add(ctx: click.Context, path: Path) -> None:
+    """Import a file into the store (kept until removed); prints its hash."""
+    added = call(ctx, "blob.add", {"path": str(path.absolute())})
+    emit(ctx, added, f"{added['hash']}  {human_size(added['size'])}")
+
+
+@blob_group.command("get")
+@click.argument("hash_hex", metavar="HASH")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write it.")
+@command_options
+def blob_get(ctx: click.Context, hash_hex: str, output: Path) -> None:
+    """Write a blob the store holds whole to a file."""
+    got = call(ctx, "blob.get", {"hash": hash_hex, "dest": str(output.absolute())})
+    emit(ctx, got, f"wrote {human_size(got['size'])} to {got['dest']}")
+
+
+@blob_group.command("ls")
+@command_options
+def blob_ls(ctx: click.Context) -> None:
+    """Every blob in the store, whole or partial."""
+    blobs = call(ctx, "blob.list")
+    lines = [f"{b['hash']}  {human_size(b['size'])}{'' if b['complete'] else '  (partial)'}" for b in blobs]
+    emit(ctx, blobs, "\n".join(lines) if lines else "no blobs")
+
+
+__all__ = ["blob_group", "feed_group"]

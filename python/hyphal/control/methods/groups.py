@@ -1,0 +1,68 @@
+"""Control methods about the node and its groups."""
+
+from __future__ import annotations
+
+from hyphal.control import encoding
+from hyphal.control.encoding import Json
+from hyphal.control.methods.registry import Call, group_of, method
+
+
+@method("status")
+async def status(call: Call) -> Json:
+    node = call.node
+    host, port = node.address
+    return {
+        "public_key": node.public_key.hex(),
+        "address": f"{host}:{port}",
+        "advertised": node.advertised_addresses(),
+        "data_dir": str(node.data_dir),
+        "backup": node.group_manager.backup_for is not None,
+        "groups": [encoding.group_summary(g) for g in node.groups()],
+    }
+
+
+@method("group.create", "name", "member_name")
+async def group_create(call: Call) -> Json:
+    params = call.params
+    group = await call.node.create_group(params.text("name"), member_name=params.opt_text("member_name"))
+    return {**encoding.group_summary(group), "invite": group.invite().to_uri()}
+
+
+@method("group.join", "uri", "member_name")
+async def group_join(call: Call) -> Json:
+    params = call.params
+    group = await call.node.join_group(params.text("uri"), member_name=params.opt_text("member_name"))
+    reached = len(group.replication.member_connections())
+    return {**encoding.group_summary(group), "connected": reached}
+
+
+@method("group.list")
+async def group_list(call: Call) -> list[Json]:
+    return [encoding.group_summary(g) for g in call.node.groups()]
+
+
+@method("group.info", "group")
+async def group_info(call: Call) -> Json:
+    return encoding.group_detail(group_of(call))
+
+
+@method("group.invite", "group")
+async def group_invite(call: Call) -> Json:
+    group = group_of(call)
+    return {"id": group.id, "name": group.name, "invite": group.invite().to_uri()}
+
+
+@method("group.leave", "group")
+async def group_leave(call: Call) -> Json:
+    group = group_of(call)
+    summary = encoding.group_summary(group)
+    await call.node.leave_group(group.id)
+    return summary
+
+
+@method("group.backup", "group", "address")
+async def group_backup(call: Call) -> Json:
+    group = group_of(call)
+    address = call.params.text("address")
+    await call.node.add_backup(group.id, address)
+    return {"id": group.id, "name": group.name, "address": address}

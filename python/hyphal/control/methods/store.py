@@ -1,0 +1,58 @@
+"""Low-level control methods: the node's feeds and the blobs in its store."""
+
+from __future__ import annotations
+
+from hyphal.control import encoding
+from hyphal.control.encoding import Json
+from hyphal.control.methods.registry import Call, method
+from hyphal.errors import NotAvailable
+from hyphal.feed import Feed
+from hyphal.feed.manifest import discovery_key
+
+BLOB_TAG_PREFIX = "cli/"
+"""Blobs added with ``blob add`` are tagged so garbage collection keeps them."""
+
+
+def _feed(call: Call, key: bytes) -> Feed:
+    """The live feed if the node replicates it (its length is current), else the stored one."""
+    node = call.node
+    if node.storage.load_feed(key) is None:
+        raise NotAvailable(f"no feed {key.hex()} in this node's store")
+    live = node.feeds.get(discovery_key(key))
+    return live.feed if live is not None else Feed.open(node.storage, key)
+
+
+@method("feed.list")
+async def feed_list(call: Call) -> list[Json]:
+    return [encoding.feed_info(_feed(call, key)) for key in call.node.storage.feed_keys()]
+
+
+@method("feed.info", "key")
+async def feed_info(call: Call) -> Json:
+    return encoding.feed_info(_feed(call, call.params.hex32("key")))
+
+
+@method("blob.add", "path")
+async def blob_add(call: Call) -> Json:
+    blobs = call.node.blobs
+    with blobs.import_file(call.params.path("path")) as tag:
+        blobs.set_tag(BLOB_TAG_PREFIX + tag.hash.hex(), tag.hash)
+        info = blobs.info(tag.hash)
+    assert info is not None
+    return encoding.blob_info(info)
+
+
+@method("blob.list")
+async def blob_list(call: Call) -> list[Json]:
+    return [encoding.blob_info(b) for b in call.node.blobs.blobs()]
+
+
+@method("blob.get", "hash", "dest")
+async def blob_get(call: Call) -> Json:
+    """Export a blob this node holds whole (``get`` fetches a group's files from peers)."""
+    blob_hash, dest = call.params.hex32("hash"), call.params.path("dest")
+    info = call.node.blobs.info(blob_hash)
+    if info is None or not info.complete:
+        raise NotAvailable(f"blob {blob_hash.hex()} is not whole in this node's store")
+    call.node.blobs.export_file(blob_hash, dest)
+    return {**encoding.blob_info(info), "dest": str(dest)}
