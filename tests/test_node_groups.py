@@ -215,3 +215,25 @@ async def test_bad_invites_strangers_and_unauthorised_backups_are_refused(tmp_pa
         with pytest.raises(Unauthorized):
             await a.add_backup(ga.id, "{}:{}".format(*c.address))
         assert c.groups() == []
+
+
+async def test_two_fetches_of_one_blob_at_once_share_one_download(tmp_path: Path) -> None:
+    data = os.urandom(5 * 2**20)
+    async with (
+        Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a,
+        Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b,
+    ):
+        ga = await a.create_group("g")
+        ga.add_bytes("huge.bin", data)
+        gb = await b.join_group(ga.invite().to_uri())
+        await until(gb, lambda: names(gb) == {"huge.bin"})
+        got: list[bytes] = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(lambda: _append_read(gb, "huge.bin", got))
+        assert [blake3(x) for x in got] == [blake3(data)] * 3
+        assert b.blob_fetches == {}
+
+
+async def _append_read(group: Group, name: str, into: list[bytes]) -> None:
+    into.append(await group.read(name))

@@ -90,6 +90,8 @@ class Node:
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
+        self.blob_fetches: dict[bytes, anyio.Event] = {}
+        """Blobs being fetched for a group, so a second fetch of one waits for the first."""
         self._groups: GroupManager | None = None
         self.router = ChannelRouter()
         self.feeds = FeedService()

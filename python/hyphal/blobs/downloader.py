@@ -126,15 +126,20 @@ class BlobDownloader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        if not self._machine.done:
-            self._run(self._machine.cancel(anyio.current_time()))
-        self._close_partial()
-        for send in self._events:
-            send.close()
         assert self._group is not None
-        self._group.cancel_scope.cancel()
-        result = await self._group.__aexit__(exc_type, exc, tb)
-        self._tag.release()
+        try:
+            if not self._machine.done:
+                self._run(self._machine.cancel(anyio.current_time()))
+            self._close_partial()
+            for send in self._events:
+                send.close()
+        finally:
+            # Always leave the task group: one left entered corrupts its task's cancel scopes.
+            self._group.cancel_scope.cancel()
+            try:
+                result = await self._group.__aexit__(exc_type, exc, tb)
+            finally:
+                self._tag.release()
         return result
 
     # -- API -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.blobs.store import TempTag
+from hyphal.blobs.transfer import DownloadConfig
 from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.feed.signed_value import SignedValue
@@ -83,6 +84,8 @@ DHT_TIMEOUT = 20.0
 SYNC_CONCURRENCY = 16
 STRIPE_MIN = 1 << 20
 """Blobs smaller than this are fetched from one provider; larger ones striped over all."""
+SINGLE_PROVIDER = DownloadConfig(no_provider_timeout=0.05)
+"""A one-provider attempt gives up at once when its provider lacks the blob."""
 WATCH_BUFFER = 10_000
 
 
@@ -103,6 +106,11 @@ class GroupHost(Protocol):
 
     @property
     def dht(self) -> UdpDht: ...
+
+    @property
+    def blob_fetches(self) -> dict[bytes, anyio.Event]:
+        """Blobs being fetched on this node, each with an event set when its fetch ends."""
+        ...
 
     def advertised_addresses(self) -> list[str]: ...
 
@@ -538,9 +546,29 @@ class Group(TaskOwner):
     async def fetch(
         self, file: FileInfo, on_bytes: Callable[[int], None] | None = None, timeout: float | None = None
     ) -> None:
-        """Make ``file``'s blob complete here, fetched from every member connection at once."""
+        """Make ``file``'s blob complete here, fetched from every member connection at once.
+
+        A fetch of a blob this node is already fetching (for another file,
+        group or caller) waits for that one instead of starting a second.
+        """
+        fetches = self._host.blob_fetches
+        while not self.has_blob(file) and file.blob_hash in fetches:
+            await fetches[file.blob_hash].wait()
         if self.has_blob(file):
+            if on_bytes is not None:
+                on_bytes(file.size)
             return
+        done = fetches[file.blob_hash] = anyio.Event()
+        try:
+            await self._download(file, on_bytes, timeout)
+        finally:
+            del fetches[file.blob_hash]
+            done.set()
+        self.fetched.notify(file)
+
+    async def _download(
+        self, file: FileInfo, on_bytes: Callable[[int], None] | None, timeout: float | None
+    ) -> None:
         providers = self.replication.member_connections()
         if not providers:
             raise NotAvailable(f"{file.name!r}: no member or backup that holds it is reachable")
@@ -554,25 +582,35 @@ class Group(TaskOwner):
                 on_bytes(done - seen)
             seen = max(seen, done)
 
-        attempts = [providers]
+        attempts: list[tuple[list[Connection], DownloadConfig | None]] = [(providers, None)]
         if file.size < STRIPE_MIN and len(providers) > 1:
             # A small blob is a round trip or two: striping it would cost a channel per
-            # provider for nothing. Ask one (in turn, to spread the load), the rest if it lacks it.
+            # provider for nothing. Ask one (in turn, to spread the load), and the rest
+            # at once if it says it lacks the blob.
             self._next_provider += 1
-            attempts.insert(0, [providers[self._next_provider % len(providers)]])
-        for attempt in attempts:
+            one = providers[self._next_provider % len(providers)]
+            attempts.insert(0, ([one], SINGLE_PROVIDER))
+        for attempt, config in attempts:
             try:
                 with await download_blob(
-                    self._host.blobs, file.blob_hash, attempt, on_progress=progress, timeout=timeout
+                    self._host.blobs,
+                    file.blob_hash,
+                    attempt,
+                    config=config,
+                    on_progress=progress,
+                    timeout=timeout,
                 ):
                     self._host.blobs.set_tag(blob_tag(file.blob_hash), file.blob_hash)
                 break
-            except DownloadFailed:
-                if attempt is attempts[-1]:
-                    raise
             except TimeoutError:
                 raise NotAvailable(f"{file.name!r}: fetching it timed out") from None
-        self.fetched.notify(file)
+            except (HyphalError, BaseExceptionGroup) as exc:
+                # The downloader's tasks may wrap its typed error in a group: unwrap it.
+                error = _typed_error(exc)
+                if error is None:
+                    raise
+                if not isinstance(error, DownloadFailed) or attempt is providers:
+                    raise error from None
         if on_bytes is not None and file.size > seen:
             on_bytes(file.size - seen)
 
@@ -714,6 +752,17 @@ class Group(TaskOwner):
         await self._store_advert(tombstone)
         self.record.left = True
         self._host.save_groups()
+
+
+def _typed_error(exc: BaseException) -> HyphalError | None:
+    """``exc`` if it is one of our errors, or the first of a group made only of them."""
+    if isinstance(exc, HyphalError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        typed, rest = exc.split(HyphalError)
+        if typed is not None and rest is None:
+            return _typed_error(typed.exceptions[0])
+    return None
 
 
 def _split(address: str) -> tuple[str, int]:
