@@ -17,6 +17,7 @@ from hyphal import blake3
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable, Unauthorized
 from hyphal.groups.events import FileAdded, GroupEvent, MemberJoined, SyncProgress
 from hyphal.groups.group import Group
+from hyphal.groups.invite import Invite
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.net.connection import connect
@@ -237,3 +238,25 @@ async def test_two_fetches_of_one_blob_at_once_share_one_download(tmp_path: Path
 
 async def _append_read(group: Group, name: str, into: list[bytes]) -> None:
     into.append(await group.read(name))
+
+
+async def test_an_invite_without_addresses_finds_the_group_through_the_dht(tmp_path: Path) -> None:
+    async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
+        seed = "{}:{}".format(*a.address)
+        async with Node(tmp_path / "b", listen="127.0.0.2:0", bootstrap=[seed]) as b:
+            ga = await a.create_group("g")
+            ga.add_bytes("found.txt", b"via the DHT")
+            await ga.announce()  # done at start too, but by then B may not have been in A's table
+            bare = Invite(ga.keys.group_key, ga.keys.secret or b"", "g").to_uri()
+            assert "peer=" not in bare
+            async with Node(tmp_path / "d", listen="127.0.0.4:0", bootstrap=[seed], name="dora") as d:
+                gd = await d.join_group(bare)
+                assert {m.advert.name for m in gd.members()} == {"alice", "dora"}
+                await gd.sync_all()
+                assert await gd.read("found.txt") == b"via the DHT"
+            # What the DHT nodes store about the group is sealed: no names, no repo keys.
+            stored = b"".join(r.value for r in b.dht.node.store.records())
+            assert stored
+            assert b"alice" not in stored
+            assert ga.own_repo is not None
+            assert ga.own_repo.feed.manifest.signers[0] not in stored

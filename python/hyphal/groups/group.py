@@ -205,9 +205,9 @@ class Group(TaskOwner):
                 await self._host.feeds.add(self.own_repo.feed)
             for member in self.members():
                 await self._follow(member)
-            self._spawn(self._store_advert, self._publish_advert())
+            self._publish_advert()
             self._spawn(self._dialer)
-            self._spawn(self._announce)
+            self._spawn(self.announce)
             if self.is_backup:
                 self._spawn(self._mirror)
         except BaseException:
@@ -325,16 +325,18 @@ class Group(TaskOwner):
 
     # -- the DHT -----------------------------------------------------------------------------
 
-    async def _announce(self) -> None:
-        """Announce this device under the discovery key and store the group info (creator only).
-
-        Both are republished by the DHT node; this runs once per start and on a new advert.
-        """
+    async def announce(self) -> None:
+        """Announce this device under the discovery key, store its advert and (the creator)
+        the group info in the DHT (§14.6). The DHT node republishes them; this runs at
+        start. Best effort: a DHT that does not answer costs at most ``DHT_TIMEOUT``."""
         dht = self._host.dht
         addresses = [_split(a) for a in self._host.advertised_addresses()]
+        own = self.replication.membership.get(self.device_key)
         try:
             with anyio.fail_after(DHT_TIMEOUT):
                 await dht.announce(self._host.keypair, self.keys.discovery_key, addresses)
+                if own is not None:
+                    await dht.put_signed(own.signed)
                 if self.record.group_seed is not None:
                     group_keypair = KeyPair(self.record.group_seed)
                     info = self.keys.seal_value(self.name.encode("utf-8"), GROUP_INFO_LABEL)
