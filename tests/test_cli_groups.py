@@ -116,6 +116,27 @@ def test_a_restart_keeps_identity_address_groups_and_files(tmp_path: Path) -> No
         assert a.stop() == 0
 
 
+def test_every_node_restarts_and_they_find_each_other_again(tmp_path: Path) -> None:
+    """Both members stop; both come back (on their saved ports, 127.0.0.1 and .2) and
+    reconnect from the adverts they saved, with no invite or bootstrap."""
+    a = DaemonProcess(tmp_path / "a", ["node", "run", "--listen", "127.0.0.1:0", "--name", "a"]).start()
+    b = DaemonProcess(tmp_path / "b", ["node", "run", "--listen", "127.0.0.2:0", "--name", "b"]).start()
+    try:
+        uri = run_cli(a.data_dir, "group", "create", "pair")["invite"]
+        run_cli(b.data_dir, "group", "join", uri)
+        assert a.stop() == 0
+        assert b.stop() == 0
+        a, b = a.start(), b.start()
+        (tmp_path / "after.txt").write_text("written after both restarted")
+        run_cli(a.data_dir, "add", str(tmp_path / "after.txt"))
+        assert run_cli(b.data_dir, "sync")["missing"] == []
+        run_cli(b.data_dir, "get", "after.txt", "-o", str(tmp_path / "got.txt"))
+        assert (tmp_path / "got.txt").read_text() == "written after both restarted"
+    finally:
+        a.kill()
+        b.kill()
+
+
 def test_user_mistakes_are_one_line_errors_without_secrets(tmp_path: Path) -> None:
     nobody = hyphal(tmp_path / "none", "ls")
     assert nobody.returncode == 1

@@ -260,3 +260,24 @@ async def test_an_invite_without_addresses_finds_the_group_through_the_dht(tmp_p
             assert b"alice" not in stored
             assert ga.own_repo is not None
             assert ga.own_repo.feed.manifest.signers[0] not in stored
+
+
+async def test_a_fetch_cut_short_resumes_when_the_node_restarts(tmp_path: Path) -> None:
+    data = os.urandom(8 * 2**20)
+    async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
+        ga = await a.create_group("g")
+        ga.add_bytes("big.bin", data)
+        uri = ga.invite().to_uri()
+        async with Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b:
+            gb = await b.join_group(uri)
+            await until(gb, lambda: names(gb) == {"big.bin"})
+            file = gb.lookup("big.bin")
+            with anyio.CancelScope() as scope:
+                await gb.fetch(file, on_bytes=lambda n: scope.cancel())
+            info = b.blobs.info(file.blob_hash)
+            assert info is not None
+            assert not info.complete  # stopped part way, what was verified kept
+        async with Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b:
+            gb = b.group("g")
+            await until(gb, lambda: gb.has_blob(file))
+            assert blake3(await gb.read("big.bin")) == blake3(data)

@@ -208,6 +208,7 @@ class Group(TaskOwner):
             self._publish_advert()
             self._spawn(self._dialer)
             self._spawn(self.announce)
+            self._spawn(self._resume_partials)
             if self.is_backup:
                 self._spawn(self._mirror)
         except BaseException:
@@ -701,6 +702,15 @@ class Group(TaskOwner):
         report(SyncProgress("done", state["files"], len(todo), state["bytes"], total))
         repos = len(self._repos())
         return SyncResult(len(self.members()), repos, len(files), state["bytes"], tuple(sorted(missing)))
+
+    async def _resume_partials(self) -> None:
+        """Finish the fetches a stop cut short: their verified part is on disk already."""
+        blobs = self._host.blobs
+        partial = [f for f in self.files() if (i := blobs.info(f.blob_hash)) is not None and not i.complete]
+        if partial:
+            await self.connect_members()
+            log.info("group %s: resuming %d partial downloads", self.id, len(partial))
+            await self._fetch_all(partial, lambda _: None, DIAL_TIMEOUT * 6)
 
     async def _mirror(self) -> None:
         """A backup's loop: fetch every blob every member's repo names, as they appear."""
