@@ -547,6 +547,33 @@ def write_json(
     tmp.replace(path)
 
 
+def loopback_row(
+    name: str,
+    bps: float,
+    loopback_bps: float,
+    *,
+    target_ratio: float | None = None,
+    note: str = "",
+    details: dict[str, Any] | None = None,
+) -> Row:
+    """A transfer row in MB/s against raw TCP loopback between two processes."""
+    ratio = bps / loopback_bps
+    return Row(
+        name=name,
+        figure=bps / 1e6,
+        unit="MB/s",
+        baseline_name="raw TCP loopback, 2 processes",
+        baseline_figure=loopback_bps / 1e6,
+        ratio=ratio,
+        ratio_kind="throughput",
+        target=None if target_ratio is None else f"≥ {target_ratio:g}x loopback",
+        target_ratio=target_ratio,
+        met=None if target_ratio is None else ratio >= target_ratio,
+        note=note,
+        details=details or {},
+    )
+
+
 class ServingProcess:
     """A bench peer in its own process: ``python -m module args...`` prints one JSON line
     when it serves (kept as :attr:`info`), and exits when its stdin is closed."""
@@ -583,6 +610,7 @@ __all__ = [
     "fmt_num",
     "latency_row",
     "log",
+    "loopback_row",
     "machine_info",
     "measure",
     "measure_interleaved",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from benches.harness import Row, ServingProcess, check, log
+from benches.harness import Row, ServingProcess, check, log, loopback_row
 from benches.loopback import tcp_loopback_best
 from hyphal.feed import Feed, Manifest
 from hyphal.net.connection import connect
@@ -149,17 +149,11 @@ def _rows_for(
         bps = case.total / seconds
         if case.block == 64 * KiB:
             rows.append(
-                Row(
-                    name=f"full download, {size}",
-                    figure=bps / 1e6,
-                    unit="MB/s",
-                    baseline_name="raw TCP loopback, 2 processes",
-                    baseline_figure=loopback_bps / 1e6,
-                    ratio=bps / loopback_bps,
-                    ratio_kind="throughput",
-                    target="≥ 0.25x loopback",
+                loopback_row(
+                    f"full download, {size}",
+                    bps,
+                    loopback_bps,
                     target_ratio=0.25,
-                    met=bps / loopback_bps >= 0.25,
                     note="hypercore 11 (ANCHORS): 60-75 MB/s, ~3% of loopback",
                 )
             )

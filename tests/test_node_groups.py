@@ -88,7 +88,7 @@ async def test_the_whole_story_with_a_backup_and_an_offline_creator(tmp_path: Pa
             authorised = [a.public_key]
             c._groups.backup_for = frozenset(authorised)  # type: ignore[union-attr]
             ga = await a.create_group("family photos")
-            ga.add_file(tmp_path / "big.bin")
+            await ga.add_file(tmp_path / "big.bin")
             ga.add_bytes("notes/todo.txt", b"milk\n")
             ga.add_bytes("secret.txt", b"only members read this", private=True)
             uri = ga.invite().to_uri()

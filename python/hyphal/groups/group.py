@@ -491,22 +491,29 @@ class Group(TaskOwner):
             )
         return self.own_repo
 
-    def add_file(
+    async def add_file(
         self, path: str | os.PathLike[str], name: str | None = None, *, private: bool = False
     ) -> FileInfo:
         """Import ``path`` into the blob store and put it in this device's repo as ``name``
-        (default: the file's name). ``private``: only group members can read it, not backups."""
+        (default: the file's name). ``private``: only group members can read it, not backups.
+
+        The import (copying and hashing every byte) runs on a worker thread, so a
+        node keeps serving its peers while a large file goes in; the repo append
+        that follows is on the event loop, with the feed.
+        """
         repo = self._own()
         source = Path(path)
         name = check_name(name if name is not None else source.name)
         if not source.is_file():
             raise InvalidInput(f"{source} is not a file")
-        mtime_ms = source.stat().st_mtime_ns // 1_000_000
+        stat = source.stat()
+        mtime_ms = stat.st_mtime_ns // 1_000_000
+        blobs = self._host.blobs
         if private:
-            ref, tag = import_private_file(self._host.blobs, source)
+            ref, tag = await anyio.to_thread.run_sync(import_private_file, blobs, source)
             return self._put_private(repo, name, ref, tag, mtime_ms)
-        with self._host.blobs.import_file(source) as tag:
-            return self._put(repo, name, tag.hash, source.stat().st_size, mtime_ms)
+        with await anyio.to_thread.run_sync(blobs.import_file, source) as tag:
+            return self._put(repo, name, tag.hash, stat.st_size, mtime_ms)
 
     def add_bytes(
         self, name: str, data: bytes, *, private: bool = False, mtime_ms: int | None = None

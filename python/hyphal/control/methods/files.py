@@ -16,8 +16,7 @@ from hyphal.groups.group import Group
 @method("files.add", "group", "path", "name", "private")
 async def files_add(call: Call) -> Json:
     group, params = group_of(call), call.params
-    # A file of many MB is hashed on the event loop: the repo's feed is not thread-safe.
-    added = group.add_file(params.path("path"), params.opt_text("name"), private=params.flag("private"))
+    added = await group.add_file(params.path("path"), params.opt_text("name"), private=params.flag("private"))
     return {"group": group.id, **encoding.file_info(added, local=True)}
 
 
