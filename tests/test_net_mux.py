@@ -303,6 +303,46 @@ def test_withdrawn_request() -> None:
     a.close(ca)
     assert pump(a, b) == [ChannelRequestWithdrawn("p", b"x")]
     assert b.requests() == []
+    assert not b.is_requested("p", b"x")
+    assert pump(b, a) == []  # answered with a REJECT, which a drops quietly
+    # a's marker is gone: b opening the pair later is a new request, not a stale answer.
+    b.open("p", b"x")
+    assert pump(b, a) == [ChannelRequested("p", b"x")]
+
+
+def test_an_accept_crossing_a_close_is_not_taken_for_a_new_request() -> None:
+    """a opens, b accepts while a closes: b's OPEN answers a's closed channel. Taking it for
+    a new request (and accepting it) left a holding a pair b had closed, and the next OPEN
+    of the pair from b was 'already paired': a protocol error that killed the connection."""
+    a, b = Mux(), Mux()
+    ca = a.open("p", b"x")
+    pump(a, b)
+    cb = b.open("p", b"x")  # b accepts...
+    a.close(ca)  # ...while a closes: the two cross on the wire
+    assert pump(b, a) == []  # b's OPEN is absorbed, not a request
+    assert a.requests() == []
+    assert pump(a, b) == [ChannelClosed(cb, "")]
+    b.close(cb)
+    # The pair opens again cleanly, from either side.
+    cb2 = b.open("p", b"x")
+    assert pump(b, a) == [ChannelRequested("p", b"x")]
+    ca2 = a.open("p", b"x")
+    assert pump(a, b) == [ChannelOpened(cb2)]
+    assert a.state(ca2) is b.state(cb2) is ChannelState.OPEN
+
+
+def test_closing_and_reopening_before_any_answer_pairs_with_the_right_answer() -> None:
+    a, b = Mux(), Mux()
+    first = a.open("p", b"x")
+    a.close(first)
+    second = a.open("p", b"x")
+    pump(a, b)  # b sees OPEN, CLOSE (withdrawn: answered with REJECT), OPEN
+    assert b.requests() == [("p", b"x")]
+    cb = b.open("p", b"x")
+    assert pump(b, a) == [ChannelOpened(second)]
+    a.send(second, b"hello")
+    pump(a, b)
+    assert b.read(cb) == b"hello"
 
 
 def test_pending_requests_are_bounded() -> None:

@@ -207,7 +207,13 @@ class ChannelRequest:
     connection: Connection = field(repr=False)
 
     async def accept(self) -> Channel:
-        """Open the pair here too; the channel is open at once."""
+        """Open the pair here too; the channel is open at once.
+
+        ``anyio.ClosedResourceError`` if the peer withdrew the request meanwhile:
+        opening the pair then would ask the peer for a new channel it never wanted.
+        """
+        if not self.connection._mux.is_requested(self.protocol, self.id):
+            raise anyio.ClosedResourceError("the peer withdrew its channel request")
         return await self.connection.open_channel(self.protocol, self.id)
 
     async def reject(self, reason: str = "") -> None:

@@ -251,6 +251,11 @@ class Mux:
         self._by_remote: dict[int, _Channel | _Request] = {}
         self._by_key: dict[tuple[str, bytes], _Channel] = {}
         self._requests: dict[tuple[str, bytes], _Request] = {}
+        # Channels closed here before the peer answered their OPEN. The peer answers every
+        # OPEN exactly once (OPEN or REJECT), in order; that answer must not be taken for
+        # a new request, or both sides would end up holding different pairs.
+        self._unanswered: dict[int, tuple[str, bytes]] = {}
+        self._absorb: dict[tuple[str, bytes], deque[int]] = {}
         self._frames: deque[tuple[list[Buffer], int]] = deque()
         self._current: list[Buffer] = []
         self._current_size = 0
@@ -298,6 +303,10 @@ class Mux:
         """Messages received on ``channel`` and not yet read."""
         found = self._channels.get(channel)
         return 0 if found is None else len(found.inbox)
+
+    def is_requested(self, protocol: str, channel_id: bytes) -> bool:
+        """The peer's OPEN of the pair waits for an answer here."""
+        return (protocol, channel_id) in self._requests
 
     def requests(self) -> list[tuple[str, bytes]]:
         """Incoming channel requests not yet answered."""
@@ -360,6 +369,9 @@ class Mux:
         found.inbox.clear()
         if found.state is ChannelState.REMOTE_CLOSED:
             return  # the peer already forgot it
+        if found.remote is None:
+            self._unanswered[channel] = found.key
+            self._absorb.setdefault(found.key, deque()).append(channel)
         if self._by_key.get(found.key) is found:
             del self._by_key[found.key]
         if found.remote is not None:
@@ -547,6 +559,12 @@ class Mux:
             raise ProtocolError(f"channel window {window} outside [{MIN_WINDOW}, 2^62]")
         self._max_remote = number
         key = (protocol, channel_id)
+        absorbed = self._absorb.get(key)
+        if absorbed:
+            # The peer's answer to an OPEN of ours that we closed before it came: our CLOSE
+            # ends its side, and anything it sends on ``number`` is dropped as stale.
+            self._forget_unanswered(absorbed.popleft())
+            return
         if key in self._requests:
             raise ProtocolError(f"OPEN of {protocol!r}/{channel_id.hex()} twice")
         channel = self._by_key.get(key)
@@ -571,6 +589,8 @@ class Mux:
         del self._by_remote[number]
         if isinstance(found, _Request):
             del self._requests[found.key]
+            # Still an answer: the peer waits for one to every OPEN (see _unanswered).
+            self._send_reject(number, "withdrawn")
             events.append(ChannelRequestWithdrawn(*found.key))
             return
         self._end_remotely(found, reason, events)
@@ -580,6 +600,10 @@ class Mux:
         if found is None:
             if number >= self._next_local:
                 raise ProtocolError(f"REJECT of channel {number}, which was never opened here")
+            if number in self._unanswered:
+                key = self._unanswered[number]
+                self._absorb[key].remove(number)
+                self._forget_unanswered(number)
             return  # closed here in the meantime
         if found.state is not ChannelState.OPENING:
             raise ProtocolError(f"REJECT of channel {number}, which the peer had accepted")
@@ -592,6 +616,11 @@ class Mux:
         if self._by_key.get(channel.key) is channel:
             del self._by_key[channel.key]
         events.append(ChannelClosed(channel.local, reason))
+
+    def _forget_unanswered(self, number: int) -> None:
+        key = self._unanswered.pop(number)
+        if not self._absorb.get(key):
+            self._absorb.pop(key, None)
 
     def _pair(self, channel: _Channel, remote: int, window: int) -> None:
         channel.remote = remote

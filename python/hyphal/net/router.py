@@ -16,6 +16,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from hyphal.errors import InvalidInput
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.channel import ChannelRequest
@@ -56,6 +58,9 @@ class ChannelRouter(TaskOwner):
             return
         try:
             accepted = await handler(request)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            log.debug("a %r channel request ended before it was served: %s", request.protocol, exc)
+            return
         except Exception:
             log.exception(
                 "handling a %r channel request from %s failed", request.protocol, request.connection
