@@ -56,3 +56,7 @@ def test_dht_example_puts_announces_and_keeps_a_secret(tmp_path: Path) -> None:
         "[(('127.0.0.1', 7300),)]",
         "b'app password'",
     ]
+
+
+def test_group_example_shares_a_file_between_two_nodes(tmp_path: Path) -> None:
+    assert run_example("join_group", tmp_path) == ["['plan.txt']", "b'day 1: the coast'"]
