@@ -22,6 +22,8 @@ from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.net.connection import connect
 from hyphal.node import GROUPS_FILE, Node
+from hyphal.replication import PROTOCOL as FEED_PROTOCOL
+from hyphal.replication.messages import Auth
 from hyphal.signing import KeyPair
 
 pytestmark = pytest.mark.anyio
@@ -210,8 +212,27 @@ async def test_bad_invites_strangers_and_unauthorised_backups_are_refused(tmp_pa
                 except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                     pass  # dropped: what we want
             assert [m[0] for m in received] in ([], [1]), "a stranger got more than an AUTH"
+            # Even knowing a repo's discovery key (never sent in the clear), it cannot read the
+            # repo: the feed channel wants a MAC under the feed key itself, which only sealed
+            # adverts carry.
+            assert ga.own_repo is not None
+            repo = ga.own_repo.feed
+            feed_channel = await conn.open_channel(FEED_PROTOCOL, repo.discovery_key)
+            await feed_channel.send(Auth(bytes(32)).encode())
+            replies: list[bytes] = []
+            with anyio.fail_after(WAIT):
+                try:
+                    while True:
+                        replies.append(await feed_channel.receive())
+                except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    pass
+            assert len(replies) <= 1, "the stranger got more than the member's AUTH"
         assert ga.replication.dropped
         assert ga.replication.dropped[-1][0] == stranger.public_key
+        replication = a.feeds.get(repo.discovery_key)
+        assert replication is not None
+        assert replication.dropped
+        assert replication.dropped[-1][0] == stranger.public_key
         # A backup server not authorised for A's key refuses, and holds nothing.
         with pytest.raises(Unauthorized):
             await a.add_backup(ga.id, "{}:{}".format(*c.address))
