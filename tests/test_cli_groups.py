@@ -112,6 +112,12 @@ def test_a_restart_keeps_identity_address_groups_and_files(tmp_path: Path) -> No
         assert (tmp_path / "out.txt").read_text() == "kept"
         assert len(run_cli(a.data_dir, "blob", "ls")) == 1
         assert any(f["writable"] for f in run_cli(a.data_dir, "feed", "list"))
+        # Closed here, the group stays listed (as closed) and its files wait for `group open`.
+        assert run_cli(a.data_dir, "group", "close")["closed"] is True
+        assert [g["closed"] for g in run_cli(a.data_dir, "group", "list")] == [True]
+        assert hyphal(a.data_dir, "ls").returncode == 1
+        assert run_cli(a.data_dir, "group", "open", "solo")["id"] == group["id"]
+        assert [f["name"] for f in run_cli(a.data_dir, "ls")] == ["f.txt"]
     finally:
         assert a.stop() == 0
 

@@ -302,3 +302,21 @@ async def test_a_fetch_cut_short_resumes_when_the_node_restarts(tmp_path: Path) 
             gb = b.group("g")
             await until(gb, lambda: gb.has_blob(file))
             assert blake3(await gb.read("big.bin")) == blake3(data)
+
+
+async def test_a_closed_group_stays_closed_across_restarts_until_opened(tmp_path: Path) -> None:
+    async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
+        ga = await a.create_group("g")
+        ga.add_bytes("kept.txt", b"still here")
+        await a.close_group("g")
+        assert a.groups() == []
+        assert [r.name for r in a.group_manager.closed()] == ["g"]
+        with pytest.raises(NotAvailable):
+            a.group("g")
+    async with Node(tmp_path / "a", listen="127.0.0.1:0") as a:
+        assert a.groups() == []  # not run at start
+        again = await a.open_group("g")
+        assert await again.read("kept.txt") == b"still here"
+        assert a.group_manager.closed() == []
+        with pytest.raises(NotAvailable):
+            await a.open_group("g")  # open already

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+
+from hyphal.errors import InvalidInput
+
+LOCK_NAME = "lock"
 
 
 def fsync_dir(path: Path) -> None:
@@ -36,4 +43,23 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
-__all__ = ["fsync_dir", "write_atomically"]
+@contextlib.contextmanager
+def exclusive_dir(path: Path, what: str = "a node") -> Iterator[None]:
+    """Hold ``path``'s lock file while inside: one process at a time uses the directory.
+
+    The stores in a data dir assume a single process; a second one gets
+    :class:`~hyphal.errors.InvalidInput` instead of corrupting them. The
+    kernel drops the lock when the process dies, so a crash leaves nothing stale.
+    """
+    fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInput(f"{what} is already running in {path}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+__all__ = ["LOCK_NAME", "exclusive_dir", "fsync_dir", "write_atomically"]

@@ -33,9 +33,10 @@ from hyphal.blobs.provider import PROTOCOL as BLOB_PROTOCOL
 from hyphal.blobs.provider import BlobProvider
 from hyphal.config import IDENTITY_NAME
 from hyphal.dht.store import SqliteStore
-from hyphal.dht.udp import UdpDht, parse_address
+from hyphal.dht.udp import UdpDht, format_address, parse_address
 from hyphal.errors import InvalidInput
 from hyphal.feed import Feed, Manifest
+from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
 from hyphal.groups.group import Group
 from hyphal.groups.invite import check_peer
@@ -114,6 +115,7 @@ class Node:
             data_dir = self._requested_dir
             data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        stack.enter_context(exclusive_dir(data_dir))
         self._keypair, created = load_or_create_identity(data_dir / IDENTITY_NAME, self._passphrase)
         if created:
             log.info("new identity %s in %s", self._keypair.public_key.hex(), data_dir)
@@ -134,7 +136,7 @@ class Node:
         self.listener: Listener = await self.pool.listen(host, port)
         bound_host, bound_port = self.listener.addresses[0]
         if not self._advertise:
-            self._advertise = [_format_address(_reachable_host(bound_host), bound_port)]
+            self._advertise = [format_address(_reachable_host(bound_host), bound_port)]
         # The DHT listens on the same port number, over UDP.
         dht_store = SqliteStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
@@ -261,6 +263,14 @@ class Node:
     def groups(self) -> list[Group]:
         return self.group_manager.list()
 
+    async def close_group(self, ref: str) -> None:
+        """Stop running a group on this node without leaving it (see :meth:`open_group`)."""
+        await self.group_manager.close(ref)
+
+    async def open_group(self, ref: str) -> Group:
+        """Run a group closed with :meth:`close_group` again."""
+        return await self.group_manager.open(ref)
+
     async def leave_group(self, ref: str) -> None:
         """Leave a group: members and the DHT drop this device's repo and addresses."""
         await self.group_manager.leave(ref)
@@ -298,10 +308,6 @@ class Node:
     async def follow_feed(self, key: bytes, manifest: Manifest | None = None) -> FeedReplication:
         """Replicate the feed ``key`` (its ``manifest`` the first time) from every connection."""
         return await self.feeds.add(Feed.open(self.storage, key, manifest=manifest))
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _reachable_host(bound: str) -> str:

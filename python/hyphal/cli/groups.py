@@ -1,4 +1,4 @@
-"""``hyphal group ...``: create, join, list, info, invite, leave and back up groups."""
+"""``hyphal group ...``: create, join, list, info, invite, close, open, leave and back up groups."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def group_group() -> None:
 
 def _summary(group: dict[str, Any]) -> str:
     role = ", backup" if group["backup"] else ""
+    if group.get("closed"):
+        return f"{group['id']}  {group['name']}  (closed here{role}; `hyphal group open` runs it again)"
     return f"{group['id']}  {group['name']}  ({group['members']} members, {group['files']} files{role})"
 
 
@@ -73,13 +75,29 @@ def invite(ctx: click.Context, group: str | None) -> None:
     emit(ctx, found, found["invite"])
 
 
-@group_group.command("leave")
-@click.argument("group", required=False)
-@command_options
-def leave(ctx: click.Context, group: str | None) -> None:
-    """Leave a group: members drop this device's repo (its files stay on disk)."""
-    left = call(ctx, "group.leave", {"group": group})
-    emit(ctx, left, f"left group {left['name']} ({left['id']})")
+def _group_change(name: str, method: str, done: str, doc: str, *, required: bool = False) -> None:
+    """``hyphal group NAME [GROUP]``: one control call on a group, and one line saying what it did."""
+
+    @group_group.command(name, help=doc)
+    @click.argument("group", required=required)
+    @command_options
+    def run(ctx: click.Context, group: str | None) -> None:
+        result = call(ctx, method, {"group": group})
+        emit(ctx, result, f"{done} group {result['name']} ({result['id']})")
+
+
+_group_change(
+    "leave", "group.leave", "left", "Leave a group: members drop this device's repo (its files stay on disk)."
+)
+_group_change(
+    "close",
+    "group.close",
+    "closed (still a member)",
+    "Stop running a group on this node without leaving it (until `hyphal group open`).",
+)
+_group_change(
+    "open", "group.open", "opened", "Run a group closed with `hyphal group close` again.", required=True
+)
 
 
 @group_group.command("backup")

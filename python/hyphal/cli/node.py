@@ -21,8 +21,9 @@ from hyphal.cli.common import (
     passphrase_from_env,
     user_errors,
 )
-from hyphal.control.daemon import DaemonOptions, format_address, run_daemon
+from hyphal.control.daemon import DaemonOptions, run_daemon
 from hyphal.control.protocol import socket_path
+from hyphal.dht.udp import format_address
 from hyphal.errors import InvalidInput
 from hyphal.node import Node
 

@@ -21,7 +21,7 @@ import anyio.abc
 
 from hyphal.control.protocol import socket_path
 from hyphal.control.server import ControlServer, bind
-from hyphal.dht.udp import parse_address
+from hyphal.dht.udp import format_address, parse_address
 from hyphal.files import write_atomically
 from hyphal.node import Node
 
@@ -40,10 +40,6 @@ class DaemonOptions:
     backup_for: frozenset[bytes] | None = None
     """Device keys this node backs groups up for; ``None``: not a backup server."""
     passphrase: str | None = None
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _remembered_port(data_dir: Path) -> int | None:
@@ -88,18 +84,19 @@ async def run_daemon(options: DaemonOptions, on_ready: Callable[[Node], None]) -
     :class:`~hyphal.errors.InvalidInput` if a daemon already runs in the data dir.
     """
     options.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Bind the control socket first: it is also the lock against two daemons on one data dir.
-    listener = await bind(options.data_dir)
-    try:
-        async with listener, contextlib.AsyncExitStack() as stack:
-            node = await _start_node(stack, options)
-            async with anyio.create_task_group() as tg:
+    async with contextlib.AsyncExitStack() as stack:
+        # The node first: it holds the data dir's lock, so a second daemon stops there,
+        # before it could replace the first one's control socket.
+        node = await _start_node(stack, options)
+        listener = await bind(options.data_dir)
+        try:
+            async with listener, anyio.create_task_group() as tg:
                 await tg.start(_stop_on_signal, tg.cancel_scope)
                 tg.start_soon(ControlServer(node, listener).serve)
                 on_ready(node)
             log.info("stopping")
-    finally:
-        socket_path(options.data_dir).unlink(missing_ok=True)
+        finally:
+            socket_path(options.data_dir).unlink(missing_ok=True)
 
 
 async def _stop_on_signal(
@@ -113,4 +110,4 @@ async def _stop_on_signal(
             return
 
 
-__all__ = ["PORT_FILE", "DaemonOptions", "format_address", "run_daemon"]
+__all__ = ["PORT_FILE", "DaemonOptions", "run_daemon"]

@@ -22,6 +22,8 @@ from hyphal.groups.events import (
     SyncResult,
 )
 from hyphal.groups.group import Group
+from hyphal.groups.invite import b32
+from hyphal.groups.state import GroupRecord
 
 Json = dict[str, Any]
 
@@ -34,6 +36,18 @@ def group_summary(group: Group) -> Json:
         "member_name": group.record.member_name,
         "members": len(group.members()),
         "files": len(group.files()),
+        "closed": False,
+    }
+
+
+def closed_group(record: GroupRecord) -> Json:
+    """A group closed on this device: what its saved record says."""
+    return {
+        "id": b32(record.group_key),
+        "name": record.name,
+        "backup": record.secret is None,
+        "member_name": record.member_name,
+        "closed": True,
     }
 
 

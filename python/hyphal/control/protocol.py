@@ -60,6 +60,8 @@ def error_body(exc: BaseException) -> dict[str, str]:
     """How an error travels: its class name and a message fit for one line on a terminal."""
     if isinstance(exc, HyphalError):
         return {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, TimeoutError):  # an OSError with no text of its own
+        return {"type": "NotAvailable", "message": f"timed out{f': {exc}' if str(exc) else ''}"}
     if isinstance(exc, OSError):
         message = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename else ""

@@ -268,6 +268,11 @@ class UdpDht:
         return await self.run(lambda n, now: n.ping(now, addr))
 
 
+def format_address(host: str, port: int) -> str:
+    """``"host:port"``, with an IPv6 host in brackets: what :func:`parse_address` reads."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_address(text: str) -> Addr:
     """``"host:port"`` or ``"[v6]:port"`` as an address."""
     host, sep, port = text.rpartition(":")
@@ -276,4 +281,4 @@ def parse_address(text: str) -> Addr:
     return (host.strip("[]"), int(port))
 
 
-__all__ = ["UdpDht", "parse_address"]
+__all__ = ["UdpDht", "format_address", "parse_address"]

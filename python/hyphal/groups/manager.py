@@ -9,6 +9,7 @@ attaches a group to every connection whose peer is one of its members.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 
@@ -63,7 +64,7 @@ class GroupManager(TaskOwner):
             self._records[record.group_key] = record
         self._loaded = True
         for record in list(self._records.values()):
-            if not record.left:
+            if not record.left and not record.closed:
                 await self._run(record)
 
     async def _stopping(self) -> None:
@@ -153,6 +154,8 @@ class GroupManager(TaskOwner):
         publish this device's advert. Rejoining a group left before is allowed."""
         invite = Invite.from_uri(uri)
         held = self._records.get(invite.group_key)
+        if held is not None and held.closed and not held.left and held.secret == invite.secret:
+            return await self.open(b32(invite.group_key))
         if held is not None and not held.left:
             if held.secret != invite.secret:
                 raise InvalidInput(f"already in group {b32(invite.group_key)} with another secret")
@@ -177,6 +180,33 @@ class GroupManager(TaskOwner):
             reached = await group.connect_members(timeout)
         log.info("joined group %s (%s); %d members reachable", record.name, group.id, reached)
         return group
+
+    def closed(self) -> builtins.list[GroupRecord]:
+        """Groups closed on this device (still a member; see :meth:`close`), by name."""
+        found = [r for r in self._records.values() if r.closed and not r.left]
+        return sorted(found, key=lambda r: (r.name, r.group_key))
+
+    async def close(self, ref: str) -> GroupRecord:
+        """Stop running a group here without leaving it: no connections, no DHT announce,
+        no fetching, across restarts too, until :meth:`open`. Members keep this device's
+        advert and repo, as for any device that is offline."""
+        group = self.get(ref)
+        group.record.closed = True
+        self.save()
+        await self._stop(group.keys.group_key)
+        return group.record
+
+    async def open(self, ref: str) -> Group:
+        """Run a group closed here again (by id prefix or name)."""
+        ref = ref.strip()
+        found = [
+            r for r in self.closed() if r.name == ref or (ref and b32(r.group_key).startswith(ref.lower()))
+        ]
+        if len(found) != 1:
+            raise NotAvailable(f"no closed group {ref!r}" if not found else f"{ref!r} names several groups")
+        found[0].closed = False
+        self.save()
+        return await self._run(found[0])
 
     async def leave(self, ref: str) -> None:
         group = self.get(ref)

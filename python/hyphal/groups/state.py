@@ -45,6 +45,8 @@ class GroupRecord:
     seq: int = 0
     """The seq of this device's latest advert in the group."""
     left: bool = False
+    closed: bool = False
+    """Closed on this device: kept (and still a member), but not run until opened again."""
     adverts: list[bytes] = field(default_factory=list)
     """Every member advert held (encoded signed values), tombstones included."""
     peers: list[str] = field(default_factory=list)
@@ -60,6 +62,7 @@ class GroupRecord:
             "group_seed": _b64(self.group_seed),
             "seq": self.seq,
             "left": self.left,
+            "closed": self.closed,
             "adverts": [_b64(a) for a in self.adverts],
             "peers": self.peers,
         }

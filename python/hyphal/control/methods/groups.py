@@ -5,15 +5,15 @@ from __future__ import annotations
 from hyphal.control import encoding
 from hyphal.control.encoding import Json
 from hyphal.control.methods.registry import Call, group_of, method
+from hyphal.dht.udp import format_address
 
 
 @method("status")
 async def status(call: Call) -> Json:
     node = call.node
-    host, port = node.address
     return {
         "public_key": node.public_key.hex(),
-        "address": f"{host}:{port}",
+        "address": format_address(*node.address),
         "advertised": node.advertised_addresses(),
         "data_dir": str(node.data_dir),
         "backup": node.group_manager.backup_for is not None,
@@ -38,7 +38,8 @@ async def group_join(call: Call) -> Json:
 
 @method("group.list")
 async def group_list(call: Call) -> list[Json]:
-    return [encoding.group_summary(g) for g in call.node.groups()]
+    running = [encoding.group_summary(g) for g in call.node.groups()]
+    return running + [encoding.closed_group(r) for r in call.node.group_manager.closed()]
 
 
 @method("group.info", "group")
@@ -58,6 +59,20 @@ async def group_leave(call: Call) -> Json:
     summary = encoding.group_summary(group)
     await call.node.leave_group(group.id)
     return summary
+
+
+@method("group.close", "group")
+async def group_close(call: Call) -> Json:
+    group = group_of(call)
+    summary = encoding.group_summary(group)
+    await call.node.close_group(group.id)
+    return {**summary, "closed": True}
+
+
+@method("group.open", "group")
+async def group_open(call: Call) -> Json:
+    group = await call.node.open_group(call.params.text("group"))
+    return encoding.group_summary(group)
 
 
 @method("group.backup", "group", "address")
