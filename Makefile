@@ -57,6 +57,7 @@ bench: $(BUILT)
 	$(PY) -m benches replicate
 	$(PY) -m benches blobs
 	$(PY) -m benches dht
+	$(PY) -m benches group
 
 clean:
 	rm -rf $(VENV) target python/hyphal/_core*.so
