@@ -225,6 +225,8 @@ class Group(TaskOwner):
         for repo in [self.own_repo, *self.repos.values()]:
             if repo is not None:
                 repo.close()
+                # A closed or left group replicates nothing more: its repos' channels go too.
+                self._host.feeds.remove(repo.feed.discovery_key)
         await super()._stopping()
 
     # -- connections -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class FeedService(TaskOwner):
     def __init__(self, config: ReplicatorConfig | None = None) -> None:
         self._config = config
         self._replications: dict[bytes, FeedReplication] = {}
+        self._scopes: dict[bytes, anyio.CancelScope] = {}
         self._connections: set[Connection] = set()
         # (discovery key, connection) -> set once the feed is attached there (or failed to).
         self._attached: dict[tuple[bytes, Connection], anyio.Event] = {}
@@ -49,6 +50,15 @@ class FeedService(TaskOwner):
         for connection in list(self._connections):
             await self._attach(replication, connection)
         return replication
+
+    def remove(self, discovery_key: bytes) -> None:
+        """Stop replicating a feed (its channels close; its data stays in storage)."""
+        self._replications.pop(discovery_key, None)
+        scope = self._scopes.pop(discovery_key, None)
+        if scope is not None:
+            scope.cancel()
+        for key in [k for k in self._attached if k[0] == discovery_key]:
+            del self._attached[key]
 
     async def connected(self, connection: Connection) -> None:
         """A new connection: attach every feed to it, and forget it when it closes.
@@ -89,9 +99,11 @@ class FeedService(TaskOwner):
             done.set()
 
     async def _run(self, replication: FeedReplication, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        async with replication:
-            task_status.started()
-            await anyio.sleep_forever()
+        with anyio.CancelScope() as scope:
+            self._scopes[replication.feed.discovery_key] = scope
+            async with replication:
+                task_status.started()
+                await anyio.sleep_forever()
 
     async def _forget_when_closed(self, connection: Connection) -> None:
         await connection.closed.wait()
