@@ -44,7 +44,7 @@ from hyphal.blobs.private import (
 )
 from hyphal.blobs.store import TempTag
 from hyphal.blobs.transfer import DownloadConfig
-from hyphal.dht.udp import UdpDht
+from hyphal.dht.udp import UdpDht, format_address
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.events import (
@@ -307,12 +307,14 @@ class Group(TaskOwner):
             anyio.BrokenResourceError,
             anyio.ClosedResourceError,
         ) as exc:
-            log.info("group %s: dialling %s failed: %s", self.id, address, exc)
+            log.debug("group %s: dialling %s failed: %s", self.id, address, exc)
             return False
 
     async def _dialer(self) -> None:
         """Keep a connection to every member with an address, backing off from unreachable ones."""
         while True:
+            # A fresh event before the pass: a wake-up (a new advert) during it is not lost.
+            self._wake_dialer = anyio.Event()
             now = time.monotonic()
             due = [m for m in self._unconnected() if self._backoff.get(m.key, (0.0, 0.0))[0] <= now]
             async with anyio.create_task_group() as tg:
@@ -322,7 +324,6 @@ class Group(TaskOwner):
                 await self.discover()
             waits = [until for until, _ in self._backoff.values() if until > time.monotonic()]
             sleep = min(waits, default=math.inf) - time.monotonic()
-            self._wake_dialer = anyio.Event()
             with anyio.move_on_after(max(0.05, min(sleep, DISCOVER_INTERVAL))):
                 await self._wake_dialer.wait()
 
@@ -366,6 +367,11 @@ class Group(TaskOwner):
                     result = await dht.get_mutable(announce.public_key, self.keys.discovery_key)
                     if result.signed_value is not None and self._take(result.signed_value):
                         fresh += 1
+                    elif not self.is_member_key(announce.public_key):
+                        # No advert stored (or not yet): the announce's addresses are still a
+                        # way in; the peer proves membership on the group channel.
+                        for host, port in announce.addresses:
+                            self._spawn(self._dial_address, format_address(host, port), announce.public_key)
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT lookup did not complete: %s", self.id, exc)
         return fresh
