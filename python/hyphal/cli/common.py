@@ -30,6 +30,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (HyphalError, OSError) as exc:
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if isinstance(exc, TimeoutError) and not message:
+                message = "timed out"
             where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
             raise click.ClickException(f"{message}{where}") from None
 
