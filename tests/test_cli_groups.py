@@ -47,9 +47,15 @@ def test_two_nodes_create_join_add_sync_get_watch_rm_leave(
     added = run_cli(a.data_dir, "add", str(big))
     assert added["size"] == big.stat().st_size
     run_cli(a.data_dir, "add", str(big), "--as", "dir/secret.bin", "--private")
+    loose = tmp_path / "loose.bin"
+    loose.write_bytes(b"in A's store, in no repo" * 100)
+    loose_hash = run_cli(a.data_dir, "blob", "add", str(loose))["hash"]
     invite = run_cli(a.data_dir, "group", "invite")["invite"]
     joined = run_cli(b.data_dir, "group", "join", invite, "--as", "bob")
     assert joined["connected"] == 1
+    # The low-level `blob get` fetches from connected peers what the store lacks.
+    run_cli(b.data_dir, "blob", "get", loose_hash, "-o", str(tmp_path / "loose.got"))
+    assert (tmp_path / "loose.got").read_bytes() == loose.read_bytes()
     synced = run_cli(b.data_dir, "sync")
     assert synced["missing"] == []
     listed = {f["name"]: f["local"] for f in run_cli(b.data_dir, "ls")}

@@ -57,7 +57,7 @@ def blob_add(ctx: click.Context, path: Path) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write it.")
 @command_options
 def blob_get(ctx: click.Context, hash_hex: str, output: Path) -> None:
-    """Write a blob the store holds whole to a file."""
+    """Write a blob to a file, fetched first from the connected peers if it is not here."""
     got = call(ctx, "blob.get", {"hash": hash_hex, "dest": str(output.absolute())})
     emit(ctx, got, f"wrote {human_size(got['size'])} to {got['dest']}")
 

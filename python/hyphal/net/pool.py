@@ -59,6 +59,10 @@ class ConnectionPool(TaskOwner):
     def get(self, remote_public_key: bytes) -> Connection | None:
         return self._connections.get(remote_public_key)
 
+    def connections(self) -> list[Connection]:
+        """Every open connection kept, one per peer."""
+        return [c for c in self._connections.values() if not c.closed.is_set()]
+
     def __len__(self) -> int:
         return len(self._connections)
 

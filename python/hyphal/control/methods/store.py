@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hyphal.blobs.downloader import download_blob
 from hyphal.control import encoding
 from hyphal.control.encoding import Json
 from hyphal.control.methods.registry import Call, method
@@ -9,6 +10,7 @@ from hyphal.errors import NotAvailable
 from hyphal.feed import Feed
 from hyphal.feed.manifest import discovery_key
 
+FETCH_TIMEOUT = 600.0
 BLOB_TAG_PREFIX = "cli/"
 """Blobs added with ``blob add`` are tagged so garbage collection keeps them."""
 
@@ -49,10 +51,18 @@ async def blob_list(call: Call) -> list[Json]:
 
 @method("blob.get", "hash", "dest")
 async def blob_get(call: Call) -> Json:
-    """Export a blob this node holds whole (``get`` fetches a group's files from peers)."""
+    """Export a blob, fetching it first (from every peer the node is connected to, striped)
+    if the store does not hold it whole."""
+    node = call.node
     blob_hash, dest = call.params.hex32("hash"), call.params.path("dest")
-    info = call.node.blobs.info(blob_hash)
+    info = node.blobs.info(blob_hash)
     if info is None or not info.complete:
-        raise NotAvailable(f"blob {blob_hash.hex()} is not whole in this node's store")
-    call.node.blobs.export_file(blob_hash, dest)
+        peers = node.pool.connections()
+        if not peers:
+            raise NotAvailable(f"blob {blob_hash.hex()} is not here, and no peer is connected")
+        with await download_blob(node.blobs, blob_hash, peers, timeout=FETCH_TIMEOUT):
+            node.blobs.set_tag(BLOB_TAG_PREFIX + blob_hash.hex(), blob_hash)
+        info = node.blobs.info(blob_hash)
+    assert info is not None
+    node.blobs.export_file(blob_hash, dest)
     return {**encoding.blob_info(info), "dest": str(dest)}
