@@ -800,9 +800,14 @@ class DhtNode:
             if contact is not None:
                 for listener in self.on_new_contact:
                     listener(now, contact)
-        if oldest is None or oldest.id in self._pinging:
+        if oldest is not None:
+            self._ping_or_evict(now, oldest)
+
+    def _ping_or_evict(self, now: float, contact: Contact) -> None:
+        """Ping a table entry; if it does not answer, evict it (its answer refreshes it and its bucket)."""
+        old_id = contact.id
+        if old_id in self._pinging:
             return
-        old_id = oldest.id
         self._pinging.add(old_id)
 
         def alive(t: float, resp: Response, rec: NodeRecord) -> None:
@@ -812,18 +817,28 @@ class DhtNode:
             self._pinging.discard(old_id)
             self.table.evict(old_id)
 
-        self._send_request(now, oldest.addr, Method.PING, expect_id=old_id, on_reply=alive, on_timeout=dead)
+        self._send_request(now, contact.addr, Method.PING, expect_id=old_id, on_reply=alive, on_timeout=dead)
 
     def _maybe_learn(self, now: float, record: NodeRecord, addr: Addr) -> None:
-        """A node asked us something: ping it back if it could enter our table (it must answer us)."""
+        """A node asked us something: ping it back if it could enter our table (it must answer us).
+
+        If its bucket is full and none of its entries answered us for half the
+        refresh interval, ping the least recently seen entry instead (as BEP 5
+        does with questionable nodes): an answer makes the bucket fresh, which
+        spares it a refresh lookup; a timeout evicts the entry.
+        """
         node = record.id
         if (
             node == self.id
             or node in self._pinging
             or addr not in record.addresses
             or self.table.get(node) is not None
-            or not self.table.has_room(node)
         ):
+            return
+        if not self.table.has_room(node):
+            oldest = self.table.quiet_bucket_oldest(node, now - self.config.refresh_interval / 2)
+            if oldest is not None:
+                self._ping_or_evict(now, oldest)
             return
         self._pinging.add(node)
         self._send_request(
@@ -849,6 +864,7 @@ class DhtNode:
             sender = self.counters.verified(NodeRecord.decode, msg.sender)
             if sender is None:
                 return
+            self.table.heard(sender.id, addr, now)
         handler = self._handlers.get(msg.method)
         if handler is None:
             reply = Reply(Status.UNKNOWN_METHOD)

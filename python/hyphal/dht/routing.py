@@ -13,6 +13,12 @@ returns the least recently seen entry for the caller to ping
 replacement. Lookups that time out call :meth:`failed`; an entry failing
 ``stale_after`` times in a row is replaced when a replacement waits, and dropped after ``drop_after`` failures
 in a row in any case.
+
+:meth:`RoutingTable.heard` notes a request an entry sent us from its
+address: the entry was alive then (its ``last_heard``), and its bucket had
+traffic, so it needs no refresh lookup (Kademlia refreshes only buckets no
+message passed through). A request never adds, reorders or un-fails an
+entry: only answers to our own requests do that.
 """
 
 from __future__ import annotations
@@ -35,12 +41,17 @@ _U16 = struct.Struct("<H")
 
 @dataclass(slots=True)
 class Contact:
-    """A node that answered us: its record, the address it answered from, and its health."""
+    """A node that answered us: its record, the address it answered from, and its health.
+
+    ``last_seen`` is when it last answered us; ``last_heard`` when we last got
+    anything from it (an answer, or a request from ``addr``).
+    """
 
     record: NodeRecord
     addr: Addr
     last_seen: float
     failures: int = 0
+    last_heard: float = float("-inf")
 
     @property
     def id(self) -> bytes:
@@ -120,6 +131,22 @@ class RoutingTable:
         """A lookup for ``target`` ran: its bucket is fresh."""
         self._bucket_of(target).last_changed = now
 
+    def quiet_bucket_oldest(self, node_id: bytes, since: float) -> Contact | None:
+        """The least recently seen entry of ``node_id``'s bucket if nothing changed in it since ``since``."""
+        bucket = self._bucket_of(node_id)
+        if bucket.last_changed > since or not bucket.entries:
+            return None
+        return next(iter(bucket.entries.values()))
+
+    def heard(self, node_id: bytes, addr: Addr, now: float) -> None:
+        """``node_id`` sent us a verified request from ``addr``: if that is its entry's address, the
+        entry was alive at ``now`` and its bucket is fresh (nothing else changes)."""
+        bucket = self._bucket_of(node_id)
+        contact = bucket.entries.get(node_id)
+        if contact is not None and contact.addr == addr:
+            contact.last_heard = now
+            bucket.last_changed = now
+
     # -- updates -----------------------------------------------------------------------
 
     def seen(self, record: NodeRecord, addr: Addr, now: float) -> Contact | None:
@@ -141,7 +168,7 @@ class RoutingTable:
                 return None
             if len(bucket.entries) < self.k:
                 bucket.replacements.pop(record.id, None)
-                bucket.entries[record.id] = Contact(record, addr, now)
+                bucket.entries[record.id] = Contact(record, addr, now, last_heard=now)
                 bucket.last_changed = now
                 self._closest_cache = None
                 return None
@@ -152,7 +179,7 @@ class RoutingTable:
             if waiting is not None:
                 self._refresh(waiting, record, addr, now)
             else:
-                waiting = Contact(record, addr, now)
+                waiting = Contact(record, addr, now, last_heard=now)
             bucket.replacements[record.id] = waiting
             if len(bucket.replacements) > self.k:
                 del bucket.replacements[next(iter(bucket.replacements))]
@@ -192,7 +219,7 @@ class RoutingTable:
         if record.seq >= contact.record.seq:
             contact.record = record
         contact.addr = addr
-        contact.last_seen = now
+        contact.last_seen = contact.last_heard = now
         contact.failures = 0
 
     def _index_of(self, node_id: bytes) -> int:
