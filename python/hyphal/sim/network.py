@@ -229,8 +229,15 @@ class Simulator:
         distance = math.hypot(a.x - b.x, a.y - b.y)
         return self.base_latency + self.spread_latency * distance + self.rng.random() * self.jitter
 
-    def call(self, when: float, fn: Callable[[], object]) -> None:
-        """Run ``fn()`` at virtual time ``when``."""
+    def call(self, when: float, fn: Callable[[], object], host: SimHost | None = None) -> None:
+        """Run ``fn()`` at virtual time ``when``, then send what ``host`` (if given) queued meanwhile."""
+        if host is not None:
+            inner = fn
+
+            def fn() -> None:
+                inner()
+                self._flush(host)
+
         heapq.heappush(self._events, (when, next(self._seq), _CALL, fn))
 
     def start(self, host: SimHost, fn: Callable[[DhtNode, float], Operation[T]]) -> Operation[T]:
