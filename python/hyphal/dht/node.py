@@ -49,6 +49,8 @@ from hyphal.dht.messages import (
     decode_optional_value,
     decode_seq,
     encode_mutable_put,
+    encode_request,
+    encode_response,
 )
 from hyphal.dht.operation import LookupResult, Operation, PutResult
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
@@ -743,7 +745,7 @@ class DhtNode:
         while txid in self._pending:
             txid = self._rng.getrandbits(64)
         sender = None if self.config.client else self.record.encoded
-        data = Request(method, txid, target, token, payload, sender).encode()
+        data = encode_request(method, txid, target, token, payload, sender)
         timer = self._call_at(now + self.rtt.timeout(addr), lambda t: self._expired(t, txid))
         self._pending[txid] = _Pending(addr, method, now, expect_id, on_reply, on_timeout, timer, late_ok)
         self._send(addr, data)
@@ -851,6 +853,10 @@ class DhtNode:
         )
 
     def _records_of(self, resp: Response) -> list[tuple[NodeRecord, Addr]]:
+        try:  # the common case, every record good (and most already verified, see NodeRecord.decode)
+            return [(r, r.addresses[0]) for r in map(NodeRecord.decode, resp.nodes)]
+        except (DecodeError, VerificationError):
+            pass
         out = []
         for raw in resp.nodes:
             record = self.counters.verified(NodeRecord.decode, raw)
@@ -883,16 +889,16 @@ class DhtNode:
         nodes: tuple[bytes, ...] = ()
         if reply.nodes and target is not None:
             exclude = None if sender is None else sender.id
-            closest = self.table.closest(target, self.config.k + 1)
-            nodes = tuple(c.record.encoded for c in closest if c.id != exclude)[: self.config.k]
+            k = self.config.k
+            closest = self.table.closest(target, k + 1)
+            nodes = tuple([c.record.encoded for c in closest if c.record.id != exclude][:k])
         token = self.tokens.issue(addr, target, now) if reply.token and target is not None else b""
-        response = Response(
-            msg.method, msg.txid, self.record.encoded, addr, reply.status, token, nodes, reply.payload
-        )
         try:
-            data = response.encode()
+            data = encode_response(
+                msg.method, msg.txid, self.record.encoded, addr, reply.status, token, nodes, reply.payload
+            )
         except InvalidInput:
-            data = Response(msg.method, msg.txid, self.record.encoded, addr, Status.TOO_LARGE).encode()
+            data = encode_response(msg.method, msg.txid, self.record.encoded, addr, Status.TOO_LARGE)
         self._send(addr, data)
         if sender is not None:
             self._maybe_learn(now, sender, addr)

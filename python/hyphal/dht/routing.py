@@ -29,10 +29,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hyphal import _core
 from hyphal.dht.ids import ID_BITS, random_id_with_prefix
 from hyphal.dht.records import Addr, NodeRecord
 from hyphal.errors import DecodeError, VerificationError
-from hyphal.xor import bucket_index, xor_closest
+from hyphal.xor import bucket_index
 
 K = 20
 TABLE_VERSION = 1
@@ -117,7 +118,7 @@ class RoutingTable:
         contacts, ids = self._closest_cache
         if not contacts:
             return []
-        return [contacts[i] for i in xor_closest(target, ids, self.k if count is None else count)]
+        return [contacts[i] for i in _core.xor_closest(target, ids, self.k if count is None else count)]
 
     def stale_buckets(self, now: float, interval: float) -> list[int]:
         """Indexes of buckets nothing touched for ``interval`` seconds."""
