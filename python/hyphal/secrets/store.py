@@ -94,7 +94,11 @@ class SecretStore:
         node.register_handler(SECRET_REPLICATE, self._handle_replicate)
         node.register_handler(SECRET_PULL, self._handle_pull)
         node.on_new_contact.append(self._on_new_contact)
-        node.call_at(now + interval, self._maintenance)
+        # The first round comes after 0.5 to 1.5 intervals: nodes started together do not check
+        # each other in lockstep (two peers checking at once both ping; staggered, one ping
+        # answers for both, see _maintenance).
+        phase = 0.5 + int.from_bytes(node.random_bytes(4), "little") / 2**32
+        node.call_at(now + phase * interval, self._maintenance)
 
     # -- what this node holds ------------------------------------------------------------
 
