@@ -151,7 +151,19 @@ class Lookup:
     def done(self) -> bool:
         if self.finished:
             return True
-        return not any(p.in_flight or any(c.state == NEW for c in self._frontier(p)) for p in self._paths)
+        return not any(p.in_flight or self._frontier_has_new(p) for p in self._paths)
+
+    def _frontier_has_new(self, p: _Path) -> bool:
+        """A candidate of the path's frontier (see :meth:`_frontier`) was never asked."""
+        left = self.k
+        for c in self._sorted(p):
+            if c.state != FAILED:
+                if c.state == NEW:
+                    return True
+                left -= 1
+                if left == 0:
+                    return False
+        return False
 
     def finish(self) -> None:
         """Stop early (a value was found); in-flight replies are then ignored."""

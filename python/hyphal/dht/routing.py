@@ -114,7 +114,7 @@ class RoutingTable:
         """The ``count`` (default k) contacts nearest ``target``, nearest first (sorted in Rust)."""
         if self._closest_cache is None:
             contacts = list(self)
-            self._closest_cache = (contacts, b"".join(c.id for c in contacts))
+            self._closest_cache = (contacts, b"".join([c.record.id for c in contacts]))
         contacts, ids = self._closest_cache
         if not contacts:
             return []

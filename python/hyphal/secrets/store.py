@@ -52,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hyphal import _core
 from hyphal.dht.messages import Method, Response, Status
 from hyphal.dht.node import DhtNode, Reply, RequestContext
 from hyphal.dht.operation import LookupResult, Operation
@@ -61,7 +62,6 @@ from hyphal.dht.store import StoredRecord
 from hyphal.errors import DecodeError, NotAvailable, SeqConflict, Unauthorized, VerificationError
 from hyphal.secrets.records import Op, SecretRecord, SecretRequest, locator, secret_id
 from hyphal.signing import KeyPair
-from hyphal.xor import xor_closest
 
 _T = TypeVar("_T")
 
@@ -165,11 +165,16 @@ class SecretStore:
 
     def responsible(self, sid: bytes, extra: Contact | None = None) -> list[bytes]:
         """Ids of the ``replicas`` closest live nodes we know to ``sid``, ourselves included."""
-        contacts = [c for c in self.node.table.closest(sid, self.replicas + 8) if c.failures == 0]
-        ids = [c.id for c in contacts] + [self.node.id]
-        if extra is not None and extra.id not in ids:
-            ids.append(extra.id)
-        return [ids[i] for i in xor_closest(sid, ids, self.replicas)]
+        return self._nearest(sid, self.replicas, None if extra is None else extra.id)
+
+    def _nearest(self, sid: bytes, count: int, extra: bytes | None = None) -> list[bytes]:
+        """Ids of the ``count`` nodes nearest ``sid`` among us, ``extra`` and the live table entries
+        (those whose last request did not fail), nearest first."""
+        ids = [c.record.id for c in self.node.table.closest(sid, count + 8) if c.failures == 0]
+        ids.append(self.node.id)
+        if extra is not None and extra not in ids:
+            ids.append(extra)
+        return [ids[i] for i in _core.xor_closest(sid, b"".join(ids), count)]
 
     def _rebalance(self, now: float, sid: bytes, record: SecretRecord | None = None) -> None:
         record = record or self.record(sid)
@@ -194,11 +199,9 @@ class SecretStore:
             self._confirmed.pop(sid, None)
 
     def _surplus(self, sid: bytes) -> bool:
-        ids = [c.id for c in self.node.table.closest(sid, 2 * self.replicas + 8) if c.failures == 0]
-        ids.append(self.node.id)
-        return len(ids) > 2 * self.replicas and self.node.id not in [
-            ids[i] for i in xor_closest(sid, ids, 2 * self.replicas)
-        ]
+        """More than 2n live nodes known, and we are not among the 2n nearest ``sid``."""
+        near = self._nearest(sid, 2 * self.replicas + 1)
+        return len(near) > 2 * self.replicas and self.node.id not in near[: 2 * self.replicas]
 
     def _push(self, now: float, record: SecretRecord, nid: bytes, addr: Addr) -> None:
         sid = record.id
