@@ -31,6 +31,7 @@ log2(N) / max hops (> 1 is better).
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import statistics
@@ -43,6 +44,7 @@ from hyphal.dht import DhtConfig
 from hyphal.sim import SimHost, Simulator
 
 LOOKUPS = 200
+DEPLOY_BATCH = 100
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -310,11 +312,29 @@ def run(quick: bool, sim: bool = False) -> list[Row]:
     sections = [("join 500" if quick else "join 1000", lambda: join(500 if quick else 1000))]
     sections += [(f"lookups {n}", lambda n=n: lookups(n)) for n in sizes]  # type: ignore[misc]
     sections.append((f"churn {sizes[-1]}", lambda: churn(sizes[-1])))
-    # The issue asks for 10,000 nodes and secrets over 24 h; that is ~2 h of CPU in Python, so the
-    # full run takes a tenth of the nodes and secrets (same n=5, churn rate and duration).
-    durability = (300, 300, 4) if quick else (1000, 1000, 24)
+    # The issue's size: 10,000 nodes and 10,000 secrets over 24 h (about an hour of wall time).
+    durability = (300, 300, 4) if quick else (10_000, 10_000, 24)
     sections.append(("secret durability", lambda: secret_durability(*durability)))
     return run_sections(sections)
+
+
+class _LivePool:
+    """The live hosts, for picking a random one in O(1) (a list scan per pick is quadratic in N)."""
+
+    def __init__(self, hosts: list[SimHost]) -> None:
+        self.hosts = list(hosts)
+        self._at = {h.index: i for i, h in enumerate(self.hosts)}
+
+    def add(self, host: SimHost) -> None:
+        self._at[host.index] = len(self.hosts)
+        self.hosts.append(host)
+
+    def remove(self, host: SimHost) -> None:
+        i = self._at.pop(host.index)
+        last = self.hosts.pop()
+        if last is not host:
+            self.hosts[i] = last
+            self._at[last.index] = i
 
 
 def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float = 0.1) -> list[Row]:
@@ -322,6 +342,8 @@ def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float
 
     Replacements are spread over the hour: one node crashes (no goodbye) and a
     new one joins by the protocol every ``3600 / (n * replaced_per_hour)`` s.
+    Progress is logged after every simulated hour: secrets with no live copy
+    so far, the fewest live copies of a secret, datagrams and wall time.
     """
     from hyphal.secrets import SecretStore, locator, secret_id
     from hyphal.signing import KeyPair
@@ -335,45 +357,81 @@ def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float
     sim.fill_tables()
     owner = KeyPair(b"\x5e" * 32)
     urls = [f"https://service-{i}.example" for i in range(secrets)]
-    for i, url in enumerate(urls):
-        host = hosts[i * 7919 % n]
-        op = sim.run_until_done(
+    ids = [secret_id(owner.public_key, locator(u)) for u in urls]
+    # Deployed DEPLOY_BATCH at a time: one after the other, 10,000 puts would take over an hour
+    # of virtual time, and the network's hourly maintenance would run before the churn starts.
+    for first in range(0, secrets, DEPLOY_BATCH):
+        batch = [(hosts[i * 7919 % n], urls[i]) for i in range(first, min(first + DEPLOY_BATCH, secrets))]
+        ops = [
             sim.start(host, lambda nd, now, u=url, h=host: stores[h.index].put(now, owner, u, b"k"))
-        )
-        check(op.error is None, f"deploying a secret failed: {op.error}")
+            for host, url in batch
+        ]
+        sim.run_all(ops)
+        for op in ops:
+            check(op.error is None, f"deploying a secret failed: {op.error}")
     sim.run_for(60)
     setup = time.perf_counter() - t0
-    log(f"   {n} nodes, {secrets} secrets deployed in {setup:.1f} s")
-    step = 3600 / (n * replaced_per_hour)
-    replaced = 0
-    for _ in range(int(hours * n * replaced_per_hour)):
-        victim = sim.rng.choice([h for h in hosts if h.alive])
-        sim.crash(victim)
-        newcomer = sim.add_node()
-        via = sim.rng.sample([h for h in hosts if h.alive], 3)
-        hosts.append(newcomer)
-        sim.join(newcomer, via)
-        sim.call(sim.now + 5, lambda h=newcomer: stores[h.index].pull(sim.now))
-        sim.run_for(step)
-        replaced += 1
+    log(f"   {n} nodes, {secrets} secrets deployed in {setup:.1f} s ({sim.delivered} datagrams)")
+    # Millions of long-lived objects (tables, stores): the cyclic GC re-scanning them was ~20% of
+    # the run at 3,000 nodes. They are frozen out of its scans after the setup and every hour.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 1000)
+    gc.freeze()
+    live = _LivePool(hosts)
+
+    def copies() -> list[int]:
+        held: dict[bytes, int] = {}
+        for h in live.hosts:
+            for sid in stores[h.index].held:
+                held[sid] = held.get(sid, 0) + 1
+        return sorted(held.get(sid, 0) for sid in ids)
+
+    per_hour = round(n * replaced_per_hour)
+    step = 3600 / per_hour
+    replaced, hourly = 0, []
+    for hour in range(1, hours + 1):
+        hour_t0, hour_datagrams = time.perf_counter(), sim.delivered
+        for _ in range(per_hour):
+            victim = sim.rng.choice(live.hosts)
+            sim.crash(victim)
+            live.remove(victim)
+            newcomer = sim.add_node()
+            sim.join(newcomer, sim.rng.sample(live.hosts, 3))
+            live.add(newcomer)
+            sim.call(sim.now + 5, lambda h=newcomer: stores[h.index].pull(sim.now), newcomer)
+            sim.run_for(step)
+            replaced += 1
+        counts = copies()
+        stats = {
+            "hour": hour,
+            "lost": sum(1 for c in counts if c == 0),
+            "copies_min": counts[0],
+            "datagrams": sim.delivered - hour_datagrams,
+            "wall_s": time.perf_counter() - hour_t0,
+        }
+        hourly.append(stats)
+        gc.freeze()
+        log(
+            f"   hour {hour}/{hours}: {replaced} replaced, lost so far {stats['lost']}, "
+            f"fewest copies {stats['copies_min']}, {stats['datagrams']} datagrams, "
+            f"{stats['wall_s']:.0f} s (total {time.perf_counter() - t0:.0f} s)"
+        )
     sim.run_for(600)
-    alive = [h for h in hosts if h.alive]
-    held: dict[bytes, int] = {}
-    for h in alive:
-        for sid in stores[h.index].held:
-            held[sid] = held.get(sid, 0) + 1
-    ids = [secret_id(owner.public_key, locator(u)) for u in urls]
-    lost = sum(1 for sid in ids if held.get(sid, 0) == 0)
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    counts = copies()
+    lost = sum(1 for c in counts if c == 0)
     readable = 0
     for url in urls:
-        host = sim.rng.choice(alive)
+        host = sim.rng.choice(live.hosts)
         op = sim.run_until_done(
             sim.start(
                 host, lambda nd, now, u=url, h=host: stores[h.index].get(now, owner, owner.public_key, u)
             )
         )
         readable += op.error is None and op.result() == b"k"
-    copies = sorted(held.get(sid, 0) for sid in ids)
+    wall = time.perf_counter() - t0
+    median = counts[len(counts) // 2]
     return [
         Row(
             name=f"secrets readable after {hours} h, {n} nodes",
@@ -383,16 +441,21 @@ def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float
             met=readable == secrets and lost == 0,
             note=(
                 f"{secrets} secrets, n=5, {replaced} nodes replaced ({replaced_per_hour:.0%}/h); "
-                f"lost {lost}; live copies min {copies[0]} median {copies[len(copies) // 2]}"
+                f"lost {lost}; live copies min {counts[0]} median {median}; wall {wall / 60:.0f} min"
             ),
             details={
+                "nodes": n,
+                "secrets": secrets,
+                "hours": hours,
                 "lost": lost,
                 "readable": readable,
                 "replaced": replaced,
-                "copies_min": copies[0],
-                "copies_median": copies[len(copies) // 2],
+                "copies_min": counts[0],
+                "copies_median": median,
                 "datagrams": sim.delivered,
-                "wall_s": time.perf_counter() - t0,
+                "setup_wall_s": setup,
+                "wall_s": wall,
+                "hourly": hourly,
             },
         )
     ]

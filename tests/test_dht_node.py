@@ -310,3 +310,50 @@ def test_responses_tell_us_our_observed_address() -> None:
     assert op.done
     assert node.observed_addresses == {("203.0.113.5", 4000): 1}
     assert alice.id in node.table
+
+
+def _far_records(node: DhtNode, count: int, start: int = 10) -> list[NodeRecord]:
+    """Records of nodes whose ids fall in ``node``'s bucket 0 (first bit differs)."""
+    out = []
+    for i in range(start, start + 1000):
+        r = NodeRecord.sign(KeyPair(bytes([i % 256, i // 256]) * 16), 1, ((f"10.1.{i // 256}.{i % 256}", 1),))
+        if (r.id[0] ^ node.id[0]) & 0x80:
+            out.append(r)
+            if len(out) == count:
+                return out
+    raise AssertionError("not enough records")
+
+
+def test_a_request_from_a_full_quiet_bucket_pings_its_oldest_entry() -> None:
+    node = make_node(k=2, refresh_interval=3600)
+    entries, stranger = _far_records(node, 2), _far_records(node, 1, start=2000)[0]
+    near = NodeRecord.sign(KeyPair(b"\x07" * 32), 1, (("10.2.0.1", 1),))
+    for r in [*entries, near]:  # a nearer node makes the table split: bucket 0 cannot grow any more
+        node.table.seen(r, r.addresses[0], NOW)
+    if node.table.bucket_count < 2:
+        pytest.skip("the near record happened to share no bit with us")
+
+    def request_from_stranger(at: float) -> list[tuple[tuple[str, int], m.Message]]:
+        req = m.Request(m.Method.PING, 5, sender=stranger.encode())
+        node.datagram_received(at, stranger.addresses[0], req.encode())
+        return [(to, m.decode_message(d)) for to, d in node.datagrams_to_send()]
+
+    # Fresh bucket: the stranger is answered, nothing else (its bucket is full, it cannot enter).
+    out = request_from_stranger(NOW + 100)
+    assert [type(msg) for _, msg in out] == [m.Response]
+    # Quiet for half the refresh interval: the least recently seen entry gets a ping.
+    out = request_from_stranger(NOW + 1900)
+    pings = [(to, msg) for to, msg in out if isinstance(msg, m.Request)]
+    assert [to for to, _ in pings] == [entries[0].addresses[0]]
+    # It answers: the bucket is fresh again, so the next request costs no ping.
+    to, ping = pings[0]
+    pong = m.Response(m.Method.PING, ping.txid, entries[0].encode(), HOME)
+    node.datagram_received(NOW + 1900.1, to, pong.encode())
+    assert not [msg for _, msg in request_from_stranger(NOW + 1901) if isinstance(msg, m.Request)]
+    assert node.table.stale_buckets(NOW + 1901, 3600) == []
+    # Quiet again and this time the entry is gone: it is evicted after its timeout.
+    out = request_from_stranger(NOW + 4000)
+    ((to, ping),) = [(to, msg) for to, msg in out if isinstance(msg, m.Request)]
+    assert to == entries[1].addresses[0]
+    node.timer_fired(NOW + 4010)
+    assert entries[1].id not in node.table

@@ -206,3 +206,38 @@ def test_rate_limiter() -> None:
     limiter.allow("b", 0.2)
     limiter.allow("c", 0.2)  # "a" is forgotten: bounded memory
     assert all(limiter.allow("a", 0.2) for _ in range(5))
+
+
+def test_a_request_from_an_entry_marks_it_heard_and_its_bucket_fresh() -> None:
+    table = RoutingTable(OWN, k=4, now=0.0)
+    r, other = record(7), record(8)
+    table.seen(r, r.addresses[0], 1.0)
+    table.failed(r.id)
+    assert table.stale_buckets(5000.0, 900.0) == list(range(table.bucket_count))
+    table.heard(r.id, ("10.66.0.1", 1), 5000.0)  # another address: not the entry's, ignored
+    assert table.get(r.id).last_heard == 1.0  # type: ignore[union-attr]
+    table.heard(other.id, other.addresses[0], 5000.0)  # not in the table: nothing
+    assert other.id not in table
+    table.heard(r.id, r.addresses[0], 5000.0)
+    contact = table.get(r.id)
+    assert contact is not None
+    assert contact.last_heard == 5000.0
+    # Only an answer proves it is reachable: the request neither un-fails nor "sees" it.
+    assert contact.failures == 1
+    assert contact.last_seen == 1.0
+    assert table._bucket_of(r.id).last_changed == 5000.0
+    # An answer counts as heard too.
+    table.seen(r, r.addresses[0], 6000.0)
+    assert table.get(r.id).last_heard == 6000.0  # type: ignore[union-attr]
+
+
+def test_quiet_bucket_oldest() -> None:
+    table = RoutingTable(OWN, k=4, now=0.0)
+    far = [r for r in (record(i) for i in range(1, 200)) if bucket_index(OWN, r.id) == 0][:2]
+    for t, r in enumerate(far):
+        table.seen(r, r.addresses[0], float(t))
+    probe = next(r for r in (record(i) for i in range(200, 400)) if bucket_index(OWN, r.id) == 0)
+    assert table.quiet_bucket_oldest(probe.id, since=0.5) is None  # changed at t=1
+    oldest = table.quiet_bucket_oldest(probe.id, since=1.0)
+    assert oldest is not None
+    assert oldest.id == far[0].id

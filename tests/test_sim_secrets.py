@@ -39,6 +39,12 @@ class Net:
             self.sim.start(host, lambda node, now: fn(self.stores[host.index], now))
         )
 
+    def deploy(self, url: str, settle: float) -> bytes:
+        """The owner puts a secret at ``url`` through the first host; ``settle`` seconds later, its id."""
+        assert self.run(self.hosts[0], lambda s, now: s.put(now, OWNER, url, b"x")).error is None
+        self.sim.run_for(settle)
+        return secret_id(OWNER.public_key, locator(url))
+
     def holders(self, sid: bytes) -> list[SimHost]:
         return [h for h in self.hosts if h.alive and sid in self.stores[h.index].held]
 
@@ -189,3 +195,80 @@ def test_secrets_survive_churn() -> None:
         assert len(net.holders(sid)) >= 5
         got = net.run(alive[i], lambda s, now, u=url: s.get(now, OWNER, OWNER.public_key, u))
         assert got.result() == f"secret {i}".encode()
+
+
+def _count_pushes(net: Net) -> list[int]:
+    """Count the SECRET_REPLICATE requests every node receives (from now on)."""
+    from hyphal.secrets.store import SECRET_REPLICATE
+
+    received = [0]
+    for host in net.hosts:
+        handler = host.node._handlers[SECRET_REPLICATE]
+
+        def counting(ctx, handler=handler):  # type: ignore[no-untyped-def]
+            received[0] += 1
+            return handler(ctx)
+
+        host.node._handlers[SECRET_REPLICATE] = counting
+    return received
+
+
+def test_confirmed_holders_are_not_pushed_again_but_a_restarted_one_is() -> None:
+    net = Net(40, seed=5)
+    sid = net.deploy("https://quiet.example.com", settle=700)  # two rounds: holders confirmed each other
+    holders = net.holders(sid)
+    assert {h.node.id for h in holders} >= net.closest(sid)
+    pushes = _count_pushes(net)
+    net.sim.run_for(900)  # three more rounds, nothing changed: nothing is pushed
+    assert pushes[0] == 0
+    # A holder that is a new contact again (say, after an eviction) but confirmed: no push either.
+    holder, other = holders[0], holders[1]
+    contact = net.stores[other.index].node.table.get(holder.node.id)
+    assert contact is not None
+    net.sim.call(net.sim.now, lambda: net.stores[other.index]._on_new_contact(net.sim.now, contact), other)
+    net.sim.run_for(5)
+    assert pushes[0] == 0
+    # The holder restarts with an empty store (a new incarnation): it is pushed the secret again.
+    net.sim.restart(holder, [h for h in net.hosts if h is not holder][:3])
+    assert sid not in net.stores[holder.index].held
+    pushes = _count_pushes(net)
+    net.sim.run_for(700)
+    assert sid in net.stores[holder.index].held
+    assert pushes[0] > 0
+
+
+def test_recently_heard_peers_are_not_pinged() -> None:
+    net = Net(30, seed=6)
+    sid = net.deploy("https://ping.example.com", settle=5)
+    holder = net.holders(sid)[0]
+    store, node = net.stores[holder.index], holder.node
+    peers = [nid for nid in store.responsible(sid) if nid != node.id]
+    now = net.sim.now
+    for nid in peers:
+        node.table.get(nid).last_heard = now - 10  # type: ignore[union-attr]
+    quiet = peers[0]
+    node.table.get(quiet).last_heard = now - 301  # type: ignore[union-attr]
+    sent: list[tuple[bytes | None, int]] = []
+    request = node.request
+
+    def spy(now, addr, method, **kw):  # type: ignore[no-untyped-def]
+        sent.append((kw.get("expect_id"), method))
+        return request(now, addr, method, **kw)
+
+    node.request = spy  # type: ignore[method-assign]
+    net.sim.call(net.sim.now, lambda: store._maintenance(net.sim.now), holder)
+    net.sim.run_for(0)
+    assert [nid for nid, method in sent if method == m.Method.PING] == [quiet]
+
+
+def test_a_dead_holder_is_replaced_within_two_rounds() -> None:
+    net = Net(40, seed=7)
+    sid = net.deploy("https://dead.example.com", settle=700)
+    before = net.closest(sid)
+    victim = next(h for h in net.hosts if h.node.id in before)
+    net.sim.crash(victim)
+    after = net.closest(sid)
+    assert len(after - before) == 1
+    # Pinged within two rounds of its last message, it fails, and the next closest node gets the copy.
+    net.sim.run_for(2 * 300 + 30)
+    assert {h.node.id for h in net.holders(sid)} >= after

@@ -71,11 +71,19 @@ class Lookup:
 
     def learned(self, parent: Candidate, nodes: Iterable[tuple[NodeRecord, Addr]]) -> None:
         """``parent`` answered with ``nodes``; they join its path one hop further."""
-        p = self._paths[parent.path]
-        before = self._sorted(p)[0].id if p.order else None
-        for record, addr in nodes:
-            self._add(record, addr, parent.path, parent.hop + 1)
-        if before is not None and self._sorted(p)[0].id == before:
+        path, hop = parent.path, parent.hop + 1
+        p = self._paths[path]
+        before = self._sorted(p)[0].record.id if p.order else None
+        known, exclude, order, ids = self._all, self.exclude, p.order, p.ids
+        for record, addr in nodes:  # _add, inlined: every reply brings up to k nodes
+            nid = record.id
+            if nid == exclude or nid in known:
+                continue
+            c = known[nid] = Candidate(record, addr, path, hop)
+            order.append(c)
+            ids.append(nid)
+            p.dirty = True
+        if before is not None and self._sorted(p)[0].record.id == before:
             p.stalled = True
 
     def _add(self, record: NodeRecord, addr: Addr, path: int, hop: int) -> None:
@@ -143,7 +151,19 @@ class Lookup:
     def done(self) -> bool:
         if self.finished:
             return True
-        return not any(p.in_flight or any(c.state == NEW for c in self._frontier(p)) for p in self._paths)
+        return not any(p.in_flight or self._frontier_has_new(p) for p in self._paths)
+
+    def _frontier_has_new(self, p: _Path) -> bool:
+        """A candidate of the path's frontier (see :meth:`_frontier`) was never asked."""
+        left = self.k
+        for c in self._sorted(p):
+            if c.state != FAILED:
+                if c.state == NEW:
+                    return True
+                left -= 1
+                if left == 0:
+                    return False
+        return False
 
     def finish(self) -> None:
         """Stop early (a value was found); in-flight replies are then ignored."""

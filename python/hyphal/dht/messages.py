@@ -83,11 +83,16 @@ class Status(IntEnum):
 
 
 _HEADER = struct.Struct("<BBBQ")  # version, kind, method, txid
+_HEADER_SIZE = _HEADER.size
+_TRUNCATED = "datagram truncated"
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U64 = struct.Struct("<Q")
 _HAS_TARGET = 1
 _HAS_SENDER = 2
+_FLAGS = [bytes((i,)) for i in range(4)]
+_REQUEST = 1  # Kind.REQUEST and Kind.RESPONSE as plain ints, for the hot paths
+_RESPONSE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +110,7 @@ class Request:
     sender: bytes | None = None
 
     def encode(self) -> bytes:
-        _check_common(self.method, self.txid, self.token, self.payload)
-        if self.target is not None and len(self.target) != 32:
-            raise InvalidInput("a target is 32 bytes")
-        if self.sender is not None and not 0 < len(self.sender) <= MAX_RECORD_SIZE:
-            raise InvalidInput("sender record size out of range")
-        flags = (_HAS_TARGET if self.target is not None else 0) | (_HAS_SENDER if self.sender else 0)
-        parts = [_HEADER.pack(WIRE_VERSION, Kind.REQUEST, self.method, self.txid), _U8.pack(flags)]
-        if self.target is not None:
-            parts.append(self.target)
-        if self.sender is not None:
-            parts += (_U16.pack(len(self.sender)), self.sender)
-        parts += (_U8.pack(len(self.token)), self.token, _U16.pack(len(self.payload)), self.payload)
-        return _sized(b"".join(parts))
+        return encode_request(self.method, self.txid, self.target, self.token, self.payload, self.sender)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,30 +131,89 @@ class Response:
     payload: bytes = b""
 
     def encode(self) -> bytes:
-        _check_common(self.method, self.txid, self.token, self.payload)
-        if not 0 <= self.status <= 0xFFFF:
-            raise InvalidInput("status out of range")
-        if not 0 < len(self.responder) <= MAX_RECORD_SIZE:
-            raise InvalidInput("responder record size out of range")
-        if len(self.nodes) > MAX_NODES or any(not 0 < len(n) <= MAX_RECORD_SIZE for n in self.nodes):
-            raise InvalidInput(f"a response carries at most {MAX_NODES} node records")
-        parts = [
-            _HEADER.pack(WIRE_VERSION, Kind.RESPONSE, self.method, self.txid),
-            _U16.pack(self.status),
-            _U16.pack(len(self.responder)),
+        return encode_response(
+            self.method,
+            self.txid,
             self.responder,
-            encode_address(self.observed),
-            _U8.pack(len(self.token)),
+            self.observed,
+            self.status,
             self.token,
-            _U8.pack(len(self.nodes)),
-        ]
-        for node in self.nodes:
-            parts += (_U16.pack(len(node)), node)
-        parts += (_U16.pack(len(self.payload)), self.payload)
-        return _sized(b"".join(parts))
+            self.nodes,
+            self.payload,
+        )
 
 
 Message = Request | Response
+
+
+# The encoders as functions: the node sends through these without building a message object first
+# (a frozen dataclass costs more to build than the bytes). The checks are the classes' contract.
+
+
+def encode_request(
+    method: int,
+    txid: int,
+    target: bytes | None = None,
+    token: bytes = b"",
+    payload: bytes = b"",
+    sender: bytes | None = None,
+) -> bytes:
+    """The bytes of ``Request(method, txid, target, token, payload, sender)``."""
+    _check_common(method, txid, token, payload)
+    flags = 0
+    parts = [b"", b""]
+    if target is not None:
+        if len(target) != 32:
+            raise InvalidInput("a target is 32 bytes")
+        flags = _HAS_TARGET
+        parts.append(target)
+    if sender is not None:
+        if not 0 < len(sender) <= MAX_RECORD_SIZE:
+            raise InvalidInput("sender record size out of range")
+        flags |= _HAS_SENDER
+        parts += (_U16.pack(len(sender)), sender)
+    parts[0] = _HEADER.pack(WIRE_VERSION, _REQUEST, method, txid)
+    parts[1] = _FLAGS[flags]
+    parts += (_U8.pack(len(token)), token, _U16.pack(len(payload)), payload)
+    return _sized(b"".join(parts))
+
+
+def encode_response(
+    method: int,
+    txid: int,
+    responder: bytes,
+    observed: Addr,
+    status: int = Status.OK,
+    token: bytes = b"",
+    nodes: tuple[bytes, ...] = (),
+    payload: bytes = b"",
+) -> bytes:
+    """The bytes of ``Response(method, txid, responder, observed, status, token, nodes, payload)``."""
+    _check_common(method, txid, token, payload)
+    if not 0 <= status <= 0xFFFF:
+        raise InvalidInput("status out of range")
+    if not 0 < len(responder) <= MAX_RECORD_SIZE:
+        raise InvalidInput("responder record size out of range")
+    if len(nodes) > MAX_NODES:
+        raise InvalidInput(f"a response carries at most {MAX_NODES} node records")
+    parts = [
+        _HEADER.pack(WIRE_VERSION, _RESPONSE, method, txid),
+        _U16.pack(status),
+        _U16.pack(len(responder)),
+        responder,
+        encode_address(observed),
+        _U8.pack(len(token)),
+        token,
+        _U8.pack(len(nodes)),
+    ]
+    pack16 = _U16.pack
+    for node in nodes:
+        size = len(node)
+        if not 0 < size <= MAX_RECORD_SIZE:
+            raise InvalidInput(f"a response carries at most {MAX_NODES} node records")
+        parts += (pack16(size), node)
+    parts += (pack16(len(payload)), payload)
+    return _sized(b"".join(parts))
 
 
 def _check_common(method: int, txid: int, token: bytes, payload: bytes) -> None:
@@ -218,22 +270,6 @@ class _Reader:
             raise DecodeError(f"byte string of {size} bytes outside its limits")
         return self.take(size)
 
-    def records(self, count: int) -> tuple[bytes, ...]:
-        """``count`` * (u16le size ‖ record), each 1..MAX_RECORD_SIZE bytes (the hot loop of responses)."""
-        raw, at, end = self._raw, self._offset, len(self._raw)
-        out = []
-        for _ in range(count):
-            if at + 2 > end:
-                raise DecodeError("datagram truncated")
-            size = raw[at] | raw[at + 1] << 8
-            at += 2
-            if not 0 < size <= MAX_RECORD_SIZE or at + size > end:
-                raise DecodeError("node record size out of range or truncated")
-            out.append(raw[at : at + size])
-            at += size
-        self._offset = at
-        return tuple(out)
-
     def address(self) -> Addr:
         addr, self._offset = decode_address(self._raw, self._offset)
         return addr
@@ -244,45 +280,99 @@ class _Reader:
 
 
 def decode_message(data: bytes) -> Message:
-    """Parse one datagram; raises :class:`~hyphal.errors.DecodeError` for anything malformed."""
+    """Parse one datagram; raises :class:`~hyphal.errors.DecodeError` for anything malformed.
+
+    Straight-line code (every datagram goes through here): each field is
+    bounds-checked where it is read, and the whole datagram must be used.
+    """
     if not isinstance(data, bytes):
         raise DecodeError("a datagram is bytes")
-    if len(data) > MAX_DATAGRAM_SIZE:
+    size = len(data)
+    if size > MAX_DATAGRAM_SIZE:
         raise DecodeError("datagram larger than MAX_DATAGRAM_SIZE")
-    if len(data) < _HEADER.size:
+    if size < _HEADER_SIZE:
         raise DecodeError("datagram shorter than its header")
     version, kind, method, txid = _HEADER.unpack_from(data)
     if version != WIRE_VERSION:
         raise DecodeError(f"unknown wire version {version}")
     if method == 0:
         raise DecodeError("method 0 is reserved")
-    r = _Reader(data)
-    r.take(_HEADER.size)
+    at = _HEADER_SIZE
     message: Message
-    if kind == Kind.REQUEST:
-        flags = r.u8()
+    if kind == _REQUEST:
+        flags = _u8(data, at, size)
+        at += 1
         if flags & ~(_HAS_TARGET | _HAS_SENDER):
             raise DecodeError(f"unknown request flags {flags:#x}")
-        target = r.take(32) if flags & _HAS_TARGET else None
-        sender = r.blob16(MAX_RECORD_SIZE, nonempty=True) if flags & _HAS_SENDER else None
-        token = r.blob8(MAX_TOKEN_SIZE)
-        payload = r.blob16(MAX_DATAGRAM_SIZE)
+        target = sender = None
+        if flags & _HAS_TARGET:
+            if at + 32 > size:
+                raise DecodeError(_TRUNCATED)
+            target = data[at : at + 32]
+            at += 32
+        if flags & _HAS_SENDER:
+            sender, at = _record(data, at, size)
+        token, at = _blob8(data, at, size)
+        payload, at = _blob16(data, at, size)
         message = Request(method, txid, target, token, payload, sender)
-    elif kind == Kind.RESPONSE:
-        status = r.u16()
-        responder = r.blob16(MAX_RECORD_SIZE, nonempty=True)
-        observed = r.address()
-        token = r.blob8(MAX_TOKEN_SIZE)
-        count = r.u8()
+    elif kind == _RESPONSE:
+        if at + 2 > size:
+            raise DecodeError(_TRUNCATED)
+        status = data[at] | data[at + 1] << 8
+        responder, at = _record(data, at + 2, size)
+        observed, at = decode_address(data, at)
+        token, at = _blob8(data, at, size)
+        count = _u8(data, at, size)
+        at += 1
         if count > MAX_NODES:
             raise DecodeError(f"{count} node records; at most {MAX_NODES}")
-        nodes = r.records(count)
-        payload = r.blob16(MAX_DATAGRAM_SIZE)
-        message = Response(method, txid, responder, observed, status, token, nodes, payload)
+        nodes = []
+        for _ in range(count):
+            node, at = _record(data, at, size)
+            nodes.append(node)
+        payload, at = _blob16(data, at, size)
+        message = Response(method, txid, responder, observed, status, token, tuple(nodes), payload)
     else:
         raise DecodeError(f"unknown message kind {kind}")
-    r.finish()
+    if at != size:
+        raise DecodeError("trailing bytes after message")
     return message
+
+
+def _u8(data: bytes, at: int, size: int) -> int:
+    if at >= size:
+        raise DecodeError(_TRUNCATED)
+    return data[at]
+
+
+def _record(data: bytes, at: int, size: int) -> tuple[bytes, int]:
+    """A node record: ``u16le size ‖ bytes``, 1 to MAX_RECORD_SIZE bytes."""
+    record, at = _blob16(data, at, size)
+    if not 0 < len(record) <= MAX_RECORD_SIZE:
+        raise DecodeError(f"node record of {len(record)} bytes outside its limits")
+    return record, at
+
+
+def _blob8(data: bytes, at: int, size: int) -> tuple[bytes, int]:
+    """A token: ``u8 size ‖ bytes``, at most MAX_TOKEN_SIZE."""
+    length = _u8(data, at, size)
+    at += 1
+    if length > MAX_TOKEN_SIZE:
+        raise DecodeError(f"byte string of {length} bytes exceeds its limit of {MAX_TOKEN_SIZE}")
+    if at + length > size:
+        raise DecodeError(_TRUNCATED)
+    return data[at : at + length], at + length
+
+
+def _blob16(data: bytes, at: int, size: int) -> tuple[bytes, int]:
+    """``u16le size ‖ bytes`` (a payload cannot exceed the datagram, which was checked)."""
+    if at + 2 > size:
+        raise DecodeError(_TRUNCATED)
+    length = data[at] | data[at + 1] << 8
+    at += 2
+    if at + length > size:
+        raise DecodeError(_TRUNCATED)
+    return data[at : at + length], at + length
 
 
 # -- payloads of the built-in methods ---------------------------------------------

@@ -49,6 +49,8 @@ from hyphal.dht.messages import (
     decode_optional_value,
     decode_seq,
     encode_mutable_put,
+    encode_request,
+    encode_response,
 )
 from hyphal.dht.operation import LookupResult, Operation, PutResult
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
@@ -743,7 +745,7 @@ class DhtNode:
         while txid in self._pending:
             txid = self._rng.getrandbits(64)
         sender = None if self.config.client else self.record.encoded
-        data = Request(method, txid, target, token, payload, sender).encode()
+        data = encode_request(method, txid, target, token, payload, sender)
         timer = self._call_at(now + self.rtt.timeout(addr), lambda t: self._expired(t, txid))
         self._pending[txid] = _Pending(addr, method, now, expect_id, on_reply, on_timeout, timer, late_ok)
         self._send(addr, data)
@@ -800,9 +802,14 @@ class DhtNode:
             if contact is not None:
                 for listener in self.on_new_contact:
                     listener(now, contact)
-        if oldest is None or oldest.id in self._pinging:
+        if oldest is not None:
+            self._ping_or_evict(now, oldest)
+
+    def _ping_or_evict(self, now: float, contact: Contact) -> None:
+        """Ping a table entry; if it does not answer, evict it (its answer refreshes it and its bucket)."""
+        old_id = contact.id
+        if old_id in self._pinging:
             return
-        old_id = oldest.id
         self._pinging.add(old_id)
 
         def alive(t: float, resp: Response, rec: NodeRecord) -> None:
@@ -812,18 +819,28 @@ class DhtNode:
             self._pinging.discard(old_id)
             self.table.evict(old_id)
 
-        self._send_request(now, oldest.addr, Method.PING, expect_id=old_id, on_reply=alive, on_timeout=dead)
+        self._send_request(now, contact.addr, Method.PING, expect_id=old_id, on_reply=alive, on_timeout=dead)
 
     def _maybe_learn(self, now: float, record: NodeRecord, addr: Addr) -> None:
-        """A node asked us something: ping it back if it could enter our table (it must answer us)."""
+        """A node asked us something: ping it back if it could enter our table (it must answer us).
+
+        If its bucket is full and none of its entries answered us for half the
+        refresh interval, ping the least recently seen entry instead (as BEP 5
+        does with questionable nodes): an answer makes the bucket fresh, which
+        spares it a refresh lookup; a timeout evicts the entry.
+        """
         node = record.id
         if (
             node == self.id
             or node in self._pinging
             or addr not in record.addresses
             or self.table.get(node) is not None
-            or not self.table.has_room(node)
         ):
+            return
+        if not self.table.has_room(node):
+            oldest = self.table.quiet_bucket_oldest(node, now - self.config.refresh_interval / 2)
+            if oldest is not None:
+                self._ping_or_evict(now, oldest)
             return
         self._pinging.add(node)
         self._send_request(
@@ -836,6 +853,10 @@ class DhtNode:
         )
 
     def _records_of(self, resp: Response) -> list[tuple[NodeRecord, Addr]]:
+        try:  # the common case, every record good (and most already verified, see NodeRecord.decode)
+            return [(r, r.addresses[0]) for r in map(NodeRecord.decode, resp.nodes)]
+        except (DecodeError, VerificationError):
+            pass
         out = []
         for raw in resp.nodes:
             record = self.counters.verified(NodeRecord.decode, raw)
@@ -849,6 +870,7 @@ class DhtNode:
             sender = self.counters.verified(NodeRecord.decode, msg.sender)
             if sender is None:
                 return
+            self.table.heard(sender.id, addr, now)
         handler = self._handlers.get(msg.method)
         if handler is None:
             reply = Reply(Status.UNKNOWN_METHOD)
@@ -867,16 +889,16 @@ class DhtNode:
         nodes: tuple[bytes, ...] = ()
         if reply.nodes and target is not None:
             exclude = None if sender is None else sender.id
-            closest = self.table.closest(target, self.config.k + 1)
-            nodes = tuple(c.record.encoded for c in closest if c.id != exclude)[: self.config.k]
+            k = self.config.k
+            closest = self.table.closest(target, k + 1)
+            nodes = tuple([c.record.encoded for c in closest if c.record.id != exclude][:k])
         token = self.tokens.issue(addr, target, now) if reply.token and target is not None else b""
-        response = Response(
-            msg.method, msg.txid, self.record.encoded, addr, reply.status, token, nodes, reply.payload
-        )
         try:
-            data = response.encode()
+            data = encode_response(
+                msg.method, msg.txid, self.record.encoded, addr, reply.status, token, nodes, reply.payload
+            )
         except InvalidInput:
-            data = Response(msg.method, msg.txid, self.record.encoded, addr, Status.TOO_LARGE).encode()
+            data = encode_response(msg.method, msg.txid, self.record.encoded, addr, Status.TOO_LARGE)
         self._send(addr, data)
         if sender is not None:
             self._maybe_learn(now, sender, addr)

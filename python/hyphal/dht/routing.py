@@ -13,6 +13,12 @@ returns the least recently seen entry for the caller to ping
 replacement. Lookups that time out call :meth:`failed`; an entry failing
 ``stale_after`` times in a row is replaced when a replacement waits, and dropped after ``drop_after`` failures
 in a row in any case.
+
+:meth:`RoutingTable.heard` notes a request an entry sent us from its
+address: the entry was alive then (its ``last_heard``), and its bucket had
+traffic, so it needs no refresh lookup (Kademlia refreshes only buckets no
+message passed through). A request never adds, reorders or un-fails an
+entry: only answers to our own requests do that.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hyphal import _core
 from hyphal.dht.ids import ID_BITS, random_id_with_prefix
 from hyphal.dht.records import Addr, NodeRecord
 from hyphal.errors import DecodeError, VerificationError
-from hyphal.xor import bucket_index, xor_closest
+from hyphal.xor import bucket_index
 
 K = 20
 TABLE_VERSION = 1
@@ -35,12 +42,17 @@ _U16 = struct.Struct("<H")
 
 @dataclass(slots=True)
 class Contact:
-    """A node that answered us: its record, the address it answered from, and its health."""
+    """A node that answered us: its record, the address it answered from, and its health.
+
+    ``last_seen`` is when it last answered us; ``last_heard`` when we last got
+    anything from it (an answer, or a request from ``addr``).
+    """
 
     record: NodeRecord
     addr: Addr
     last_seen: float
     failures: int = 0
+    last_heard: float = float("-inf")
 
     @property
     def id(self) -> bytes:
@@ -102,11 +114,11 @@ class RoutingTable:
         """The ``count`` (default k) contacts nearest ``target``, nearest first (sorted in Rust)."""
         if self._closest_cache is None:
             contacts = list(self)
-            self._closest_cache = (contacts, b"".join(c.id for c in contacts))
+            self._closest_cache = (contacts, b"".join([c.record.id for c in contacts]))
         contacts, ids = self._closest_cache
         if not contacts:
             return []
-        return [contacts[i] for i in xor_closest(target, ids, self.k if count is None else count)]
+        return [contacts[i] for i in _core.xor_closest(target, ids, self.k if count is None else count)]
 
     def stale_buckets(self, now: float, interval: float) -> list[int]:
         """Indexes of buckets nothing touched for ``interval`` seconds."""
@@ -119,6 +131,22 @@ class RoutingTable:
     def touch(self, target: bytes, now: float) -> None:
         """A lookup for ``target`` ran: its bucket is fresh."""
         self._bucket_of(target).last_changed = now
+
+    def quiet_bucket_oldest(self, node_id: bytes, since: float) -> Contact | None:
+        """The least recently seen entry of ``node_id``'s bucket if nothing changed in it since ``since``."""
+        bucket = self._bucket_of(node_id)
+        if bucket.last_changed > since or not bucket.entries:
+            return None
+        return next(iter(bucket.entries.values()))
+
+    def heard(self, node_id: bytes, addr: Addr, now: float) -> None:
+        """``node_id`` sent us a verified request from ``addr``: if that is its entry's address, the
+        entry was alive at ``now`` and its bucket is fresh (nothing else changes)."""
+        bucket = self._bucket_of(node_id)
+        contact = bucket.entries.get(node_id)
+        if contact is not None and contact.addr == addr:
+            contact.last_heard = now
+            bucket.last_changed = now
 
     # -- updates -----------------------------------------------------------------------
 
@@ -141,7 +169,7 @@ class RoutingTable:
                 return None
             if len(bucket.entries) < self.k:
                 bucket.replacements.pop(record.id, None)
-                bucket.entries[record.id] = Contact(record, addr, now)
+                bucket.entries[record.id] = Contact(record, addr, now, last_heard=now)
                 bucket.last_changed = now
                 self._closest_cache = None
                 return None
@@ -152,7 +180,7 @@ class RoutingTable:
             if waiting is not None:
                 self._refresh(waiting, record, addr, now)
             else:
-                waiting = Contact(record, addr, now)
+                waiting = Contact(record, addr, now, last_heard=now)
             bucket.replacements[record.id] = waiting
             if len(bucket.replacements) > self.k:
                 del bucket.replacements[next(iter(bucket.replacements))]
@@ -192,7 +220,7 @@ class RoutingTable:
         if record.seq >= contact.record.seq:
             contact.record = record
         contact.addr = addr
-        contact.last_seen = now
+        contact.last_seen = contact.last_heard = now
         contact.failures = 0
 
     def _index_of(self, node_id: bytes) -> int:

@@ -20,12 +20,27 @@ Server side (:class:`SecretStore` attached to a node):
 
 Rebalancing: a holder pushes each secret to every node of its responsible
 set (the ``replicas`` closest live nodes it knows, itself included) that has
-not confirmed the current version. It does so when it stores a new version,
-when a node enters its routing table, on a pull, and every ``interval``
-after pinging the nodes of its responsible sets, so a holder that left is
-replaced by the next closest node. A holder that is no longer among the 2n
-closest drops its copy once every responsible node has confirmed the version.
-In a network smaller than ``replicas`` every node holds every secret.
+not confirmed the current version. It does so when a client stores a new
+version with it, when a node enters its routing table, on a pull, and every
+``interval`` after checking that the nodes of its responsible sets are
+alive, so a holder that left is replaced by the next closest node. A holder
+that is no longer among the 2n closest drops its copy once every responsible
+node has confirmed the version. In a network smaller than ``replicas`` every
+node holds every secret.
+
+What it costs, and why it stays correct:
+
+- A confirmation is per secret version *and* per incarnation of the holder
+  (the seq of the node record it answered with, which grows when its process
+  restarts), so a holder that restarted with an empty store is pushed again.
+  A node that pushes us the version we hold has it too: that confirms it.
+- The liveness check pings only the peers we have not heard from (any
+  answer, or a request from their address) for ``interval``: a dead holder
+  is still pinged, within two intervals of its last message, fails, leaves
+  every responsible set, and the next closest node gets the secret.
+- A copy received from another holder is pushed on by the periodic
+  rebalance, not at once: the pusher covers the responsible set it sees, and
+  the holders that push the same copy meanwhile are confirmed, not pushed.
 
 Client side: :meth:`SecretStore.put`, :meth:`SecretStore.get` and
 :meth:`SecretStore.delete` look up the secret id and talk to the closest
@@ -37,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hyphal import _core
 from hyphal.dht.messages import Method, Response, Status
 from hyphal.dht.node import DhtNode, Reply, RequestContext
 from hyphal.dht.operation import LookupResult, Operation
@@ -46,7 +62,6 @@ from hyphal.dht.store import StoredRecord
 from hyphal.errors import DecodeError, NotAvailable, SeqConflict, Unauthorized, VerificationError
 from hyphal.secrets.records import Op, SecretRecord, SecretRequest, locator, secret_id
 from hyphal.signing import KeyPair
-from hyphal.xor import xor_closest
 
 _T = TypeVar("_T")
 
@@ -69,7 +84,8 @@ class SecretStore:
         self.replicas = replicas
         self.skew = skew
         self.interval = interval
-        self._confirmed: dict[bytes, set[bytes]] = {}
+        self._confirmed: dict[bytes, dict[bytes, int]] = {}
+        """Per secret held: node id -> seq of that node's record when it confirmed our version."""
         self._pushing: set[tuple[bytes, bytes]] = set()
         self._held: set[bytes] = {r.key for r in node.store.records() if r.kind == KIND_SECRET}
         self._records: dict[bytes, SecretRecord] = {}
@@ -78,7 +94,11 @@ class SecretStore:
         node.register_handler(SECRET_REPLICATE, self._handle_replicate)
         node.register_handler(SECRET_PULL, self._handle_pull)
         node.on_new_contact.append(self._on_new_contact)
-        node.call_at(now + interval, self._maintenance)
+        # The first round comes after 0.5 to 1.5 intervals: nodes started together do not check
+        # each other in lockstep (two peers checking at once both ping; staggered, one ping
+        # answers for both, see _maintenance).
+        phase = 0.5 + int.from_bytes(node.random_bytes(4), "little") / 2**32
+        node.call_at(now + phase * interval, self._maintenance)
 
     # -- what this node holds ------------------------------------------------------------
 
@@ -103,43 +123,73 @@ class SecretStore:
             return None
         return record
 
-    def _accept(self, now: float, record: SecretRecord) -> tuple[int, int]:
-        """Store ``record`` if it is newer: (status, version held afterwards)."""
+    def _accept(self, now: float, record: SecretRecord, source: NodeRecord | None = None) -> tuple[int, int]:
+        """Store ``record`` if it is newer: (status, version held afterwards).
+
+        ``source`` is the holder that pushed it (None for a client's write,
+        which is pushed on at once; a pushed copy waits for the periodic
+        rebalance, see the module docstring).
+        """
         sid = record.id
         held = self.record(sid)
         if held is not None and held.version >= record.version:
             same = held.version == record.version and held.encoded == record.encoded
+            if same and source is not None:
+                self._confirm(sid, source)
             return (Status.OK if same else Status.SEQ_TOO_OLD), held.version
         expires = now + TOMBSTONE_TTL if record.deleted else FOREVER
         self.node.store.put(StoredRecord(KIND_SECRET, sid, b"", record.version, record.encoded, expires))
         self._records[sid] = record
         self._held.add(sid)
-        self._confirmed[sid] = {self.node.id}
-        self._rebalance(now, sid, record)
+        self._confirmed[sid] = {} if source is None else {source.id: source.seq}
+        if source is None:
+            self._rebalance(now, sid, record)
         return Status.OK, record.version
+
+    def _confirm(self, sid: bytes, holder: NodeRecord) -> None:
+        """``holder`` (this incarnation of it) holds the version of ``sid`` we hold."""
+        confirmed = self._confirmed.get(sid)
+        if confirmed is not None and sid in self._held:
+            confirmed[holder.id] = holder.seq
+
+    def _offer(self, now: float, sid: bytes, holder: NodeRecord, addr: Addr) -> bool:
+        """Push our version of ``sid`` to ``holder`` unless it confirmed it; True if it had."""
+        if self._confirmed.get(sid, {}).get(holder.id) == holder.seq:
+            return True
+        record = self.record(sid)
+        if record is not None:
+            self._push(now, record, holder.id, addr)
+        return False
 
     # -- placement --------------------------------------------------------------------------
 
     def responsible(self, sid: bytes, extra: Contact | None = None) -> list[bytes]:
         """Ids of the ``replicas`` closest live nodes we know to ``sid``, ourselves included."""
-        contacts = [c for c in self.node.table.closest(sid, self.replicas + 8) if c.failures == 0]
-        ids = [c.id for c in contacts] + [self.node.id]
-        if extra is not None and extra.id not in ids:
-            ids.append(extra.id)
-        return [ids[i] for i in xor_closest(sid, ids, self.replicas)]
+        return self._nearest(sid, self.replicas, None if extra is None else extra.id)
+
+    def _nearest(self, sid: bytes, count: int, extra: bytes | None = None) -> list[bytes]:
+        """Ids of the ``count`` nodes nearest ``sid`` among us, ``extra`` and the live table entries
+        (those whose last request did not fail), nearest first."""
+        ids = [c.record.id for c in self.node.table.closest(sid, count + 8) if c.failures == 0]
+        ids.append(self.node.id)
+        if extra is not None and extra not in ids:
+            ids.append(extra)
+        return [ids[i] for i in _core.xor_closest(sid, b"".join(ids), count)]
 
     def _rebalance(self, now: float, sid: bytes, record: SecretRecord | None = None) -> None:
         record = record or self.record(sid)
         if record is None:
             return
-        confirmed = self._confirmed.setdefault(sid, {self.node.id})
-        responsible = self.responsible(sid)
-        for nid in responsible:
-            if nid not in confirmed:
-                contact = self.node.table.get(nid)
-                if contact is not None:
-                    self._push(now, record, contact.id, contact.addr)
-        if confirmed >= set(responsible) and self._surplus(sid):
+        table = self.node.table
+        confirmed = self._confirmed.setdefault(sid, {})
+        for nid in [nid for nid in confirmed if nid not in table]:  # gone: it confirms nothing now
+            del confirmed[nid]
+        settled = True
+        for nid in self.responsible(sid):
+            contact = table.get(nid)
+            if contact is not None and self._offer(now, sid, contact.record, contact.addr) is False:
+                settled = False
+        if settled and self._surplus(sid):
             # Every node responsible confirmed this version, and we are far down the list: our copy
             # is surplus. (Between the n and 2n closest we keep it, as a buffer against departures
             # not detected yet.)
@@ -149,11 +199,9 @@ class SecretStore:
             self._confirmed.pop(sid, None)
 
     def _surplus(self, sid: bytes) -> bool:
-        ids = [c.id for c in self.node.table.closest(sid, 2 * self.replicas + 8) if c.failures == 0]
-        ids.append(self.node.id)
-        return len(ids) > 2 * self.replicas and self.node.id not in [
-            ids[i] for i in xor_closest(sid, ids, 2 * self.replicas)
-        ]
+        """More than 2n live nodes known, and we are not among the 2n nearest ``sid``."""
+        near = self._nearest(sid, 2 * self.replicas + 1)
+        return len(near) > 2 * self.replicas and self.node.id not in near[: 2 * self.replicas]
 
     def _push(self, now: float, record: SecretRecord, nid: bytes, addr: Addr) -> None:
         sid = record.id
@@ -165,26 +213,30 @@ class SecretStore:
         def done(o: Operation[tuple[Response, NodeRecord] | None]) -> None:
             self._pushing.discard((sid, nid))
             reply = o.result()
-            if reply is not None and reply[0].status in (Status.OK, Status.SEQ_TOO_OLD):
-                self._confirmed.setdefault(sid, {self.node.id}).add(nid)
+            if reply is None or reply[0].status not in (Status.OK, Status.SEQ_TOO_OLD):
+                return
+            held = self.record(sid)
+            if held is not None and held.version == record.version:  # not replaced meanwhile
+                self._confirm(sid, reply[1])
 
         op.on_done(done)
 
     def _on_new_contact(self, now: float, contact: Contact) -> None:
         for sid in sorted(self._held):
             if contact.id in self.responsible(sid):
-                record = self.record(sid)
-                if record is not None:
-                    self._push(now, record, contact.id, contact.addr)
+                self._offer(now, sid, contact.record, contact.addr)
 
     def _maintenance(self, now: float) -> None:
         self.node.call_at(now + self.interval, self._maintenance)
         # Liveness of the nodes that share our secrets: a dead one fails its ping and drops out
-        # of every responsible set, and the next closest node takes its place.
-        peers = {nid for sid in sorted(self._held) for nid in self.responsible(sid)} - {self.node.id}
+        # of every responsible set, and the next closest node takes its place. A peer we heard
+        # from within the interval was alive then; it is pinged at the next round if quiet.
+        peers = {nid for sid in sorted(self._held) for nid in self.responsible(sid)}
+        peers.discard(self.node.id)
+        quiet_since = now - self.interval
         for nid in sorted(peers):
             contact = self.node.table.get(nid)
-            if contact is not None:
+            if contact is not None and contact.last_heard <= quiet_since:
                 self.node.request(now, contact.addr, Method.PING, expect_id=nid)
         self.node.call_at(now + 2 * self.node.config.max_timeout, self._rebalance_all)
 
@@ -255,6 +307,13 @@ class SecretStore:
     def _handle_replicate(self, ctx: RequestContext) -> Reply:
         if ctx.sender is None:
             return self._refuse("client push")
+        sid = ctx.request.target
+        held = self.record(sid) if sid is not None and sid in self._held else None
+        if held is not None and held.encoded == ctx.request.payload:
+            # The very bytes we verified and hold: no need to check the signature again.
+            if ctx.addr in ctx.sender.addresses:
+                self._confirm(held.id, ctx.sender)
+            return Reply(Status.OK, held.version.to_bytes(8, "little"))
         record = self._parse(SecretRecord.decode, ctx.request.payload, Status.BAD_RECORD)
         if isinstance(record, Reply):
             return record
@@ -262,7 +321,8 @@ class SecretStore:
         # record is the owner's, and the node's record cap bounds what pushes can cost us.
         if len(self.node.store) >= self.node.config.max_records and record.id not in self._held:
             return self._refuse("full", Status.FULL)
-        status, version = self._accept(ctx.now, record)
+        source = ctx.sender if ctx.addr in ctx.sender.addresses else None
+        status, version = self._accept(ctx.now, record, source)
         return Reply(status, version.to_bytes(8, "little"))
 
     def _handle_pull(self, ctx: RequestContext) -> Reply:
@@ -271,9 +331,7 @@ class SecretStore:
         asker = Contact(ctx.sender, ctx.addr, ctx.now)
         for sid in sorted(self._held):
             if asker.id in self.responsible(sid, extra=asker):
-                record = self.record(sid)
-                if record is not None:
-                    self._push(ctx.now, record, asker.id, ctx.addr)
+                self._offer(ctx.now, sid, ctx.sender, ctx.addr)
         return Reply()
 
     # -- client side ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ PORT = 7400
 
 _DELIVER, _TIMER, _CALL = range(3)
 _U64 = struct.Struct("<Q")
+_F64 = struct.Struct("<d")
 
 
 @dataclass(slots=True)
@@ -98,6 +99,7 @@ class Simulator:
         self._events: list[tuple[float, int, int, Any]] = []
         self._seq = itertools.count()
         self._hasher = _core.Hasher()
+        self._ips: dict[Addr, bytes] = {}
         self.delivered = 0
         self.dropped = 0
         self.on_node: list[Callable[[SimHost], None]] = []
@@ -229,8 +231,15 @@ class Simulator:
         distance = math.hypot(a.x - b.x, a.y - b.y)
         return self.base_latency + self.spread_latency * distance + self.rng.random() * self.jitter
 
-    def call(self, when: float, fn: Callable[[], object]) -> None:
-        """Run ``fn()`` at virtual time ``when``."""
+    def call(self, when: float, fn: Callable[[], object], host: SimHost | None = None) -> None:
+        """Run ``fn()`` at virtual time ``when``, then send what ``host`` (if given) queued meanwhile."""
+        if host is not None:
+            inner = fn
+
+            def fn() -> None:
+                inner()
+                self._flush(host)
+
         heapq.heappush(self._events, (when, next(self._seq), _CALL, fn))
 
     def start(self, host: SimHost, fn: Callable[[DhtNode, float], Operation[T]]) -> Operation[T]:
@@ -252,7 +261,7 @@ class Simulator:
                 self.dropped += 1
                 return True
             self.delivered += 1
-            self._hasher.update(struct.pack("<d", when) + src[0].encode() + dst[0].encode() + data)
+            self._hasher.update(_F64.pack(when) + self._ip(src) + self._ip(dst) + data)
             host.node.datagram_received(self.now, src, data)
             self._flush(host)
         elif kind == _TIMER:
@@ -286,6 +295,12 @@ class Simulator:
         for op in ops:
             self.run_until_done(op, timeout=timeout)
 
+    def _ip(self, addr: Addr) -> bytes:
+        ip = self._ips.get(addr)
+        if ip is None:
+            ip = self._ips[addr] = addr[0].encode()
+        return ip
+
     @property
     def trace_digest(self) -> str:
         """BLAKE3 over every delivered datagram with its time, source and destination."""
@@ -301,7 +316,11 @@ class Simulator:
             if host.group != target.group or (self.loss and self.rng.random() < self.loss):
                 self.dropped += 1
                 continue
-            when = self.now + self.latency(host, target)
+            # self.latency(host, target), inlined: this runs for every datagram.
+            distance = math.hypot(host.x - target.x, host.y - target.y)
+            when = self.now + (
+                self.base_latency + self.spread_latency * distance + self.rng.random() * self.jitter
+            )
             heapq.heappush(self._events, (when, next(self._seq), _DELIVER, (host.addr, dst, data)))
         deadline = node.get_timer()
         if deadline is not None and deadline != host.timer_at and host.alive:
