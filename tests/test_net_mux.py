@@ -445,3 +445,83 @@ def test_receive_on_a_live_mux_raises_only_hyphal_errors(frames: list[bytes]) ->
     except HyphalError:
         pass
     assert b.pending(cb) <= 4096 // MESSAGE_OVERHEAD  # the window bounds what is held
+
+
+class _App:
+    """One side's application: channels by pair, opening, accepting, closing what the peer ends."""
+
+    def __init__(self, mux: Mux) -> None:
+        self.mux = mux
+        self.channels: dict[bytes, int] = {}
+
+    def handle(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, ChannelClosed):
+                for key, number in list(self.channels.items()):
+                    if number == event.channel:
+                        self.mux.close(number)
+                        del self.channels[key]
+
+    def open(self, key: bytes) -> None:
+        if key not in self.channels:
+            self.channels[key] = self.mux.open("p", key)
+
+    def close(self, key: bytes) -> None:
+        number = self.channels.pop(key, None)
+        if number is not None:
+            self.mux.close(number, "bye")
+
+    def answer(self, accept: bool) -> None:
+        for _, key in self.mux.requests():
+            if accept:
+                self.open(key)
+            else:
+                self.mux.reject("p", key, "no")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["open", "close", "accept", "reject", "deliver"]),
+            st.booleans(),  # which side
+            st.sampled_from([b"0", b"1"]),
+        ),
+        max_size=60,
+    )
+)
+def test_any_legal_interleaving_keeps_both_sides_agreeing(steps: list[tuple[str, bool, bytes]]) -> None:
+    """Opens, closes, accepts and rejects from both sides, delivered in any batching: no
+    protocol error, and once all is delivered and answered, a pair open on one side is open
+    on the other, paired with it (data sent arrives there)."""
+    a, b = _App(Mux()), _App(Mux())
+
+    def deliver(sender: _App, receiver: _App) -> None:
+        receiver.handle(pump(sender.mux, receiver.mux))
+
+    for action, first, key in steps:
+        me, peer = (a, b) if first else (b, a)
+        if action == "open":
+            me.open(key)
+        elif action == "close":
+            me.close(key)
+        elif action in ("accept", "reject"):
+            me.answer(action == "accept")
+        else:
+            deliver(me, peer)
+    for _ in range(6):  # settle: answer every request, deliver both ways
+        a.answer(True)
+        b.answer(True)
+        deliver(a, b)
+        deliver(b, a)
+    assert a.mux.requests() == b.mux.requests() == []
+    for key in (b"0", b"1"):
+        ca, cb = a.channels.get(key), b.channels.get(key)
+        open_a = ca is not None and a.mux.state(ca) is ChannelState.OPEN
+        open_b = cb is not None and b.mux.state(cb) is ChannelState.OPEN
+        assert open_a == open_b, key
+        if open_a:
+            assert ca is not None
+            assert cb is not None
+            a.mux.send(ca, b"ping " + key)
+            deliver(a, b)
+            assert b.mux.read(cb) == b"ping " + key
