@@ -20,7 +20,7 @@ import contextlib
 import logging
 import socket
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -34,7 +34,7 @@ from hyphal.blobs.provider import BlobProvider
 from hyphal.config import IDENTITY_NAME
 from hyphal.dht.store import SqliteStore
 from hyphal.dht.udp import UdpDht, format_address, parse_address
-from hyphal.errors import InvalidInput
+from hyphal.errors import InvalidInput, NotAvailable
 from hyphal.feed import Feed, Manifest
 from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
@@ -202,7 +202,19 @@ class Node:
             raise InvalidInput("the node is not running (use `async with Node(...)`)")
         connection = await self.pool.connect(host, port, expected_remote=expected_remote)
         ready = self._ready.setdefault(connection, anyio.Event())
-        await ready.wait()
+        async with anyio.create_task_group() as tg:
+            # Ready, or closed first (a duplicate the pool dropped): never wait on a dead one.
+            async def settle(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(settle, ready.wait)
+            tg.start_soon(settle, connection.closed.wait)
+        if not ready.is_set():
+            self._ready.pop(connection, None)
+            raise NotAvailable(
+                f"the connection to {host}:{port} closed: {connection.close_reason or 'no reason'}"
+            )
         return connection
 
     async def dial(self, address: str, expected_remote: bytes | None = None) -> Connection:
