@@ -85,12 +85,10 @@ class GroupManager(TaskOwner):
                 task_status.started(group)
                 await stop.wait()
         finally:
-            if (
-                self._groups.get(record.group_key) is not None
-                and self._stops.get(record.group_key, (None,))[0] is stop
-            ):
-                del self._groups[record.group_key]
+            # Only this run's entries: a reopened group may have registered new ones.
+            if record.group_key in self._stops and self._stops[record.group_key][0] is stop:
                 del self._stops[record.group_key]
+                self._groups.pop(record.group_key, None)
             stopped.set()
 
     async def _stop(self, key: bytes) -> None:
