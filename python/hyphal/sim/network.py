@@ -8,7 +8,8 @@ state machines over a simulated network in virtual time:
 - per-link one-way latency from each host's position on a plane (plus a
   small jitter), independent loss, and partitions;
 - hosts that join, leave (crash: they stop answering, with no goodbye) and
-  come back;
+  come back, or leave for good (remove: a crash whose state is freed, so a
+  long churn run does not keep every departed node in memory);
 - one seeded ``random.Random`` for the network, and a seeded one per node:
   the same seed gives the same run, which :attr:`Simulator.trace_digest`
   (a BLAKE3 of every delivered datagram and its time) makes checkable.
@@ -105,6 +106,7 @@ class Simulator:
         self.on_node: list[Callable[[SimHost], None]] = []
         """Called with every new or restarted host (attach extensions such as the secret store here)."""
         self._stores: dict[int, RecordStore | None] = {}
+        self._next_index = 0
 
     # -- building the network ------------------------------------------------------
 
@@ -121,7 +123,8 @@ class Simulator:
 
     def add_node(self, config: DhtConfig | None = None) -> SimHost:
         """A new host with a fresh node (not yet joined)."""
-        index = len(self.hosts)
+        index = self._next_index
+        self._next_index += 1
         self._stores[index] = None if self.store_factory is None else self.store_factory(index)
         host = SimHost(
             index, host_address(index), self._node(index, config, 1), self.rng.random(), self.rng.random()
@@ -209,6 +212,18 @@ class Simulator:
     def crash(self, host: SimHost) -> None:
         """The host stops: it neither answers nor sends (its state is kept for :meth:`revive`)."""
         host.alive = False
+
+    def remove(self, host: SimHost) -> None:
+        """The host crashes and never comes back: it leaves :attr:`hosts` and its state is freed.
+
+        Its address is never reused, so datagrams still on their way to it are
+        dropped like those to a crashed host.
+        """
+        host.alive = False
+        host.node.close()
+        self.hosts = [h for h in self.hosts if h is not host]
+        self.by_addr.pop(host.addr, None)
+        self._stores.pop(host.index, None)
 
     def revive(self, host: SimHost) -> None:
         host.alive = True
