@@ -410,7 +410,7 @@ def secret_durability(n: int, secrets: int, hours: int, replaced_per_hour: float
             newcomer = sim.add_node()
             sim.join(newcomer, sim.rng.sample(live.hosts, 3))
             live.add(newcomer)
-            sim.call(sim.now + 5, lambda h=newcomer: stores[h.index].pull(sim.now), newcomer)
+            sim.call(sim.now + 5, lambda h=newcomer: h.alive and stores[h.index].pull(sim.now), newcomer)
             sim.run_for(step)
             replaced += 1
         counts = copies()

@@ -357,3 +357,70 @@ def test_a_request_from_a_full_quiet_bucket_pings_its_oldest_entry() -> None:
     assert to == entries[1].addresses[0]
     node.timer_fired(NOW + 4010)
     assert entries[1].id not in node.table
+
+
+def _pair() -> tuple[DhtNode, DhtNode]:
+    """Our node (HOME) knowing one other node (ALICE), both driven by hand."""
+    home, alice = (
+        make_node(min_timeout=0.05, initial_timeout=0.05, max_timeout=2.0),
+        DhtNode(KeyPair(b"\x02" * 32), [ALICE], now=NOW, rng=random.Random(2)),
+    )
+    home.table.seen(alice.record, ALICE, NOW)
+    return home, alice
+
+
+def _exchange(home: DhtNode, alice: DhtNode, now: float, *, hold: int | None = None) -> list[bytes]:
+    """Carry datagrams both ways until quiet; Alice's answers to method ``hold`` are kept back."""
+    held: list[bytes] = []
+    moved = True
+    while moved:
+        moved = False
+        for to, data in home.datagrams_to_send():
+            assert to == ALICE
+            alice.datagram_received(now, HOME, data)
+            moved = True
+        for to, data in alice.datagrams_to_send():
+            assert to == HOME
+            msg = m.decode_message(data)
+            if isinstance(msg, m.Response) and msg.method == hold:
+                held.append(data)
+            else:
+                home.datagram_received(now, ALICE, data)
+            moved = True
+    return held
+
+
+def test_a_put_counts_a_store_answer_that_comes_after_its_timeout() -> None:
+    # A busy process (a GC pause, a loaded core) reads answers after their timers fired: the
+    # holder did store the value, and the put must not report that it stored nowhere.
+    home, alice = _pair()
+    op = home.put_immutable(NOW, b"late but stored")
+    held = _exchange(home, alice, NOW + 0.001, hold=m.Method.PUT_IMMUTABLE)
+    assert len(held) == 1
+    soft = home.get_timer()
+    assert soft is not None
+    assert soft < NOW + 1
+    home.timer_fired(soft)
+    assert not op.done  # no holder confirmed yet: it waits for late answers
+    home.datagram_received(soft + 0.2, ALICE, held[0])
+    assert op.done
+    result = op.result()
+    assert result.stored == 1
+    assert result.timeouts == 0
+    stored = alice.store.get_one(RecordKind.IMMUTABLE, result.key)
+    assert stored is not None
+    assert stored.value == b"late but stored"
+
+
+def test_a_put_nobody_answers_ends_at_the_hard_timeout_with_nothing_stored() -> None:
+    home, alice = _pair()
+    op = home.put_immutable(NOW, b"lost")
+    assert len(_exchange(home, alice, NOW + 0.001, hold=m.Method.PUT_IMMUTABLE)) == 1
+    while not op.done:
+        deadline = home.get_timer()
+        assert deadline is not None
+        assert deadline <= NOW + 2.0 + 0.01
+        home.timer_fired(deadline)
+    result = op.result()
+    assert result.stored == 0
+    assert result.timeouts == 1

@@ -23,6 +23,7 @@ secret store is built that way.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -671,17 +672,35 @@ class DhtNode:
         *,
         cas: int | None = None,
     ) -> None:
-        remaining = len(holders)
+        waiting = len(holders)
+        """Holders that neither answered nor timed out."""
+        late = [False] * len(holders)
+        """Per holder: its request timed out, but a late answer still counts (until max_timeout)."""
 
         def finish(t: float) -> None:
+            if op.done:
+                return
             if cas is not None and result.stored == 0 and result.conflicts:
                 op._finish(t, error=SeqConflict(f"compare-and-swap failed: holders have {result.conflicts}"))
             else:
                 op._finish(t, result)
 
-        def replied(t: float, resp: Response) -> None:
-            nonlocal remaining
-            remaining -= 1
+        def settle(t: float) -> None:
+            # Every holder answered or timed out. If none stored it yet, the put waits for late answers:
+            # a busy process (a GC pause, a loaded core) reads replies after their timers fired, and
+            # the holders did store the value.
+            if waiting == 0 and (result.stored > 0 or not any(late)):
+                finish(t)
+
+        def replied(t: float, resp: Response, _responder: NodeRecord, *, i: int) -> None:
+            nonlocal waiting
+            if op.done:
+                return
+            if late[i]:
+                late[i] = False
+                result.timeouts -= 1
+            else:
+                waiting -= 1
             if resp.status == Status.OK:
                 result.stored += 1
             else:
@@ -691,19 +710,19 @@ class DhtNode:
                         result.conflicts.append(decode_seq(resp.payload))
                     except DecodeError:
                         self.counters.malformed += 1
-            if remaining == 0:
-                finish(t)
+            settle(t)
 
-        def timed_out(t: float) -> None:
-            nonlocal remaining
-            remaining -= 1
+        def timed_out(t: float, *, i: int) -> None:
+            nonlocal waiting
+            waiting -= 1
+            late[i] = True
             result.timeouts += 1
-            if remaining == 0:
-                finish(t)
+            settle(t)
 
         if not holders:
             finish(now)
-        for c in holders:
+            return
+        for i, c in enumerate(holders):
             self._send_request(
                 now,
                 c.addr,
@@ -712,9 +731,12 @@ class DhtNode:
                 token=c.token,
                 payload=payload,
                 expect_id=c.id,
-                on_reply=lambda t, resp, rec: replied(t, resp),
-                on_timeout=timed_out,
+                on_reply=functools.partial(replied, i=i),
+                on_timeout=functools.partial(timed_out, i=i),
+                late_ok=True,
             )
+        # After the requests' hard timeouts (scheduled first, so they run first): no late answer comes.
+        self._call_at(now + self.config.max_timeout, finish)
 
     # -- sending and receiving ---------------------------------------------------------------
 
