@@ -180,23 +180,31 @@ def churn(n: int, records: int = 100) -> list[Row]:
 
 
 async def _udp(n: int, records: int) -> dict[str, float]:
-    import contextlib
-
     import anyio
+    import anyio.abc
 
     from hyphal.dht.udp import UdpDht
     from hyphal.signing import KeyPair
 
     # One IP for the whole swarm: the per-IP rate limit must let it through.
     config = DhtConfig(rate=1e6, burst=1e6)
-    async with contextlib.AsyncExitStack() as stack:
+
+    async def run_node(
+        i: int, seeds: list[tuple[str, int]], *, task_status: anyio.abc.TaskStatus[UdpDht]
+    ) -> None:
+        async with UdpDht(KeyPair(_seed(i)), seeds=seeds, config=config) as node:
+            task_status.started(node)
+            await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        # Each node runs in a task of its own, as each would in its own process. (Entered one
+        # inside the other, say from an exit stack, node i's cancel scope would nest in node
+        # i-1's, and every await of every node would check all n scopes above it.)
         t0 = time.perf_counter()
-        nodes = [await stack.enter_async_context(UdpDht(KeyPair(_seed(0)), config=config))]
+        nodes: list[UdpDht] = [await tg.start(run_node, 0, [])]
         for i in range(1, n):
             seeds = [nodes[j].address for j in sorted({0, i // 2, i - 1})]
-            nodes.append(
-                await stack.enter_async_context(UdpDht(KeyPair(_seed(i)), seeds=seeds, config=config))
-            )
+            nodes.append(await tg.start(run_node, i, seeds))
         bootstrap = time.perf_counter() - t0
         log(f"   {n} UDP nodes bootstrapped in {bootstrap:.1f} s")
         rng = random.Random(n)
@@ -221,9 +229,11 @@ async def _udp(n: int, records: int) -> dict[str, float]:
             return found / len(keys), ms
 
         before, get_ms = await gets(nodes)
-        for victim in rng.sample(nodes[1:], int(0.3 * n)):
+        victims = rng.sample(nodes[1:], int(0.3 * n))
+        for victim in victims:
             victim.stop()
-        alive = [d for d in nodes if d._scopes and not d._scopes[0].cancel_called]
+        dead = {id(v) for v in victims}
+        alive = [d for d in nodes if id(d) not in dead]
         after, after_ms = await gets(alive)
         ours = {
             "bootstrap_s": bootstrap,
@@ -236,7 +246,7 @@ async def _udp(n: int, records: int) -> dict[str, float]:
             "get_ms_median_after_kill": statistics.median(after_ms),
             "get_ms_p99_after_kill": _percentile(after_ms, 0.99),
         }
-        # Exit the nodes newest first (their task groups nest in that order).
+        tg.cancel_scope.cancel()
     return ours
 
 
