@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from pathlib import Path
 
 import anyio
@@ -106,6 +107,47 @@ async def test_udp_garbage_is_counted_not_fatal() -> None:
                 assert pong is not None
             counters = a.node.counters
             assert (counters.malformed, counters.oversized) == (2, 1)
+
+
+class _FullBuffer:
+    """A socket whose first sends find the kernel's send buffer full."""
+
+    def __init__(self, sock: socket.socket, full: int) -> None:
+        self.sock = sock
+        self.full = full
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        if self.full:
+            self.full -= 1
+            raise BlockingIOError
+        return self.sock.sendto(data, addr)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+@pytest.mark.anyio
+async def test_udp_send_waits_out_a_full_buffer_from_several_tasks() -> None:
+    with anyio.fail_after(10):
+        async with UdpDht(_keypair(0), config=CONFIG) as a, UdpDht(_keypair(1), config=CONFIG) as b:
+            assert a._sock is not None
+            full = _FullBuffer(a._sock, 3)
+            a._sock = full  # type: ignore[assignment]
+            pongs: list[object] = []
+
+            async def ping() -> None:
+                pongs.append(await a.ping(b.address))
+
+            async with anyio.create_task_group() as tg:  # two tasks flush while the buffer is full
+                tg.start_soon(ping)
+                tg.start_soon(ping)
+            assert full.full == 0
+            assert len(pongs) == 2
+            assert all(p is not None for p in pongs)
+            a._sock = full.sock
 
 
 def test_parse_address() -> None:
