@@ -102,6 +102,29 @@ def test_two_nodes_create_join_add_sync_get_watch_rm_leave(
     assert b.stop() == 0
 
 
+def test_watch_ends_cleanly_when_the_node_stops(tmp_path: Path) -> None:
+    a = daemon(tmp_path, "a")
+    try:
+        run_cli(a.data_dir, "group", "create", "solo")
+        watch = subprocess.Popen(
+            [*hyphal_command(), "--data-dir", str(a.data_dir), "watch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert watch.stderr is not None
+            assert "watching group solo" in read_line(watch.stderr, 20)
+            assert a.stop() == 0
+            assert watch.wait(20) == 0
+            assert "the node stopped" in watch.stderr.read()
+        finally:
+            watch.kill()
+            watch.wait(10)
+    finally:
+        a.kill()
+
+
 def test_a_restart_keeps_identity_address_groups_and_files(tmp_path: Path) -> None:
     a = daemon(tmp_path, "a")
     try:

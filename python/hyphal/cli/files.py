@@ -10,6 +10,7 @@ import click
 
 from hyphal.cli.common import call, command_options, emit, human_size, wants_json
 from hyphal.cli.progress import ByteBar
+from hyphal.control.protocol import NodeStopped
 
 group_option = click.option("--group", "-g", metavar="GROUP", help="The group (default: the only one).")
 
@@ -114,6 +115,11 @@ def watch(ctx: click.Context, group: str | None) -> None:
     try:
         call(ctx, "watch", {"group": group}, on_progress=started, on_event=show)
     except KeyboardInterrupt:
+        return
+    except NodeStopped:
+        # The node going away ends the watch as the group closing does: it is the end of the
+        # stream, not a failed command (as `docker logs -f` ends when its container stops).
+        click.echo("the node stopped; nothing more to watch", err=True)
         return
     if not wants_json(ctx):
         click.echo("the group stopped (left, or the node is stopping)", err=True)

@@ -8,7 +8,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from hyphal.control.protocol import ControlError, Message, NoDaemon, decode, encode, raise_error, socket_path
+from hyphal.control.protocol import (
+    Message,
+    NoDaemon,
+    NodeStopped,
+    decode,
+    encode,
+    raise_error,
+    socket_path,
+)
 
 Listener = Callable[[Any], None]
 
@@ -70,7 +78,7 @@ class ControlClient:
     def _receive(self) -> Message:
         line = self._lines.readline()
         if not line:
-            raise ControlError("the node closed the control connection (is it stopping?)")
+            raise NodeStopped("the node closed the control connection (is it stopping?)")
         return decode(line)
 
 

@@ -30,6 +30,10 @@ class ControlError(HyphalError):
     """The daemon failed a request with an error that has no class of its own here."""
 
 
+class NodeStopped(ControlError):
+    """The node closed the control connection before answering (it is stopping, or it died)."""
+
+
 class NoDaemon(HyphalError):
     """No node is running in the data dir (no control socket answers there)."""
 
@@ -86,6 +90,7 @@ __all__ = [
     "ControlError",
     "Message",
     "NoDaemon",
+    "NodeStopped",
     "decode",
     "encode",
     "error_body",
