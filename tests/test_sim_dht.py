@@ -146,6 +146,29 @@ def test_records_survive_a_30_percent_crash() -> None:
     assert found == len(keys)
 
 
+def test_removed_hosts_are_gone_for_good_and_newcomers_take_fresh_addresses() -> None:
+    sim, hosts = build(60, seed=6)
+    gone = hosts[10:20]
+    for h in gone:
+        sim.remove(h)
+    assert len(sim.hosts) == 50
+    assert not any(h.alive for h in gone)
+    assert all(h.addr not in sim.by_addr for h in gone)
+    newcomer = sim.add_node()
+    assert newcomer.addr not in {h.addr for h in hosts}
+    sim.run_until_done(sim.join(newcomer, hosts[:3]))
+    before = sim.dropped
+    # A lookup of a removed node's id meets removed nodes: their datagrams are dropped, and the
+    # answer is the closest of the hosts still there, the newcomer included.
+    target = gone[0].node.id
+    op = sim.run_until_done(sim.start(hosts[30], lambda n, now: n.find_node(now, target)))
+    live = [*hosts[:10], *hosts[20:], newcomer]
+    assert [r.id for r in op.result().closest][:3] == [
+        x for x in true_closest(live, target, 4) if x != hosts[30].node.id
+    ][:3]
+    assert sim.dropped > before
+
+
 def test_announce_and_lookup_under_loss() -> None:
     sim, hosts = build(100, seed=5, loss=0.1)
     topic = b"\x44" * 32
