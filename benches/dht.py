@@ -323,7 +323,7 @@ def run(quick: bool, sim: bool = False) -> list[Row]:
     sections = [("join 500" if quick else "join 1000", lambda: join(500 if quick else 1000))]
     sections += [(f"lookups {n}", lambda n=n: lookups(n)) for n in sizes]  # type: ignore[misc]
     sections.append((f"churn {sizes[-1]}", lambda: churn(sizes[-1])))
-    # The size: 10,000 nodes and 10,000 secrets over 24 h (about 2 h of wall time).
+    # The size: 10,000 nodes and 10,000 secrets over 24 h (about 2.5 h of wall time).
     durability = (300, 300, 4) if quick else (10_000, 10_000, 24)
     sections.append(("secret durability", lambda: secret_durability(*durability)))
     return run_sections(sections)
