@@ -735,7 +735,7 @@ class DhtNode:
                 on_timeout=functools.partial(timed_out, i=i),
                 late_ok=True,
             )
-        # After the requests' hard timeouts (scheduled first, so they run first): no late answer comes.
+        # The requests' hard timeout: no late answer is taken after it.
         self._call_at(now + self.config.max_timeout, finish)
 
     # -- sending and receiving ---------------------------------------------------------------
