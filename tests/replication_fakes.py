@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from hyphal import _core
 from hyphal.errors import DecodeError, HyphalError, ProofError, SignatureError, VerificationError
 from hyphal.hashing import blake3
-from hyphal.merkle import MerkleTree, Node, create_proof, head_signable, verify_proof
+from hyphal.merkle import MerkleTree, TreeNode, create_proof, head_signable, verify_proof
 from hyphal.replication import (
     Action,
     DownloadDone,
@@ -67,7 +67,7 @@ class FakeFeed:
         self.public_key = public_key
         self.keypair = keypair
         self.feed_key = blake3(b"fake manifest " + public_key)
-        self.nodes: dict[int, Node] = {}
+        self.nodes: dict[int, TreeNode] = {}
         self.blocks: dict[int, bytes] = {}
         self.length = 0
         self.fork = 0
@@ -97,7 +97,7 @@ class FakeFeed:
 
     # -- state ---------------------------------------------------------------
 
-    def roots(self, length: int) -> list[Node]:
+    def roots(self, length: int) -> list[TreeNode]:
         return [self.nodes[i] for i in _core.ft_full_roots(length)]
 
     def have(self) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from hyphal.dht.node import DhtConfig, DhtNode, Reply, RequestContext
 from hyphal.dht.records import AnnounceRecord, NodeRecord
 from hyphal.dht.store import MemoryStore, RecordKind, SqliteStore, StoredRecord
 from hyphal.errors import InvalidInput
-from hyphal.feed.signed_value import SignedValue
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 NOW = 1_800_000_000.0

@@ -15,11 +15,10 @@ from hyphal.feed.head import (
     SignedHead,
     can_sign,
     keypair_signer,
-    namespaced_message,
-    require_signature,
     verify_quorum,
 )
 from hyphal.feed.manifest import Manifest
+from hyphal.signing import namespaced_message, require_signature
 
 PAIRS = [KeyPair(bytes([i]) * 32) for i in range(1, 5)]
 TREE_HASH = _core.blake3(b"some tree")

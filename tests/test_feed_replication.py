@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hyphal import KeyPair, _core, errors
 from hyphal.feed import Feed, Manifest, SignedHead
-from hyphal.merkle import Node, Proof, verify_proof
+from hyphal.merkle import Proof, TreeNode, verify_proof
 from hyphal.storage import SqliteStorage
 
 WRITER = KeyPair(b"w" * 32)
@@ -228,7 +228,9 @@ def forged_at(net: Replicas, length: int) -> tuple[SignedHead, bytes, list[bytes
 def reordered(proof: Proof) -> bytes:
     """The same proof with its node hashes and sizes in reverse order."""
     assert len(proof.nodes) > 1
-    moved = [Node(n.index, m.hash, m.size) for n, m in zip(proof.nodes, reversed(proof.nodes), strict=True)]
+    moved = [
+        TreeNode(n.index, m.hash, m.size) for n, m in zip(proof.nodes, reversed(proof.nodes), strict=True)
+    ]
     return Proof(proof.length, proof.upgrade_from, proof.start, proof.end, tuple(moved)).encode()
 
 

@@ -14,12 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyphal import KeyPair, errors
-from hyphal.feed.signed_value import (
+from hyphal.feed.value_feed import SignedValueFeed
+from hyphal.signed_value import (
     MAX_VALUE_SIZE,
     SIGNED_VALUE_ID_KEY,
     SIGNED_VALUE_NAMESPACE,
     SignedValue,
-    SignedValueFeed,
     value_id,
 )
 from hyphal.storage import SqliteStorage

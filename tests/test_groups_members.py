@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyphal.errors import DecodeError, DecryptionError, HyphalError, InvalidInput, SignatureError
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.members import Change, MemberAdvert, Membership, open_advert, sign_advert
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 GROUP = GroupKeys(bytes(range(32)), new_group_secret())

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.members import Change, MemberAdvert, sign_advert
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.session import PROTOCOL, GroupMessage, encode_auth
 from hyphal.net.connection import Connection, connect, listen
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,6 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.members import Change, MemberAdvert, Membership, sign_advert
 from hyphal.groups.session import (
@@ -19,6 +18,7 @@ from hyphal.groups.session import (
     encode_advert,
     encode_auth,
 )
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 GROUP_KEY = bytes(range(32))

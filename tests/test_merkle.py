@@ -16,8 +16,8 @@ from hyphal import _core, errors
 from hyphal.merkle import (
     MAX_LENGTH,
     MerkleTree,
-    Node,
     Proof,
+    TreeNode,
     create_proof,
     head_signable,
     leaf_hash,
@@ -30,19 +30,19 @@ REJECTED = (errors.ProofError, errors.DecodeError)
 NodeKey = tuple[int, bytes, int]
 
 
-def key(node: Node | ref.RNode) -> NodeKey:
+def key(node: TreeNode | ref.RNode) -> NodeKey:
     return (node.index, bytes(node.hash), node.size)
 
 
-def keys(nodes: Iterable[Node | ref.RNode]) -> list[NodeKey]:
+def keys(nodes: Iterable[TreeNode | ref.RNode]) -> list[NodeKey]:
     return sorted(key(n) for n in nodes)
 
 
-def to_node(r: ref.RNode) -> Node:
-    return Node(r.index, r.hash, r.size)
+def to_node(r: ref.RNode) -> TreeNode:
+    return TreeNode(r.index, r.hash, r.size)
 
 
-def to_nodes(rs: Iterable[ref.RNode]) -> list[Node]:
+def to_nodes(rs: Iterable[ref.RNode]) -> list[TreeNode]:
     return [to_node(r) for r in rs]
 
 
@@ -63,13 +63,13 @@ class Case:
     def n(self) -> int:
         return len(self.blocks)
 
-    def get_node(self, i: int) -> Node:
+    def get_node(self, i: int) -> TreeNode:
         return to_node(self.tree.nodes[i])
 
     def proof(self) -> Proof:
         return create_proof(self.get_node, self.n, self.start, self.end, upgrade_from=self.a)
 
-    def known_roots(self) -> list[Node]:
+    def known_roots(self) -> list[TreeNode]:
         return to_nodes(self.tree.roots_at(self.a))
 
     def range_blocks(self) -> list[bytes]:
@@ -163,14 +163,14 @@ def test_merkle_tree_signable(blocks: list[bytes], feed_key: bytes, fork: int) -
 
 def test_node_value_semantics() -> None:
     h = bytes(range(32))
-    a = Node(5, h, 77)
+    a = TreeNode(5, h, 77)
     assert (a.index, a.hash, a.size) == (5, h, 77)
-    assert a == Node(5, bytearray(h), 77)
-    assert hash(a) == hash(Node(5, h, 77))
-    assert a != Node(5, h, 78)
-    assert a != Node(7, h, 77)
-    assert a != Node(5, bytes(32), 77)
-    assert len({a, Node(5, h, 77), Node(5, h, 78)}) == 2
+    assert a == TreeNode(5, bytearray(h), 77)
+    assert hash(a) == hash(TreeNode(5, h, 77))
+    assert a != TreeNode(5, h, 78)
+    assert a != TreeNode(7, h, 77)
+    assert a != TreeNode(5, bytes(32), 77)
+    assert len({a, TreeNode(5, h, 77), TreeNode(5, h, 78)}) == 2
 
 
 # -- appending ------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_proof_indices_default_upgrade_from() -> None:
 # -- proofs: round trips ----------------------------------------------------------------
 
 
-def check_verified(case: Case, verified: Sequence[Node], expected: ref.Verified) -> None:
+def check_verified(case: Case, verified: Sequence[TreeNode], expected: ref.Verified) -> None:
     """The returned nodes are all true nodes and include everything the walk learned."""
     for node in verified:
         assert key(node) == key(case.tree.nodes[node.index])
@@ -525,9 +525,9 @@ def test_known_root_tampering_is_rejected(case: Case, data: st.DataObject) -> No
     bad = to_nodes(roots)
     r = roots[k]
     if what == "hash":
-        bad[k] = Node(r.index, ref.flip_bit(r.hash, data.draw(st.integers(0, 255))), r.size)
+        bad[k] = TreeNode(r.index, ref.flip_bit(r.hash, data.draw(st.integers(0, 255))), r.size)
     elif what == "size":
-        bad[k] = Node(r.index, r.hash, r.size ^ (1 << data.draw(st.integers(0, 62))))
+        bad[k] = TreeNode(r.index, r.hash, r.size ^ (1 << data.draw(st.integers(0, 62))))
     elif what == "drop":
         bad.pop(k)
     else:

@@ -9,7 +9,7 @@ import pytest
 from hyphal.dht import messages as m
 from hyphal.dht.node import DhtConfig, Reply, RequestContext
 from hyphal.errors import SeqConflict
-from hyphal.feed.signed_value import SignedValue
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 from hyphal.sim import SimHost, Simulator
 from hyphal.xor import xor_closest

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyphal import _core, errors
-from hyphal.merkle import Node
+from hyphal.merkle import TreeNode
 from hyphal.storage import FeedRecord, FeedWrite, SqliteStorage, Storage
 from hyphal.storage.base import nodes_reaching
 from hyphal.storage.sqlite import SCHEMA_VERSION, decode_node, encode_node
@@ -36,7 +36,7 @@ def pragma(path: Path, name: str) -> object:
         return c.execute(f"PRAGMA {name}").fetchone()[0]
 
 
-def tree(n: int) -> tuple[list[bytes], list[Node]]:
+def tree(n: int) -> tuple[list[bytes], list[TreeNode]]:
     blocks = [b"block %d" % i for i in range(n)]
     nodes, _ = _core.tree_append([], blocks)
     return blocks, nodes
@@ -102,7 +102,7 @@ def test_feeds_are_created_once_and_deleted_with_their_data(storage: SqliteStora
 
 def test_write_roundtrip_and_feeds_are_isolated(storage: SqliteStorage) -> None:
     blocks, nodes = tree(5)
-    big = Node(99, b"\xff" * 32, 2**64 - 1)  # sizes use all 64 bits
+    big = TreeNode(99, b"\xff" * 32, 2**64 - 1)  # sizes use all 64 bits
     storage.write_feed(
         KEY_A, FeedWrite(block_start=0, blocks=blocks, nodes=[*nodes, big], bitfield={0: b"bits"})
     )

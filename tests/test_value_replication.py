@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyphal import errors
-from hyphal.feed.signed_value import SignedValue, SignedValueFeed
+from hyphal.feed.value_feed import SignedValueFeed
 from hyphal.net.connection import Connection, connect, listen
 from hyphal.replication.values import SignedValueReplication, decode_value_message, encode_value_message
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 from hyphal.storage.sqlite import SqliteStorage
 

@@ -2,12 +2,17 @@
 
 The hot paths (hashing, Merkle proofs, signatures, XOR distance, AEAD) run in
 the Rust extension :mod:`hyphal._core`; this package gives them typed names.
+:class:`Node` (:mod:`hyphal.node`) is the node users run: identity, stores,
+DHT, connections and groups in one ``async with``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hyphal import errors, flat_tree
 from hyphal._core import __version__
+from hyphal._lazy import lazy_exports
 from hyphal.aead import open, seal  # noqa: A004
 from hyphal.errors import (
     DecodeError,
@@ -19,9 +24,15 @@ from hyphal.errors import (
     VerificationError,
 )
 from hyphal.hashing import Hasher, blake3, derive_key, keyed_hash
-from hyphal.merkle import MerkleTree, Node, Proof, create_proof, verify_proof
+from hyphal.merkle import MerkleTree, Proof, TreeNode, create_proof, verify_proof
 from hyphal.signing import KeyPair, verify, verify_batch
 from hyphal.xor import bucket_index, xor_closest, xor_compare, xor_distance, xor_sort
+
+if TYPE_CHECKING:
+    from hyphal.node import Node
+
+# The node users run loads anyio, sockets and SQLite: imported on first use only.
+__getattr__, __dir__ = lazy_exports(__name__, {"Node": "hyphal.node"})
 
 __all__ = [
     "DecodeError",
@@ -35,6 +46,7 @@ __all__ = [
     "Proof",
     "ProofError",
     "SignatureError",
+    "TreeNode",
     "VerificationError",
     "__version__",
     "blake3",

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hyphal import KeyPair, MerkleTree, Node, ProofError, blake3, create_proof, verify, verify_proof
+from hyphal import KeyPair, MerkleTree, ProofError, TreeNode, blake3, create_proof, verify, verify_proof
 from hyphal.demo_replication import run_nodes
 from hyphal.merkle import Proof
 
@@ -52,7 +52,7 @@ def run(path: Path) -> None:
     # Steps 1-6 show the core alone, keyed by the hash of the writer's key; step 7 uses real feeds.
     feed_key = blake3(writer.public_key)
     tree = MerkleTree()
-    stored: dict[int, Node] = {}
+    stored: dict[int, TreeNode] = {}
     first, rest = blocks[: len(blocks) // 2], blocks[len(blocks) // 2 :]
     started = time.perf_counter()
     for node in tree.append(first):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing_extensions import Buffer
 
 from hyphal import _core
-from hyphal._core import Node, head_signable, leaf_hash, parent_hash, tree_hash
+from hyphal._core import Node as TreeNode
+from hyphal._core import head_signable, leaf_hash, parent_hash, tree_hash
 from hyphal.errors import InvalidInput
 
 MAX_LENGTH: int = _core.MAX_LENGTH
@@ -27,7 +28,7 @@ class Proof:
     upgrade_from: int
     start: int
     end: int
-    nodes: tuple[Node, ...]
+    nodes: tuple[TreeNode, ...]
 
     def encode(self) -> bytes:
         return _core.encode_proof(self.length, self.upgrade_from, self.start, self.end, self.nodes)
@@ -40,7 +41,7 @@ class Proof:
 
 
 def create_proof(
-    get_node: Callable[[int], Node],
+    get_node: Callable[[int], TreeNode],
     length: int,
     start: int,
     end: int,
@@ -63,8 +64,8 @@ def verify_proof(
     proof: Proof | Buffer,
     blocks: Sequence[Buffer],
     tree_hash: Buffer,
-    known_roots: Sequence[Node] = (),
-) -> list[Node]:
+    known_roots: Sequence[TreeNode] = (),
+) -> list[TreeNode]:
     """Check ``proof`` and ``blocks`` against a trusted ``tree_hash``.
 
     ``known_roots`` are the verifier's roots at ``proof.upgrade_from``.
@@ -80,13 +81,13 @@ class MerkleTree:
 
     __slots__ = ("_roots",)
 
-    def __init__(self, roots: Iterable[Node] = ()) -> None:
+    def __init__(self, roots: Iterable[TreeNode] = ()) -> None:
         roots = list(roots)
         _core.tree_hash(roots)  # validates that the roots form a tree
         self._roots = roots
 
     @property
-    def roots(self) -> list[Node]:
+    def roots(self) -> list[TreeNode]:
         return list(self._roots)
 
     @property
@@ -98,7 +99,7 @@ class MerkleTree:
     def byte_length(self) -> int:
         return sum(r.size for r in self._roots)
 
-    def append(self, blocks: Sequence[Buffer], parallel: bool = True) -> list[Node]:
+    def append(self, blocks: Sequence[Buffer], parallel: bool = True) -> list[TreeNode]:
         """Append ``blocks``; returns every new node (leaves and parents) for storage."""
         nodes, self._roots = _core.tree_append(self._roots, blocks, parallel)
         return nodes
@@ -110,7 +111,9 @@ class MerkleTree:
     def signable(self, feed_key: Buffer, fork: int) -> bytes:
         return _core.head_signable(feed_key, self.hash(), self.length, fork)
 
-    def apply_proof(self, proof: Proof | Buffer, blocks: Sequence[Buffer], tree_hash: Buffer) -> list[Node]:
+    def apply_proof(
+        self, proof: Proof | Buffer, blocks: Sequence[Buffer], tree_hash: Buffer
+    ) -> list[TreeNode]:
         """Verify a proof that upgrades this tree and adopt the new roots.
 
         The proof must have ``upgrade_from == self.length``; it proves that
@@ -131,8 +134,8 @@ class MerkleTree:
 __all__ = [
     "MAX_LENGTH",
     "MerkleTree",
-    "Node",
     "Proof",
+    "TreeNode",
     "create_proof",
     "head_signable",
     "leaf_hash",

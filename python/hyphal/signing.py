@@ -62,10 +62,23 @@ def verify_batch(
     return _core.ed25519_verify_batch(public_keys, messages, signatures)
 
 
-def require_valid(public_key: Buffer, message: Buffer, signature: Buffer) -> None:
-    """Raise :class:`~hyphal.errors.SignatureError` unless the signature verifies."""
-    if not _core.ed25519_verify(public_key, message, signature):
+def namespaced_message(namespace: bytes, *fields: bytes) -> bytes:
+    """``namespace ‖ fields…``: every hyphal signature starts with a 32-byte domain key."""
+    if len(namespace) != 32:
+        raise InvalidInput("a signature namespace is a 32-byte derived key")
+    return b"".join((namespace, *fields))
+
+
+def require_signature(public_key: Buffer, message: Buffer, signature: Buffer) -> None:
+    """Raise :class:`~hyphal.errors.SignatureError` unless ``signature`` verifies (strict ed25519)."""
+    if len(memoryview(signature)) != SIGNATURE_SIZE or not _core.ed25519_verify(
+        public_key, message, signature
+    ):
         raise SignatureError("ed25519 signature does not verify")
+
+
+require_valid = require_signature
+"""The older name of :func:`require_signature`."""
 
 
 def x25519_private_key(keypair: KeyPair) -> bytes:
@@ -89,6 +102,8 @@ __all__ = [
     "SEED_SIZE",
     "SIGNATURE_SIZE",
     "KeyPair",
+    "namespaced_message",
+    "require_signature",
     "require_valid",
     "verify",
     "verify_batch",

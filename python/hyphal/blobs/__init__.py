@@ -12,12 +12,40 @@ Formats and messages: docs/PROTOCOL.md §12.
 
 from __future__ import annotations
 
-from hyphal.blobs.collection import Collection
-from hyphal.blobs.downloader import BlobDownloader, DownloadFailed, download_blob
-from hyphal.blobs.private import PrivateBlob
-from hyphal.blobs.provider import PROTOCOL, BlobProvider, ProviderConfig
-from hyphal.blobs.store import GROUP_SIZE, BlobFormat, BlobInfo, BlobStore, PartialBlob, TempTag
-from hyphal.blobs.transfer import Download, DownloadConfig, Progress
+from typing import TYPE_CHECKING
+
+from hyphal._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hyphal.blobs.collection import Collection
+    from hyphal.blobs.downloader import BlobDownloader, DownloadFailed, download_blob
+    from hyphal.blobs.private import PrivateBlob
+    from hyphal.blobs.provider import PROTOCOL, BlobProvider, ProviderConfig
+    from hyphal.blobs.store import GROUP_SIZE, BlobFormat, BlobInfo, BlobStore, PartialBlob, TempTag
+    from hyphal.blobs.transfer import Download, DownloadConfig, Progress
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Collection": ".collection",
+        "BlobDownloader": ".downloader",
+        "DownloadFailed": ".downloader",
+        "download_blob": ".downloader",
+        "PrivateBlob": ".private",
+        "PROTOCOL": ".provider",
+        "BlobProvider": ".provider",
+        "ProviderConfig": ".provider",
+        "GROUP_SIZE": ".store",
+        "BlobFormat": ".store",
+        "BlobInfo": ".store",
+        "BlobStore": ".store",
+        "PartialBlob": ".store",
+        "TempTag": ".store",
+        "Download": ".transfer",
+        "DownloadConfig": ".transfer",
+        "Progress": ".transfer",
+    },
+)
 
 __all__ = [
     "GROUP_SIZE",

@@ -12,9 +12,27 @@ replicated secret store on its extension points.
 
 from __future__ import annotations
 
-from hyphal.dht.ids import immutable_key, node_id
-from hyphal.dht.node import DhtConfig, DhtNode, Operation
-from hyphal.dht.records import AnnounceRecord, NodeRecord
+from typing import TYPE_CHECKING
+
+from hyphal._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hyphal.dht.ids import immutable_key, node_id
+    from hyphal.dht.node import DhtConfig, DhtNode, Operation
+    from hyphal.dht.records import AnnounceRecord, NodeRecord
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "immutable_key": ".ids",
+        "node_id": ".ids",
+        "DhtConfig": ".node",
+        "DhtNode": ".node",
+        "Operation": ".node",
+        "AnnounceRecord": ".records",
+        "NodeRecord": ".records",
+    },
+)
 
 __all__ = [
     "AnnounceRecord",

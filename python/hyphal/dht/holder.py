@@ -24,7 +24,7 @@ from hyphal.dht.records import AnnounceRecord
 from hyphal.dht.rpc import Handler, Reply, RequestContext
 from hyphal.dht.store import RecordKind, StoredRecord
 from hyphal.errors import DecodeError
-from hyphal.feed.signed_value import SignedValue
+from hyphal.signed_value import SignedValue
 
 if TYPE_CHECKING:
     from hyphal.dht.node import DhtNode

@@ -2,7 +2,7 @@
 
 A node's id is ``BLAKE3(public_key)``; an immutable record's key is
 ``BLAKE3(value)``; a mutable record's key is its signed value id
-(:func:`hyphal.feed.signed_value.value_id`); a topic is any 32-byte
+(:func:`hyphal.feed.value_feed.value_id`); a topic is any 32-byte
 discovery key.
 """
 

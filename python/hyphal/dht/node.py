@@ -61,7 +61,7 @@ from hyphal.dht.rtt import RttEstimator
 from hyphal.dht.store import MemoryStore, RecordKind, RecordStore, StoredRecord
 from hyphal.dht.tokens import TokenIssuer
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, SeqConflict, VerificationError
-from hyphal.feed.signed_value import SignedValue, value_id
+from hyphal.signed_value import SignedValue, value_id
 from hyphal.signing import KeyPair
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
-from hyphal.feed.signed_value import SignedValue
+from hyphal.signed_value import SignedValue
 
 T = TypeVar("T")
 

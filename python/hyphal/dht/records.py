@@ -1,6 +1,6 @@
 """Signed DHT records: node records and topic announces (docs/PROTOCOL.md §11.2-11.3).
 
-Mutable records are the signed values of :mod:`hyphal.feed.signed_value`
+Mutable records are the signed values of :mod:`hyphal.feed.value_feed`
 (BEP 44 semantics, one shared format and signature); immutable records are
 plain bytes keyed by their BLAKE3 hash. Everything here decodes strictly:
 malformed bytes raise :class:`~hyphal.errors.DecodeError` and nothing else,
@@ -19,8 +19,7 @@ from typing import TypeAlias
 from hyphal import _core
 from hyphal.dht.ids import node_id
 from hyphal.errors import DecodeError, InvalidInput, SignatureError
-from hyphal.feed.head import namespaced_message, require_signature
-from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair
+from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, namespaced_message, require_signature
 
 Addr: TypeAlias = tuple[str, int]
 """A UDP address: (IPv4 or IPv6 literal, port)."""

@@ -33,8 +33,8 @@ from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import RoutingTable
 from hyphal.dht.store import RecordStore
 from hyphal.errors import DecodeError, InvalidInput
-from hyphal.feed.signed_value import SignedValue
 from hyphal.files import write_atomically
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from hyphal.feed.bitfield import Bitfield, PageChanges, encode_page
 from hyphal.feed.encryption import BlockCipher, default_read_secret
 from hyphal.feed.head import MAX_FORK, SignedHead, Signer, can_sign, keypair_signer
 from hyphal.feed.manifest import Manifest, discovery_key
-from hyphal.merkle import MAX_LENGTH, Node, Proof
+from hyphal.merkle import MAX_LENGTH, Proof, TreeNode
 from hyphal.notifier import Notifier
 from hyphal.signing import KeyPair
 from hyphal.storage.base import FeedRecord, FeedWrite, Storage
@@ -103,7 +103,7 @@ def _check_index(index: int, what: str = "index") -> None:
         raise InvalidInput(f"{what} must be an integer in [0, 2^62)")
 
 
-def _roots_of(nodes: Sequence[Node], length: int) -> list[Node]:
+def _roots_of(nodes: Sequence[TreeNode], length: int) -> list[TreeNode]:
     by_index = {n.index: n for n in nodes}
     try:
         return [by_index[i] for i in _core.ft_full_roots(length)]
@@ -119,7 +119,7 @@ class Feed:
         storage: Storage,
         manifest: Manifest,
         head: SignedHead | None,
-        roots: list[Node],
+        roots: list[TreeNode],
         bitfield: Bitfield,
         signer: Signer | None,
         cipher: BlockCipher | None,
@@ -284,7 +284,7 @@ class Feed:
         )
 
     @staticmethod
-    def _load_roots(storage: Storage, key: bytes, head: SignedHead | None) -> list[Node]:
+    def _load_roots(storage: Storage, key: bytes, head: SignedHead | None) -> list[TreeNode]:
         if head is None:
             return []
         indexes = _core.ft_full_roots(head.length)
@@ -485,7 +485,7 @@ class Feed:
         return head
 
     def _commit(
-        self, head: SignedHead | None, roots: list[Node], bits: PageChanges, change: FeedChange
+        self, head: SignedHead | None, roots: list[TreeNode], bits: PageChanges, change: FeedChange
     ) -> None:
         """Adopt what was just written (never call before the write committed)."""
         if head is not None:
@@ -495,7 +495,7 @@ class Feed:
 
     # -- replication hooks -----------------------------------------------------------
 
-    def roots_at(self, length: int) -> list[Node]:
+    def roots_at(self, length: int) -> list[TreeNode]:
         """The tree's roots at ``length <= self.length``, from stored nodes.
 
         A peer's proof with ``upgrade_from=length`` is checked against these.
@@ -653,7 +653,7 @@ class Feed:
             raise ProofError(f"proof is for length {parsed.length}, the head for {head.length}")
         return proof_bytes, owned, parsed
 
-    def _check_older_head(self, head: SignedHead, verified: Sequence[Node]) -> None:
+    def _check_older_head(self, head: SignedHead, verified: Sequence[TreeNode]) -> None:
         """An older head in our fork is only as good as its agreement with our verified tree."""
         theirs = _roots_of(verified, head.length)
         ours = self._storage.get_nodes(self._key, [r.index for r in theirs])

@@ -30,22 +30,6 @@ _HEAD = struct.Struct("<BQQ32sB")  # version, length, fork, tree hash, signature
 _SIGNATURE_ENTRY = 1 + SIGNATURE_SIZE
 
 
-# -- shared signing helpers -----------------------------------------------------
-
-
-def namespaced_message(namespace: bytes, *fields: bytes) -> bytes:
-    """``namespace ‖ fields…``: every hyphal signature starts with a 32-byte domain key."""
-    if len(namespace) != 32:
-        raise InvalidInput("a signature namespace is a 32-byte derived key")
-    return b"".join((namespace, *fields))
-
-
-def require_signature(public_key: Buffer, message: Buffer, signature: Buffer) -> None:
-    """Raise :class:`SignatureError` unless ``signature`` verifies (strict ed25519)."""
-    if len(memoryview(signature)) != SIGNATURE_SIZE or not verify(public_key, message, signature):
-        raise SignatureError("ed25519 signature does not verify")
-
-
 @dataclass(frozen=True, slots=True)
 class HeadSignature:
     """One signer's signature: ``signer`` is its index in the manifest."""
@@ -201,7 +185,5 @@ __all__ = [
     "Signer",
     "can_sign",
     "keypair_signer",
-    "namespaced_message",
-    "require_signature",
     "verify_quorum",
 ]

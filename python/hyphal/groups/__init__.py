@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
-from hyphal.groups.repo import Collection, Delete, Entry, Put, check_name, decode_op
+from typing import TYPE_CHECKING
+
+from hyphal._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hyphal.groups.repo import Collection, Delete, Entry, Put, check_name, decode_op
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Collection": ".repo",
+        "Delete": ".repo",
+        "Entry": ".repo",
+        "Put": ".repo",
+        "check_name": ".repo",
+        "decode_op": ".repo",
+    },
+)
 
 __all__ = ["Collection", "Delete", "Entry", "Put", "check_name", "decode_op"]

@@ -46,7 +46,6 @@ from hyphal.blobs.store import TempTag
 from hyphal.blobs.transfer import DownloadConfig
 from hyphal.dht.udp import UdpDht, format_address
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.events import (
     FileAdded,
     FileInfo,
@@ -69,6 +68,7 @@ from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.invite import check_peer
 from hyphal.groups.keys import GroupKeys
+from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
 ADVERT_VERSION = 1

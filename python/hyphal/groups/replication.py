@@ -10,13 +10,13 @@ adverts are dropped.
 from __future__ import annotations
 
 from hyphal.errors import InvalidInput
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Membership
 from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, PeerSynced, Send
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.fanout import Fanout, Subscriber
+from hyphal.signed_value import SignedValue
 
 
 class GroupReplication(Fanout):

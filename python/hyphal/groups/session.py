@@ -22,10 +22,10 @@ from typing import TypeAlias
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, HyphalError
-from hyphal.feed.signed_value import SignedValue
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Membership
 from hyphal.replication.capability import MAC_SIZE
+from hyphal.signed_value import SignedValue
 
 PROTOCOL = "hyphal/group/1"
 MAX_GROUP_MESSAGE = 2048

@@ -15,20 +15,44 @@ The byte layouts are in docs/PROTOCOL.md §8.
 
 from __future__ import annotations
 
-from hyphal.net.connection import (
-    Channel,
-    ChannelRequest,
-    Connection,
-    ConnectionConfig,
-    ConnectionHandler,
-    Listener,
-    connect,
-    establish,
-    listen,
+from typing import TYPE_CHECKING
+
+from hyphal._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hyphal.net.connection import (
+        Channel,
+        ChannelRequest,
+        Connection,
+        ConnectionConfig,
+        ConnectionHandler,
+        Listener,
+        connect,
+        establish,
+        listen,
+    )
+    from hyphal.net.handshake import Handshake, HandshakeResult
+    from hyphal.net.pool import ConnectionPool
+    from hyphal.net.router import ChannelRouter
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Channel": ".connection",
+        "ChannelRequest": ".connection",
+        "Connection": ".connection",
+        "ConnectionConfig": ".connection",
+        "ConnectionHandler": ".connection",
+        "Listener": ".connection",
+        "connect": ".connection",
+        "establish": ".connection",
+        "listen": ".connection",
+        "Handshake": ".handshake",
+        "HandshakeResult": ".handshake",
+        "ConnectionPool": ".pool",
+        "ChannelRouter": ".router",
+    },
 )
-from hyphal.net.handshake import Handshake, HandshakeResult
-from hyphal.net.pool import ConnectionPool
-from hyphal.net.router import ChannelRouter
 
 __all__ = [
     "Channel",

@@ -8,42 +8,85 @@ returns.
 
 from __future__ import annotations
 
-from hyphal.replication.capability import capability_key, capability_mac, verify_capability
-from hyphal.replication.messages import (
-    Auth,
-    Cancel,
-    Data,
-    Have,
-    Head,
-    Message,
-    MessageType,
-    NoData,
-    NoDataReason,
-    Request,
-    Sync,
-    Unwant,
-    Want,
-    decode_message,
-)
-from hyphal.replication.ranges import OPEN_END, RangeSet
-from hyphal.replication.replicator import (
-    Action,
-    DownloadDone,
-    DropPeer,
-    DropReason,
-    ForkDetected,
-    PeerId,
-    Replicator,
-    ReplicatorConfig,
-    Send,
-    Serve,
-    SetTimer,
-    Store,
-    VerifyHead,
-)
+from typing import TYPE_CHECKING
+
+from hyphal._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hyphal.replication.capability import capability_key, capability_mac, verify_capability
+    from hyphal.replication.messages import (
+        Auth,
+        Cancel,
+        Data,
+        Have,
+        Head,
+        Message,
+        MessageType,
+        NoData,
+        NoDataReason,
+        Request,
+        Sync,
+        Unwant,
+        Want,
+        decode_message,
+    )
+    from hyphal.replication.ranges import OPEN_END, RangeSet
+    from hyphal.replication.replicator import (
+        Action,
+        DownloadDone,
+        DropPeer,
+        DropReason,
+        ForkDetected,
+        PeerId,
+        Replicator,
+        ReplicatorConfig,
+        Send,
+        Serve,
+        SetTimer,
+        Store,
+        VerifyHead,
+    )
 
 PROTOCOL = "hyphal/feed/1"
 """The channel protocol name; the channel id is the feed's discovery key."""
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "capability_key": ".capability",
+        "capability_mac": ".capability",
+        "verify_capability": ".capability",
+        "Auth": ".messages",
+        "Cancel": ".messages",
+        "Data": ".messages",
+        "Have": ".messages",
+        "Head": ".messages",
+        "Message": ".messages",
+        "MessageType": ".messages",
+        "NoData": ".messages",
+        "NoDataReason": ".messages",
+        "Request": ".messages",
+        "Sync": ".messages",
+        "Unwant": ".messages",
+        "Want": ".messages",
+        "decode_message": ".messages",
+        "OPEN_END": ".ranges",
+        "RangeSet": ".ranges",
+        "Action": ".replicator",
+        "DownloadDone": ".replicator",
+        "DropPeer": ".replicator",
+        "DropReason": ".replicator",
+        "ForkDetected": ".replicator",
+        "PeerId": ".replicator",
+        "Replicator": ".replicator",
+        "ReplicatorConfig": ".replicator",
+        "Send": ".replicator",
+        "Serve": ".replicator",
+        "SetTimer": ".replicator",
+        "Store": ".replicator",
+        "VerifyHead": ".replicator",
+    },
+)
 
 __all__ = [
     "OPEN_END",

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, SignatureError
-from hyphal.feed.signed_value import SignedValue, SignedValueFeed
+from hyphal.feed.value_feed import SignedValueFeed
 from hyphal.replication.fanout import Fanout, Subscriber
+from hyphal.signed_value import SignedValue
 
 PROTOCOL = "hyphal/value/1"
 VALUE_MESSAGE = 1

@@ -30,8 +30,15 @@ import nacl.exceptions
 
 from hyphal import _core, aead
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput
-from hyphal.feed.head import namespaced_message, require_signature
-from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, x25519_private_key, x25519_public_key
+from hyphal.signing import (
+    PUBLIC_KEY_SIZE,
+    SIGNATURE_SIZE,
+    KeyPair,
+    namespaced_message,
+    require_signature,
+    x25519_private_key,
+    x25519_public_key,
+)
 
 SECRET_ID_KEY: bytes = _core.derive_key("hyphal 2026-11 secret id", b"")
 SECRET_RECORD_NAMESPACE: bytes = _core.derive_key("hyphal 2026-11 secret record", b"")

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from typing_extensions import Buffer
 
-from hyphal.merkle import Node
+from hyphal.merkle import TreeNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class FeedWrite:
     truncate_from: int | None = None
     block_start: int = 0
     blocks: Sequence[Buffer] = ()
-    nodes: Sequence[Node] = ()
+    nodes: Sequence[TreeNode] = ()
     bitfield: Mapping[int, bytes] = field(default_factory=dict)
     head: bytes | None = None
 
@@ -90,7 +90,7 @@ class Storage(Protocol):
     def get_blocks(self, key: bytes, start: int, end: int) -> dict[int, bytes]:
         """The stored blocks of ``[start, end)`` by index (missing ones absent)."""
 
-    def get_nodes(self, key: bytes, indexes: Sequence[int]) -> dict[int, Node]:
+    def get_nodes(self, key: bytes, indexes: Sequence[int]) -> dict[int, TreeNode]:
         """The stored nodes among ``indexes`` by flat index (missing ones absent)."""
 
     def bitfield_pages(self, key: bytes) -> list[tuple[object, object]]:

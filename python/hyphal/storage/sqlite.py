@@ -55,7 +55,7 @@ from typing import IO, Literal
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
-from hyphal.merkle import Node
+from hyphal.merkle import TreeNode
 from hyphal.storage.base import FeedRecord, FeedWrite, nodes_reaching
 
 SCHEMA_VERSION = 2
@@ -128,17 +128,17 @@ CREATE TABLE signed_values (
 Synchronous = Literal["NORMAL", "FULL"]
 
 
-def encode_node(node: Node) -> bytes:
+def encode_node(node: TreeNode) -> bytes:
     return _NODE.pack(node.hash, node.size)
 
 
-def decode_node(index: object, data: object) -> Node:
+def decode_node(index: object, data: object) -> TreeNode:
     """A node row read back; :class:`DecodeError` when it is not one."""
     if not isinstance(index, int) or not isinstance(data, bytes) or len(data) != _NODE.size:
         raise DecodeError(f"storage: node row {index!r} is malformed")
     hash_, size = _NODE.unpack(data)
     try:
-        return Node(index, hash_, size)
+        return TreeNode(index, hash_, size)
     except InvalidInput as e:
         raise DecodeError(f"storage: node row {index}: {e}") from None
 
@@ -411,9 +411,9 @@ class SqliteStorage:
             raise DecodeError(f"storage: block {index} lies past the end of the data file")
         return data
 
-    def get_nodes(self, key: bytes, indexes: Sequence[int]) -> dict[int, Node]:
+    def get_nodes(self, key: bytes, indexes: Sequence[int]) -> dict[int, TreeNode]:
         feed = self._feed_id(key)
-        out: dict[int, Node] = {}
+        out: dict[int, TreeNode] = {}
         for at in range(0, len(indexes), _SQL_VARIABLES):
             chunk = list(indexes[at : at + _SQL_VARIABLES])
             marks = ",".join("?" * len(chunk))
