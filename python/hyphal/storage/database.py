@@ -134,6 +134,9 @@ def _upgrade(conn: sqlite3.Connection, name: str, schema: Schema) -> None:
         found = _user_version(conn)
         if found > schema.version:
             raise SchemaTooNew(name, found, schema.version, schema.what)
+        if found == schema.version:
+            conn.execute("ROLLBACK")
+            return
         if found == 0:
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if not tables:
@@ -153,7 +156,8 @@ def _upgrade(conn: sqlite3.Connection, name: str, schema: Schema) -> None:
             _apply(conn, migration)
         conn.execute(f"PRAGMA user_version={schema.version}")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # some errors end the transaction themselves
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
