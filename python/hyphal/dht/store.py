@@ -117,10 +117,13 @@ class SqliteStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous is NORMAL or FULL")
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
+        from hyphal.storage.database import Schema, open_database
+
+        # Version 1 is the schema these files had before user_version was set.
+        schema = Schema("DHT record store", 1, _SCHEMA, unversioned=_SCHEMA)
+        self._db: sqlite3.Connection = open_database(
+            path, schema, synchronous=synchronous, check_same_thread=False
+        )
 
     def get(self, kind: int, key: bytes) -> list[StoredRecord]:
         rows = self._db.execute(
