@@ -56,6 +56,12 @@ PURE_MODULES = [
     "hyphal.dht.tokens",
     "hyphal.dht.limits",
     "hyphal.dht.operation",
+    "hyphal.dht.config",
+    "hyphal.dht.record_store",
+    "hyphal.dht.rpc",
+    "hyphal.dht.core",
+    "hyphal.dht.holder",
+    "hyphal.dht.record_client",
     "hyphal.dht.node",
     "hyphal.secrets.records",
     # groups

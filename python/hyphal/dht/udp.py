@@ -29,9 +29,9 @@ import anyio.abc
 from hyphal.dht.messages import MAX_DATAGRAM_SIZE
 from hyphal.dht.node import DhtConfig, DhtNode
 from hyphal.dht.operation import LookupResult, Operation, PutResult
+from hyphal.dht.record_store import RecordStore
 from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import RoutingTable
-from hyphal.dht.store import RecordStore
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.files import write_atomically
 from hyphal.signed_value import SignedValue
