@@ -57,6 +57,7 @@ PURE_MODULES = [
     "hyphal.dht.limits",
     "hyphal.dht.operation",
     "hyphal.dht.config",
+    "hyphal.dht.timers",
     "hyphal.dht.record_store",
     "hyphal.dht.rpc",
     "hyphal.dht.core",

@@ -30,8 +30,6 @@ secret store is built that way.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -57,23 +55,12 @@ from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import Contact, RoutingTable
 from hyphal.dht.rpc import Handler, Reply, ReplyCallback, RequestContext
 from hyphal.dht.rtt import RttEstimator
+from hyphal.dht.timers import Timer, Timers
 from hyphal.dht.tokens import TokenIssuer
 from hyphal.errors import DecodeError, HyphalError, InvalidInput, VerificationError
 from hyphal.signing import KeyPair
 
 log = logging.getLogger(__name__)
-
-
-class _Timer:
-    __slots__ = ("callback", "cancelled", "when")
-
-    def __init__(self, when: float, callback: Callable[[float], None]) -> None:
-        self.when = when
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 @dataclass(slots=True)
@@ -84,7 +71,7 @@ class _Pending:
     expect_id: bytes | None
     on_reply: ReplyCallback
     on_timeout: Callable[[float], None]
-    timer: _Timer
+    timer: Timer
     late_ok: bool = False
     """After its timeout, a late reply is still taken until ``max_timeout`` (lookups)."""
     timed_out: bool = False
@@ -183,8 +170,7 @@ class DhtCore:
         self.counters = Counters()
         self.store: RecordStore = store if store is not None else MemoryStore()
         self._outbox: list[tuple[Addr, bytes]] = []
-        self._timers: list[tuple[float, int, _Timer]] = []
-        self._timer_seq = itertools.count()
+        self._timers = Timers()
         self._pending: dict[int, _Pending] = {}
         self._pinging: set[bytes] = set()
         self._handlers: dict[int, Handler] = {Method.PING: _answer_ping, Method.FIND_NODE: _answer_find_node}
@@ -204,19 +190,11 @@ class DhtCore:
 
     def get_timer(self) -> float | None:
         """When :meth:`timer_fired` is next due, or None."""
-        timers = self._timers
-        while timers and timers[0][2].cancelled:
-            heapq.heappop(timers)
-        return timers[0][0] if timers else None
+        return self._timers.next_due()
 
     def timer_fired(self, now: float) -> None:
         """Run every timer due at ``now``."""
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            _, _, timer = heapq.heappop(timers)
-            if not timer.cancelled:
-                timer.cancelled = True
-                timer.callback(now)
+        self._timers.fire(now)
 
     def datagram_received(self, now: float, addr: Addr, data: bytes) -> None:
         """A datagram from ``addr``. Never raises for bad input: it is dropped and counted."""
@@ -394,10 +372,8 @@ class DhtCore:
         self.counters.sent += 1
         self._outbox.append((addr, data))
 
-    def _call_at(self, when: float, callback: Callable[[float], None]) -> _Timer:
-        timer = _Timer(when, callback)
-        heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
-        return timer
+    def _call_at(self, when: float, callback: Callable[[float], None]) -> Timer:
+        return self._timers.call_at(when, callback)
 
     def _send_request(
         self,
