@@ -33,6 +33,7 @@ PURE_MODULES = [
     "hyphal.feed.bitfield",
     "hyphal.feed.encryption",
     # connections
+    "hyphal.net.address",
     "hyphal.net.noise",
     "hyphal.net.handshake",
     "hyphal.net.frames",

@@ -310,17 +310,4 @@ async def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def format_address(host: str, port: int) -> str:
-    """``"host:port"``, with an IPv6 host in brackets: what :func:`parse_address` reads."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parse_address(text: str) -> Addr:
-    """``"host:port"`` or ``"[v6]:port"`` as an address."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InvalidInput(f"not host:port: {text!r}")
-    return (host.strip("[]"), int(port))
-
-
-__all__ = ["UdpDht", "format_address", "parse_address"]
+__all__ = ["UdpDht"]
