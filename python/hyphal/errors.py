@@ -16,6 +16,10 @@ class InvalidInput(HyphalError, ValueError):
     """An argument is out of range or of the wrong length."""
 
 
+class InvalidAddress(InvalidInput):
+    """A network address is not ``host:port`` or ``[IPv6]:port`` with a port in range."""
+
+
 class DecodeError(HyphalError, ValueError):
     """Bytes from a peer, a file or a user do not parse as the expected format."""
 
@@ -85,6 +89,7 @@ __all__ = [
     "DecryptionError",
     "HandshakeError",
     "HyphalError",
+    "InvalidAddress",
     "InvalidInput",
     "NotAvailable",
     "ProofError",
