@@ -235,7 +235,7 @@ fn blob_verify_range(
 }
 
 #[pyfunction]
-#[pyo3(name = "outboard")]
+#[pyo3(name = "outboard_reorder")]
 fn blob_outboard_reorder<'py>(
     py: Python<'py>,
     size: &Bound<'py, PyAny>,
