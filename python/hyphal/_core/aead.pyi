@@ -34,3 +34,12 @@ def chacha20poly1305_decrypt_parts(
     key: Buffer, nonce: Buffer, parts: Sequence[Buffer], associated_data: Buffer = b""
 ) -> bytes:
     """``chacha20poly1305_decrypt`` of the concatenation of ``parts``, without joining them first."""
+
+__all__ = [
+    "chacha20poly1305_decrypt",
+    "chacha20poly1305_decrypt_parts",
+    "chacha20poly1305_encrypt",
+    "chacha20poly1305_encrypt_parts",
+    "xchacha20poly1305_decrypt",
+    "xchacha20poly1305_encrypt",
+]

@@ -86,3 +86,21 @@ def opened_size(size: int) -> int:
 
 def open_groups(key: Buffer, sealed_size: int, first: int, data: Buffer) -> bytes:
     """Decrypt whole ciphertext groups ``first..`` of a private blob; ``DecryptionError`` if altered."""
+
+__all__ = [
+    "GROUP_SIZE",
+    "SEGMENT_SIZE",
+    "BlobSealer",
+    "OutboardBuilder",
+    "RangeDecoder",
+    "encode_range",
+    "encoded_len",
+    "group_count",
+    "open_groups",
+    "opened_size",
+    "outboard",
+    "outboard_reorder",
+    "outboard_size",
+    "sealed_size",
+    "verify_range",
+]

@@ -11,3 +11,16 @@ def children(index: int) -> tuple[int, int] | None: ...
 def span(index: int) -> tuple[int, int]: ...
 def block_range(index: int) -> tuple[int, int]: ...
 def full_roots(length: int) -> list[int]: ...
+
+__all__ = [
+    "MAX_LENGTH",
+    "block_range",
+    "children",
+    "depth",
+    "full_roots",
+    "index",
+    "offset",
+    "parent",
+    "sibling",
+    "span",
+]

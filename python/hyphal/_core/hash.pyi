@@ -31,3 +31,17 @@ class Hasher:
 def leaf_hash(index: int, data: Buffer) -> bytes: ...
 def parent_hash(size: int, left: Buffer, right: Buffer) -> bytes: ...
 def head_signable(feed_key: Buffer, tree_hash: Buffer, length: int, fork: int) -> bytes: ...
+
+__all__ = [
+    "FEED_HEAD_NAMESPACE",
+    "HEAD_KEY",
+    "LEAF_KEY",
+    "PARENT_KEY",
+    "Hasher",
+    "blake3",
+    "derive_key",
+    "head_signable",
+    "keyed_hash",
+    "leaf_hash",
+    "parent_hash",
+]

@@ -43,3 +43,13 @@ def verify_proof(
     known_roots: Sequence[TreeNode] = (),
 ) -> list[TreeNode]:
     """Verify an encoded proof; return every node it verified, roots of the new tree included."""
+
+__all__ = [
+    "TreeNode",
+    "decode_proof",
+    "encode_proof",
+    "proof_indices",
+    "tree_append",
+    "tree_hash",
+    "verify_proof",
+]

@@ -18,3 +18,9 @@ def verify(public_key: Buffer, message: Buffer, signature: Buffer) -> bool: ...
 def verify_batch(
     public_keys: Sequence[Buffer], messages: Sequence[Buffer], signatures: Sequence[Buffer]
 ) -> bool: ...
+
+__all__ = [
+    "SigningKey",
+    "verify",
+    "verify_batch",
+]

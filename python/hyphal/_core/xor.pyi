@@ -10,3 +10,11 @@ def closest(target: Buffer, ids: Buffer, k: int) -> list[int]:
 
 def sort(target: Buffer, ids: Buffer) -> list[int]:
     """Positions of all ids in a buffer of 32-byte ids, nearest ``target`` first."""
+
+__all__ = [
+    "bucket_index",
+    "closest",
+    "compare",
+    "distance",
+    "sort",
+]
