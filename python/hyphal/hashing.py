@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from hyphal._core import Hasher, blake3, derive_key, keyed_hash
+from hyphal._core.hash import Hasher, blake3, derive_key, keyed_hash
 
 __all__ = ["Hasher", "blake3", "derive_key", "keyed_hash"]

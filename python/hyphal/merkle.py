@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing_extensions import Buffer
 
 from hyphal import _core
-from hyphal._core import Node as TreeNode
-from hyphal._core import head_signable, leaf_hash, parent_hash, tree_hash
+from hyphal._core.hash import head_signable, leaf_hash, parent_hash
+from hyphal._core.merkle import TreeNode, tree_hash
 from hyphal.errors import InvalidInput
 
 MAX_LENGTH: int = _core.MAX_LENGTH

@@ -1,6 +1,6 @@
 //! hyphal's cryptographic core: pure functions, no I/O, no clocks, no state.
 //!
-//! Python reaches it through the thin bindings in `python.rs` (feature
+//! Python reaches it through the thin bindings in `py/` (feature
 //! `python`, on when maturin builds the extension `hyphal._core`).
 
 pub mod aead;
@@ -14,6 +14,6 @@ pub mod sign;
 pub mod xor;
 
 #[cfg(feature = "python")]
-mod python;
+mod py;
 
 pub use error::{Error, Result};

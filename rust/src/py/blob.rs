@@ -1,9 +1,11 @@
-//! Bindings for blobs (`blob.rs`, `blob_seal.rs`), registered from `python.rs`.
+//! `hyphal._core.blob`: outboards, verified ranges and private (sealed) blobs
+//! (binds `blob.rs` and `blob_seal.rs`).
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::{fixed, invalid, maybe_detach, uint, Bytes};
+use super::args::{fixed, maybe_detach, uint, Bytes};
+use super::errors::invalid;
 use crate::{blob, blob_seal};
 
 type Runs<'py> = Vec<(u64, Bound<'py, PyBytes>)>;
@@ -15,7 +17,7 @@ fn py_runs<'py>(py: Python<'py>, runs: Vec<(u64, Vec<u8>)>) -> Runs<'py> {
 }
 
 /// Incremental outboard and BLAKE3 root of a blob.
-#[pyclass(module = "hyphal._core", name = "OutboardBuilder")]
+#[pyclass(module = "hyphal._core.blob", name = "OutboardBuilder")]
 struct PyOutboardBuilder {
     inner: blob::OutboardBuilder,
 }
@@ -51,7 +53,7 @@ impl PyOutboardBuilder {
 }
 
 /// Streaming verifier of one encoded range response.
-#[pyclass(module = "hyphal._core", name = "RangeDecoder")]
+#[pyclass(module = "hyphal._core.blob", name = "RangeDecoder")]
 struct PyRangeDecoder {
     inner: blob::RangeDecoder,
 }
@@ -94,7 +96,7 @@ impl PyRangeDecoder {
 }
 
 /// Streaming sealer of a private blob.
-#[pyclass(module = "hyphal._core", name = "BlobSealer")]
+#[pyclass(module = "hyphal._core.blob", name = "BlobSealer")]
 struct PyBlobSealer {
     inner: blob_seal::Sealer,
 }
@@ -131,16 +133,19 @@ impl PyBlobSealer {
 }
 
 #[pyfunction]
+#[pyo3(name = "group_count")]
 fn blob_group_count(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     Ok(blob::group_count(uint(size, "size")?))
 }
 
 #[pyfunction]
+#[pyo3(name = "outboard_size")]
 fn blob_outboard_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     Ok(blob::outboard_size(uint(size, "size")?))
 }
 
 #[pyfunction]
+#[pyo3(name = "encoded_len")]
 fn blob_encoded_len(
     size: &Bound<'_, PyAny>,
     start: &Bound<'_, PyAny>,
@@ -154,6 +159,7 @@ fn blob_encoded_len(
 }
 
 #[pyfunction]
+#[pyo3(name = "outboard")]
 fn blob_outboard<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -195,6 +201,7 @@ fn walk_stored<T: Send>(
 }
 
 #[pyfunction]
+#[pyo3(name = "encode_range")]
 fn blob_encode_range<'py>(
     py: Python<'py>,
     root: &Bound<'py, PyAny>,
@@ -210,6 +217,7 @@ fn blob_encode_range<'py>(
 }
 
 #[pyfunction]
+#[pyo3(name = "verify_range")]
 fn blob_verify_range(
     py: Python<'_>,
     root: &Bound<'_, PyAny>,
@@ -227,6 +235,7 @@ fn blob_verify_range(
 }
 
 #[pyfunction]
+#[pyo3(name = "outboard_reorder")]
 fn blob_outboard_reorder<'py>(
     py: Python<'py>,
     size: &Bound<'py, PyAny>,
@@ -250,6 +259,7 @@ fn blob_outboard_reorder<'py>(
 }
 
 #[pyfunction]
+#[pyo3(name = "sealed_size")]
 fn blob_sealed_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     let size = uint(size, "size")?;
     if size > blob_seal::MAX_SEALED_SIZE / 2 {
@@ -259,11 +269,13 @@ fn blob_sealed_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
 }
 
 #[pyfunction]
+#[pyo3(name = "opened_size")]
 fn blob_opened_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     Ok(blob_seal::opened_size(uint(size, "size")?)?)
 }
 
 #[pyfunction]
+#[pyo3(name = "open_groups")]
 fn blob_open_groups<'py>(
     py: Python<'py>,
     key: &Bound<'py, PyAny>,
@@ -281,9 +293,25 @@ fn blob_open_groups<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// The old flat names on `hyphal._core` of the names that differ here.
+pub(super) const FLAT_NAMES: &[(&str, &str)] = &[
+    ("GROUP_SIZE", "BLOB_GROUP_SIZE"),
+    ("SEGMENT_SIZE", "BLOB_SEGMENT_SIZE"),
+    ("group_count", "blob_group_count"),
+    ("outboard_size", "blob_outboard_size"),
+    ("encoded_len", "blob_encoded_len"),
+    ("outboard", "blob_outboard"),
+    ("encode_range", "blob_encode_range"),
+    ("verify_range", "blob_verify_range"),
+    ("outboard_reorder", "blob_outboard_reorder"),
+    ("sealed_size", "blob_sealed_size"),
+    ("opened_size", "blob_opened_size"),
+    ("open_groups", "blob_open_groups"),
+];
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("BLOB_GROUP_SIZE", blob::GROUP_SIZE)?;
-    m.add("BLOB_SEGMENT_SIZE", blob_seal::SEGMENT_SIZE)?;
+    m.add("GROUP_SIZE", blob::GROUP_SIZE)?;
+    m.add("SEGMENT_SIZE", blob_seal::SEGMENT_SIZE)?;
     m.add_class::<PyOutboardBuilder>()?;
     m.add_class::<PyRangeDecoder>()?;
     m.add_class::<PyBlobSealer>()?;
