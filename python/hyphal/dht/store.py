@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from hyphal.dht.record_store import StoredRecord
+from hyphal.storage.database import Schema, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dht_records (
@@ -26,7 +27,6 @@ class SqliteStore:
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous is NORMAL or FULL")
-        from hyphal.storage.database import Schema, open_database
 
         # Version 1 is the schema these files had before user_version was set.
         schema = Schema("DHT record store", 1, _SCHEMA, unversioned=_SCHEMA)
