@@ -21,6 +21,7 @@ PURE_MODULES = [
     "hyphal",
     "hyphal.aead",
     "hyphal.errors",
+    "hyphal.codec",
     "hyphal.flat_tree",
     "hyphal.hashing",
     "hyphal.merkle",
