@@ -42,6 +42,9 @@ PURE_MODULES = [
     "hyphal.replication.messages",
     "hyphal.replication.ranges",
     "hyphal.replication.capability",
+    "hyphal.replication.actions",
+    "hyphal.replication.state",
+    "hyphal.replication.scheduler",
     "hyphal.replication.replicator",
     # blobs
     "hyphal.blobs.messages",

@@ -32,22 +32,22 @@ from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
 from hyphal.net.outbox import CHANNEL_ENDED, Outbox
 from hyphal.replication import PROTOCOL
-from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
-from hyphal.replication.manifest_exchange import serve_manifest
-from hyphal.replication.messages import NoDataReason
-from hyphal.replication.replicator import (
+from hyphal.replication.actions import (
     Action,
     DownloadDone,
     DropPeer,
     ForkDetected,
-    Replicator,
-    ReplicatorConfig,
     Send,
     Serve,
     SetTimer,
     Store,
     VerifyHead,
 )
+from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
+from hyphal.replication.manifest_exchange import serve_manifest
+from hyphal.replication.messages import NoDataReason
+from hyphal.replication.replicator import Replicator
+from hyphal.replication.state import ReplicatorConfig
 
 log = logging.getLogger("hyphal.replication")
 
