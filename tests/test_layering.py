@@ -21,6 +21,7 @@ PURE_MODULES = [
     "hyphal",
     "hyphal.aead",
     "hyphal.errors",
+    "hyphal.codec",
     "hyphal.flat_tree",
     "hyphal.hashing",
     "hyphal.merkle",
@@ -42,6 +43,9 @@ PURE_MODULES = [
     "hyphal.replication.messages",
     "hyphal.replication.ranges",
     "hyphal.replication.capability",
+    "hyphal.replication.actions",
+    "hyphal.replication.state",
+    "hyphal.replication.scheduler",
     "hyphal.replication.replicator",
     # blobs
     "hyphal.blobs.messages",

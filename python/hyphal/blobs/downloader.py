@@ -3,7 +3,8 @@
 Drives a :class:`~hyphal.blobs.transfer.Download` (which decides everything)
 over ``hyphal/blob/1`` channels: one channel per provider connection, a
 reader task feeding its replies in, an outbox task sending its requests, and
-a timer task for the machine's deadlines. Verified groups go to a
+a timer task for the machine's deadlines (the skeleton is
+:class:`~hyphal.net.driver.ChannelDriver`'s). Verified groups go to a
 :class:`~hyphal.blobs.store.PartialBlob`, flushed (fdatasync, then the
 bitfield) every ``flush_bytes`` and at the end, so an interrupted download
 resumes from its last flush.
@@ -22,13 +23,10 @@ import contextlib
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
-from typing import Self
 
 import anyio
-import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from hyphal.blobs.provider import CHANNEL_ENDED, PROTOCOL
@@ -46,9 +44,9 @@ from hyphal.blobs.transfer import (
     SizeKnown,
     Store,
 )
-from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, VerificationError
-from hyphal.net.connection import Channel, Connection
-from hyphal.net.outbox import Outbox
+from hyphal.errors import DecodeError, HyphalError, NotAvailable, VerificationError
+from hyphal.net.connection import Connection
+from hyphal.net.driver import ChannelDriver, PeerChannel
 
 log = logging.getLogger("hyphal.blobs")
 
@@ -60,15 +58,7 @@ class DownloadFailed(NotAvailable):
     """The download stopped before the blob was complete (what was verified is kept)."""
 
 
-@dataclass(eq=False)
-class _Peer:
-    id: int
-    connection: Connection
-    channel: Channel
-    outbox: Outbox
-
-
-class BlobDownloader:
+class BlobDownloader(ChannelDriver):
     """Downloads ``hash`` into ``store`` from every provider added; see the module docstring."""
 
     def __init__(
@@ -80,6 +70,7 @@ class BlobDownloader:
         on_progress: Callable[[Progress], None] | None = None,
         flush_bytes: int = FLUSH_BYTES,
     ) -> None:
+        super().__init__()
         self.store = store
         self.hash = bytes(hash_)
         self._tag = store.temp_tag(self.hash)
@@ -89,15 +80,8 @@ class BlobDownloader:
         self._partial: PartialBlob | None = None
         self._done = anyio.Event()
         self._error: str | None = None
-        self._peers: dict[int, _Peer] = {}
-        self._next_peer = 1
-        self._timer_changed = anyio.Event()
-        self._timer_deadline: float | None = None
-        self._group: anyio.abc.TaskGroup | None = None
         self._events: list[MemoryObjectSendStream[Progress]] = []
         self.last_progress: Progress | None = None
-        self.dropped: list[tuple[bytes, str]] = []
-        """(provider public key, reason) of every provider dropped."""
         now = anyio.current_time()
         info = store.info(self.hash)
         if info is not None and info.complete:
@@ -114,11 +98,17 @@ class BlobDownloader:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(self._timer)
-        return self
+    def _started(self) -> None:
+        super()._started()
+        self._set_deadline(self._machine.deadline)  # a download with no provider times out too
+
+    async def _stopping(self) -> None:
+        if not self._machine.done:
+            self._run(self._machine.cancel(anyio.current_time()))
+        self._close_partial()
+        for send in self._events:
+            send.close()
+        await super()._stopping()
 
     async def __aexit__(
         self,
@@ -126,21 +116,10 @@ class BlobDownloader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
         try:
-            if not self._machine.done:
-                self._run(self._machine.cancel(anyio.current_time()))
-            self._close_partial()
-            for send in self._events:
-                send.close()
+            return await super().__aexit__(exc_type, exc, tb)
         finally:
-            # Always leave the task group: one left entered corrupts its task's cancel scopes.
-            self._group.cancel_scope.cancel()
-            try:
-                result = await self._group.__aexit__(exc_type, exc, tb)
-            finally:
-                self._tag.release()
-        return result
+            self._tag.release()
 
     # -- API -------------------------------------------------------------------------
 
@@ -150,16 +129,11 @@ class BlobDownloader:
 
     async def add_provider(self, connection: Connection) -> None:
         """Use ``connection``'s peer as a provider (at any time, also mid-download)."""
-        if self._group is None:
-            raise InvalidInput("use BlobDownloader as an async context manager first")
+        self._require_running()
         if self._machine.done:
             return
         channel = await connection.open_channel(PROTOCOL, secrets.token_bytes(16))
-        peer = _Peer(self._next_peer, connection, channel, Outbox(channel))
-        self._next_peer += 1
-        self._peers[peer.id] = peer
-        self._group.start_soon(self._writer, peer)
-        self._group.start_soon(self._reader, peer)
+        peer = self._add_peer(connection, channel)
         self._run(self._machine.add_provider(peer.id, anyio.current_time()))
 
     def cancel(self) -> None:
@@ -186,7 +160,7 @@ class BlobDownloader:
 
     # -- tasks -------------------------------------------------------------------------
 
-    async def _reader(self, peer: _Peer) -> None:
+    async def _reader(self, peer: PeerChannel) -> None:
         reason = "channel closed"
         try:
             await peer.channel.wait_open()
@@ -213,41 +187,23 @@ class BlobDownloader:
         finally:
             self._forget(peer, reason)
 
-    async def _writer(self, peer: _Peer) -> None:
-        await peer.outbox.run()
-        self._forget(peer, "channel closed")
+    def _on_deadline(self) -> None:
+        self._run(self._machine.tick(anyio.current_time()))
 
-    async def _timer(self) -> None:
-        while True:
-            deadline = self._timer_deadline = self._machine.deadline
-            with anyio.move_on_after(math.inf if deadline is None else deadline - anyio.current_time()):
-                await self._timer_changed.wait()
-            if self._timer_changed.is_set():
-                self._timer_changed = anyio.Event()
-            self._run(self._machine.tick(anyio.current_time()))
-
-    def _forget(self, peer: _Peer, reason: str) -> None:
-        peer.outbox.close()
-        if self._peers.pop(peer.id, None) is not None:
-            self._run(self._machine.remove_provider(peer.id, reason, anyio.current_time()))
-            if self._group is not None:
-                self._group.start_soon(peer.channel.aclose, reason)
+    def _peer_removed(self, peer: PeerChannel, reason: str) -> None:
+        self._run(self._machine.remove_provider(peer.id, reason, anyio.current_time()))
+        self._close(peer, reason)
 
     # -- actions -------------------------------------------------------------------------
 
     def _run(self, actions: Sequence[Action]) -> None:
         for action in actions:
             self._perform(action)
-        # Wake the timer only for an earlier deadline: progress moves deadlines later.
-        deadline = self._machine.deadline
-        if deadline is not None and (self._timer_deadline is None or deadline < self._timer_deadline):
-            self._timer_changed.set()
+        self._set_deadline(self._machine.deadline)
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Send):
-            peer = self._peer(action.provider)
-            if peer is not None:
-                peer.outbox.put(action.data)
+            self._send(action.provider, action.data)
         elif isinstance(action, Store):
             if self._partial is None:
                 return  # the download failed at SizeKnown
@@ -276,7 +232,7 @@ class BlobDownloader:
         elif isinstance(action, DropProvider):
             peer = self._peer(action.provider)
             if peer is not None:
-                self.dropped.append((peer.connection.remote_public_key, action.reason))
+                self._record_drop(peer, action.reason)
                 self._forget(peer, action.reason)
         elif isinstance(action, Finished):
             self._close_partial()
@@ -284,9 +240,6 @@ class BlobDownloader:
         elif isinstance(action, Failed):
             self._close_partial()
             self._end(action.reason)
-
-    def _peer(self, provider: Hashable) -> _Peer | None:
-        return self._peers.get(provider) if isinstance(provider, int) else None
 
     def _close_partial(self) -> None:
         if self._partial is not None:
@@ -299,10 +252,7 @@ class BlobDownloader:
         for send in self._events:
             send.close()
         for peer in list(self._peers.values()):
-            peer.outbox.close()
-            if self._group is not None:
-                self._group.start_soon(peer.channel.aclose, "download over")
-        self._peers.clear()
+            self._close(peer, "download over")
 
 
 async def download_blob(

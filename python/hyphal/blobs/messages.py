@@ -1,6 +1,7 @@
 """Messages of the blob transfer protocol, channel ``hyphal/blob/1`` (docs/PROTOCOL.md §12.5).
 
-Every message is one channel message: ``u8 type ‖ body``, integers little-endian.
+Every message is one channel message: ``u8 type ‖ body``, integers little-endian, read
+with :mod:`hyphal.codec`.
 
 Requests (requester → provider)::
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 from typing_extensions import Buffer
 
+from hyphal.codec import Reader, byte_view
 from hyphal.errors import DecodeError
 
 MAX_GET_GROUPS = 1024
@@ -34,13 +36,22 @@ MAX_ERROR_TEXT = 512
 
 HAS, GET, CANCEL, HAVE, DATA, ERROR = 0x01, 0x02, 0x03, 0x81, 0x82, 0x83
 
-_HAS = struct.Struct("<BI32s")
-_GET = struct.Struct("<BI32sQQQ")
-_CANCEL = struct.Struct("<BI")
-_HAVE = struct.Struct("<BIBQ")
-_DATA = struct.Struct("<BIB")
-_ERROR = struct.Struct("<BIB")
-DATA_HEADER = _DATA.size
+# The bodies after the type byte, read with hyphal.codec ...
+_HAS = struct.Struct("<I32s")
+_GET = struct.Struct("<I32sQQQ")
+_CANCEL = struct.Struct("<I")
+_HAVE = struct.Struct("<IBQ")
+_DATA = struct.Struct("<IB")
+_ERROR = struct.Struct("<IB")
+# ... and each fixed part written as one precompiled struct, type byte included (a DATA header
+# goes out per piece).
+_HAS_MESSAGE = struct.Struct("<BI32s")
+_GET_MESSAGE = struct.Struct("<BI32sQQQ")
+_CANCEL_MESSAGE = struct.Struct("<BI")
+_HAVE_MESSAGE = struct.Struct("<BIBQ")
+_DATA_MESSAGE = struct.Struct("<BIB")
+_ERROR_MESSAGE = struct.Struct("<BIB")
+DATA_HEADER = _DATA_MESSAGE.size
 
 
 class HaveState(enum.IntEnum):
@@ -107,79 +118,64 @@ Reply = Have | Data | Error
 
 
 def encode_has(id: int, hash_: bytes) -> bytes:  # noqa: A002
-    return _HAS.pack(HAS, id, hash_)
+    return _HAS_MESSAGE.pack(HAS, id, hash_)
 
 
 def encode_get(id: int, hash_: bytes, size: int, start: int, end: int) -> bytes:  # noqa: A002
-    return _GET.pack(GET, id, hash_, size, start, end)
+    return _GET_MESSAGE.pack(GET, id, hash_, size, start, end)
 
 
 def encode_cancel(id: int) -> bytes:  # noqa: A002
-    return _CANCEL.pack(CANCEL, id)
+    return _CANCEL_MESSAGE.pack(CANCEL, id)
 
 
 def encode_have(id: int, state: HaveState, size: int, bitfield: bytes = b"") -> bytes:  # noqa: A002
-    return _HAVE.pack(HAVE, id, state, size) + bitfield
+    return _HAVE_MESSAGE.pack(HAVE, id, state, size) + bitfield
 
 
 def data_header(id: int, last: bool) -> bytes:  # noqa: A002
-    return _DATA.pack(DATA, id, last)
+    return _DATA_MESSAGE.pack(DATA, id, last)
 
 
 def encode_error(id: int, code: ErrorCode, text: str) -> bytes:  # noqa: A002
-    return _ERROR.pack(ERROR, id, code) + text.encode()[:MAX_ERROR_TEXT]
-
-
-def _exact(view: memoryview, layout: struct.Struct, what: str) -> tuple[object, ...]:
-    if len(view) != layout.size:
-        raise DecodeError(f"{what} message is {len(view)} bytes, not {layout.size}")
-    return layout.unpack(view)
+    return _ERROR_MESSAGE.pack(ERROR, id, code) + text.encode()[:MAX_ERROR_TEXT]
 
 
 def decode_request(message: Buffer) -> Request:
-    view = memoryview(message).cast("B")
-    if not view:
-        raise DecodeError("empty message")
-    kind = view[0]
+    r = Reader(byte_view(message), "blob request")
+    kind = r.u8("message type")
+    request: Request
     if kind == HAS:
-        _, id_, h = _exact(view, _HAS, "HAS")
-        return Has(int(id_), bytes(h))  # type: ignore[call-overload]
-    if kind == GET:
-        _, id_, h, size, start, end = _exact(view, _GET, "GET")
-        return Get(int(id_), bytes(h), int(size), int(start), int(end))  # type: ignore[call-overload]
-    if kind == CANCEL:
-        _, id_ = _exact(view, _CANCEL, "CANCEL")
-        return Cancel(int(id_))  # type: ignore[call-overload]
-    raise DecodeError(f"unknown request type 0x{kind:02x}")
+        request = Has(*r.unpack(_HAS, "HAS"))
+    elif kind == GET:
+        request = Get(*r.unpack(_GET, "GET"))
+    elif kind == CANCEL:
+        request = Cancel(*r.unpack(_CANCEL, "CANCEL"))
+    else:
+        raise DecodeError(f"unknown request type 0x{kind:02x}")
+    r.expect_end()
+    return request
 
 
 def decode_reply(message: Buffer) -> Reply:
-    view = memoryview(message).cast("B")
-    if not view:
-        raise DecodeError("empty message")
-    kind = view[0]
+    r = Reader(byte_view(message), "blob reply")
+    kind = r.u8("message type")
     if kind == HAVE:
-        if len(view) < _HAVE.size:
-            raise DecodeError("HAVE message too short")
-        _, id_, state, size = _HAVE.unpack_from(view)
+        id_, state, size = r.unpack(_HAVE, "HAVE")
         if state not in HaveState.__members__.values():
             raise DecodeError(f"HAVE state {state} is unknown")
-        bits = bytes(view[_HAVE.size :])
-        if len(bits) > MAX_BITFIELD or (state != HaveState.PARTIAL and bits):
+        bits = bytes(r.rest("HAVE bitfield", MAX_BITFIELD))
+        if state != HaveState.PARTIAL and bits:
             raise DecodeError("HAVE bitfield of the wrong size")
         return Have(id_, HaveState(state), size, bits)
     if kind == DATA:
-        if len(view) < _DATA.size:
-            raise DecodeError("DATA message too short")
-        _, id_, last = _DATA.unpack_from(view)
+        id_, last = r.unpack(_DATA, "DATA")
         if last > 1:
             raise DecodeError("DATA last flag is not 0 or 1")
-        return Data(id_, bool(last), view[_DATA.size :])
+        return Data(id_, bool(last), r.rest("DATA payload"))
     if kind == ERROR:
-        if len(view) < _ERROR.size:
-            raise DecodeError("ERROR message too short")
-        _, id_, code = _ERROR.unpack_from(view)
-        return Error(id_, code, bytes(view[_ERROR.size :]).decode("utf-8", "replace"))
+        id_, code = r.unpack(_ERROR, "ERROR")
+        return Error(id_, code, bytes(r.rest("ERROR text")).decode("utf-8", "replace"))
     raise DecodeError(f"unknown reply type 0x{kind:02x}")
 
 

@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from hyphal.codec import Reader
 from hyphal.dht.records import Addr, decode_address, encode_address
 from hyphal.errors import DecodeError, InvalidInput
 
@@ -83,8 +84,6 @@ class Status(IntEnum):
 
 
 _HEADER = struct.Struct("<BBBQ")  # version, kind, method, txid
-_HEADER_SIZE = _HEADER.size
-_TRUNCATED = "datagram truncated"
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U64 = struct.Struct("<Q")
@@ -236,143 +235,47 @@ def _sized(datagram: bytes) -> bytes:
 # -- decoding -------------------------------------------------------------------
 
 
-class _Reader:
-    __slots__ = ("_offset", "_raw")
-
-    def __init__(self, raw: bytes) -> None:
-        self._raw = raw
-        self._offset = 0
-
-    def take(self, size: int) -> bytes:
-        end = self._offset + size
-        if end > len(self._raw):
-            raise DecodeError("datagram truncated")
-        out = self._raw[self._offset : end]
-        self._offset = end
-        return out
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        value: int = _U16.unpack(self.take(2))[0]
-        return value
-
-    def blob8(self, limit: int) -> bytes:
-        size = self.u8()
-        if size > limit:
-            raise DecodeError(f"byte string of {size} bytes exceeds its limit of {limit}")
-        return self.take(size)
-
-    def blob16(self, limit: int, *, nonempty: bool = False) -> bytes:
-        size = self.u16()
-        if size > limit or (nonempty and size == 0):
-            raise DecodeError(f"byte string of {size} bytes outside its limits")
-        return self.take(size)
-
-    def address(self) -> Addr:
-        addr, self._offset = decode_address(self._raw, self._offset)
-        return addr
-
-    def finish(self) -> None:
-        if self._offset != len(self._raw):
-            raise DecodeError("trailing bytes after message")
-
-
 def decode_message(data: bytes) -> Message:
     """Parse one datagram; raises :class:`~hyphal.errors.DecodeError` for anything malformed.
 
-    Straight-line code (every datagram goes through here): each field is
-    bounds-checked where it is read, and the whole datagram must be used.
+    Every datagram goes through here: each field is bounds-checked where it
+    is read (:class:`~hyphal.codec.Reader`), and the whole datagram must be used.
     """
     if not isinstance(data, bytes):
         raise DecodeError("a datagram is bytes")
-    size = len(data)
-    if size > MAX_DATAGRAM_SIZE:
+    if len(data) > MAX_DATAGRAM_SIZE:
         raise DecodeError("datagram larger than MAX_DATAGRAM_SIZE")
-    if size < _HEADER_SIZE:
-        raise DecodeError("datagram shorter than its header")
-    version, kind, method, txid = _HEADER.unpack_from(data)
+    r = Reader(data, "datagram")
+    version, kind, method, txid = r.unpack(_HEADER, "header")
     if version != WIRE_VERSION:
         raise DecodeError(f"unknown wire version {version}")
     if method == 0:
         raise DecodeError("method 0 is reserved")
-    at = _HEADER_SIZE
     message: Message
     if kind == _REQUEST:
-        flags = _u8(data, at, size)
-        at += 1
+        flags = r.u8("flags")
         if flags & ~(_HAS_TARGET | _HAS_SENDER):
             raise DecodeError(f"unknown request flags {flags:#x}")
-        target = sender = None
-        if flags & _HAS_TARGET:
-            if at + 32 > size:
-                raise DecodeError(_TRUNCATED)
-            target = data[at : at + 32]
-            at += 32
-        if flags & _HAS_SENDER:
-            sender, at = _record(data, at, size)
-        token, at = _blob8(data, at, size)
-        payload, at = _blob16(data, at, size)
+        target = r.take(32, "target") if flags & _HAS_TARGET else None
+        sender = r.bytes16(MAX_RECORD_SIZE, "sender record", min_size=1) if flags & _HAS_SENDER else None
+        token = r.bytes8(MAX_TOKEN_SIZE, "token")
+        payload = r.bytes16(MAX_DATAGRAM_SIZE, "payload")
         message = Request(method, txid, target, token, payload, sender)
     elif kind == _RESPONSE:
-        if at + 2 > size:
-            raise DecodeError(_TRUNCATED)
-        status = data[at] | data[at + 1] << 8
-        responder, at = _record(data, at + 2, size)
-        observed, at = decode_address(data, at)
-        token, at = _blob8(data, at, size)
-        count = _u8(data, at, size)
-        at += 1
+        status = r.u16("status")
+        responder = r.bytes16(MAX_RECORD_SIZE, "responder record", min_size=1)
+        observed = r.parse(decode_address)
+        token = r.bytes8(MAX_TOKEN_SIZE, "token")
+        count = r.u8("node count")
         if count > MAX_NODES:
             raise DecodeError(f"{count} node records; at most {MAX_NODES}")
-        nodes = []
-        for _ in range(count):
-            node, at = _record(data, at, size)
-            nodes.append(node)
-        payload, at = _blob16(data, at, size)
-        message = Response(method, txid, responder, observed, status, token, tuple(nodes), payload)
+        nodes = tuple([r.bytes16(MAX_RECORD_SIZE, "node record", min_size=1) for _ in range(count)])
+        payload = r.bytes16(MAX_DATAGRAM_SIZE, "payload")
+        message = Response(method, txid, responder, observed, status, token, nodes, payload)
     else:
         raise DecodeError(f"unknown message kind {kind}")
-    if at != size:
-        raise DecodeError("trailing bytes after message")
+    r.expect_end()
     return message
-
-
-def _u8(data: bytes, at: int, size: int) -> int:
-    if at >= size:
-        raise DecodeError(_TRUNCATED)
-    return data[at]
-
-
-def _record(data: bytes, at: int, size: int) -> tuple[bytes, int]:
-    """A node record: ``u16le size ‖ bytes``, 1 to MAX_RECORD_SIZE bytes."""
-    record, at = _blob16(data, at, size)
-    if not 0 < len(record) <= MAX_RECORD_SIZE:
-        raise DecodeError(f"node record of {len(record)} bytes outside its limits")
-    return record, at
-
-
-def _blob8(data: bytes, at: int, size: int) -> tuple[bytes, int]:
-    """A token: ``u8 size ‖ bytes``, at most MAX_TOKEN_SIZE."""
-    length = _u8(data, at, size)
-    at += 1
-    if length > MAX_TOKEN_SIZE:
-        raise DecodeError(f"byte string of {length} bytes exceeds its limit of {MAX_TOKEN_SIZE}")
-    if at + length > size:
-        raise DecodeError(_TRUNCATED)
-    return data[at : at + length], at + length
-
-
-def _blob16(data: bytes, at: int, size: int) -> tuple[bytes, int]:
-    """``u16le size ‖ bytes`` (a payload cannot exceed the datagram, which was checked)."""
-    if at + 2 > size:
-        raise DecodeError(_TRUNCATED)
-    length = data[at] | data[at + 1] << 8
-    at += 2
-    if at + length > size:
-        raise DecodeError(_TRUNCATED)
-    return data[at : at + length], at + length
 
 
 # -- payloads of the built-in methods ---------------------------------------------
@@ -386,12 +289,12 @@ def encode_announces(announces: list[bytes]) -> bytes:
 
 
 def decode_announces(payload: bytes) -> list[bytes]:
-    r = _Reader(payload)
-    count = r.u8()
+    r = Reader(payload, "announces")
+    count = r.u8("announce count")
     if count > MAX_ANNOUNCES:
         raise DecodeError(f"{count} announces; at most {MAX_ANNOUNCES}")
-    out = [r.blob16(MAX_RECORD_SIZE, nonempty=True) for _ in range(count)]
-    r.finish()
+    out = [r.bytes16(MAX_RECORD_SIZE, "announce", min_size=1) for _ in range(count)]
+    r.expect_end()
     return out
 
 

@@ -1,6 +1,6 @@
 """Feed replication: the wire messages and a sans-I/O state machine per feed.
 
-See docs/PROTOCOL.md §10. A driver (elsewhere) connects a
+See docs/PROTOCOL.md §10. A driver (:mod:`~hyphal.replication.driver`) connects a
 :class:`Replicator` to the feed's channels ("hyphal/feed/1", id = the
 feed's discovery key) and to its storage, and performs the actions it
 returns.
@@ -13,6 +13,19 @@ from typing import TYPE_CHECKING
 from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from hyphal.replication.actions import (
+        Action,
+        DownloadDone,
+        DropPeer,
+        DropReason,
+        ForkDetected,
+        PeerId,
+        Send,
+        Serve,
+        SetTimer,
+        Store,
+        VerifyHead,
+    )
     from hyphal.replication.capability import capability_key, capability_mac, verify_capability
     from hyphal.replication.messages import (
         Auth,
@@ -31,21 +44,8 @@ if TYPE_CHECKING:
         decode_message,
     )
     from hyphal.replication.ranges import OPEN_END, RangeSet
-    from hyphal.replication.replicator import (
-        Action,
-        DownloadDone,
-        DropPeer,
-        DropReason,
-        ForkDetected,
-        PeerId,
-        Replicator,
-        ReplicatorConfig,
-        Send,
-        Serve,
-        SetTimer,
-        Store,
-        VerifyHead,
-    )
+    from hyphal.replication.replicator import Replicator
+    from hyphal.replication.state import ReplicatorConfig
 
 PROTOCOL = "hyphal/feed/1"
 """The channel protocol name; the channel id is the feed's discovery key."""
@@ -72,19 +72,19 @@ __getattr__, __dir__ = lazy_exports(
         "decode_message": ".messages",
         "OPEN_END": ".ranges",
         "RangeSet": ".ranges",
-        "Action": ".replicator",
-        "DownloadDone": ".replicator",
-        "DropPeer": ".replicator",
-        "DropReason": ".replicator",
-        "ForkDetected": ".replicator",
-        "PeerId": ".replicator",
+        "Action": ".actions",
+        "DownloadDone": ".actions",
+        "DropPeer": ".actions",
+        "DropReason": ".actions",
+        "ForkDetected": ".actions",
+        "PeerId": ".actions",
         "Replicator": ".replicator",
-        "ReplicatorConfig": ".replicator",
-        "Send": ".replicator",
-        "Serve": ".replicator",
-        "SetTimer": ".replicator",
-        "Store": ".replicator",
-        "VerifyHead": ".replicator",
+        "ReplicatorConfig": ".state",
+        "Send": ".actions",
+        "Serve": ".actions",
+        "SetTimer": ".actions",
+        "Store": ".actions",
+        "VerifyHead": ".actions",
     },
 )
 

@@ -3,7 +3,8 @@
 The replicator decides; this module does the I/O it asks for. Each attached
 connection gets one feed channel ("hyphal/feed/1", id = the discovery key),
 a reader task feeding messages in, and a writer task draining that peer's
-outbox, so a slow peer only ever blocks its own channel. Storage calls
+outbox, so a slow peer only ever blocks its own channel (the skeleton is
+:class:`~hyphal.net.driver.ChannelDriver`'s). Storage calls
 (proof building, verify-and-store) run inline on the event loop: the Rust
 verification releases the GIL and SQLite commits are short.
 
@@ -20,50 +21,41 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import anyio
-import anyio.abc
 
 from hyphal.errors import HyphalError, InvalidInput
 from hyphal.feed.feed import Feed, FeedChange
 from hyphal.feed.head import SignedHead
-from hyphal.lifecycle import TaskOwner
-from hyphal.net.connection import Channel, Connection
-from hyphal.net.outbox import CHANNEL_ENDED, Outbox
+from hyphal.net.connection import Connection
+from hyphal.net.driver import ChannelDriver, PeerChannel
+from hyphal.net.outbox import CHANNEL_ENDED
 from hyphal.replication import PROTOCOL
-from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
-from hyphal.replication.manifest_exchange import serve_manifest
-from hyphal.replication.messages import NoDataReason
-from hyphal.replication.replicator import (
+from hyphal.replication.actions import (
     Action,
     DownloadDone,
     DropPeer,
     ForkDetected,
-    Replicator,
-    ReplicatorConfig,
     Send,
     Serve,
     SetTimer,
     Store,
     VerifyHead,
 )
+from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
+from hyphal.replication.manifest_exchange import serve_manifest
+from hyphal.replication.messages import NoDataReason
+from hyphal.replication.replicator import Replicator
+from hyphal.replication.state import ReplicatorConfig
 
 log = logging.getLogger("hyphal.replication")
 
 
-@dataclass(eq=False)
-class _Peer:
-    id: int
-    connection: Connection
-    channel: Channel
-    outbox: Outbox
-
-
-class FeedReplication(TaskOwner):
+class FeedReplication(ChannelDriver):
     """Replicates one feed with every connection attached to it."""
 
     def __init__(self, feed: Feed, *, config: ReplicatorConfig | None = None) -> None:
+        super().__init__()
         self.feed = feed
         length, fork, head, have, byte_length = self._local_state()
         self._replicator = Replicator(
@@ -75,23 +67,14 @@ class FeedReplication(TaskOwner):
             byte_length=byte_length,
             config=config,
         )
-        self._peers: dict[int, _Peer] = {}
-        self._next_peer = 1
         self._downloads: dict[int, anyio.Event] = {}
-        self._deadline: float | None = None
-        self._timer_changed = anyio.Event()
         self._pending: deque[Action] = deque()
         self._running_actions = False
         self._ran = anyio.Event()
         self._applying = False
         self._unsubscribe = feed.on_change(self._on_feed_change)
-        self.dropped: list[tuple[bytes, str]] = []
-        """(remote public key, reason) of every peer this replication dropped, for callers and tests."""
 
     # -- lifecycle -------------------------------------------------------------
-
-    def _started(self) -> None:
-        self._spawn(self._timer)
 
     async def _stopping(self) -> None:
         self._unsubscribe()
@@ -114,11 +97,7 @@ class FeedReplication(TaskOwner):
         manifest_channel = await connection.open_channel(MANIFEST_PROTOCOL, self.feed.discovery_key)
         self._spawn(serve_manifest, connection, manifest_channel, self.feed.key, self.feed.manifest.encode())
         channel = await connection.open_channel(PROTOCOL, self.feed.discovery_key)
-        peer = _Peer(self._next_peer, connection, channel, Outbox(channel))
-        self._next_peer += 1
-        self._peers[peer.id] = peer
-        self._spawn(self._writer, peer)
-        self._spawn(self._reader, peer)
+        peer = self._add_peer(connection, channel)
         self._run(self._replicator.add_peer(peer.id, connection.handshake_hash, connection.is_initiator))
 
     def attached_to(self, connection: Connection) -> bool:
@@ -176,7 +155,7 @@ class FeedReplication(TaskOwner):
 
     # -- tasks ------------------------------------------------------------------
 
-    async def _reader(self, peer: _Peer) -> None:
+    async def _reader(self, peer: PeerChannel) -> None:
         try:
             while True:
                 # A DATA message stays a view of its frame: its blocks are verified and stored uncopied.
@@ -191,29 +170,13 @@ class FeedReplication(TaskOwner):
         except CHANNEL_ENDED:
             pass
         finally:
-            self._forget(peer)
+            self._forget(peer, "channel closed")
 
-    async def _writer(self, peer: _Peer) -> None:
-        await peer.outbox.run()
-        self._forget(peer)
+    def _on_deadline(self) -> None:
+        self._run([])  # _run ticks first
 
-    async def _timer(self) -> None:
-        while True:
-            if self._deadline is None:
-                await self._timer_changed.wait()
-            else:
-                with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
-                    await self._timer_changed.wait()
-                if self._deadline is not None and anyio.current_time() >= self._deadline:
-                    self._deadline = None
-                    self._run([])  # _run ticks first
-            if self._timer_changed.is_set():
-                self._timer_changed = anyio.Event()
-
-    def _forget(self, peer: _Peer) -> None:
-        peer.outbox.close()
-        if self._peers.pop(peer.id, None) is not None:
-            self._run(self._replicator.remove_peer(peer.id))
+    def _peer_removed(self, peer: PeerChannel, reason: str) -> None:
+        self._run(self._replicator.remove_peer(peer.id))
 
     # -- actions ------------------------------------------------------------------
 
@@ -233,9 +196,7 @@ class FeedReplication(TaskOwner):
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Send):
-            peer = self._peers.get(action.peer_id)  # type: ignore[call-overload]
-            if peer is not None:
-                peer.outbox.put(action.data)
+            self._send(action.peer_id, action.data)
         elif isinstance(action, Serve):
             self._pending.extend(self._serve(action))
         elif isinstance(action, Store):
@@ -251,8 +212,7 @@ class FeedReplication(TaskOwner):
             if event is not None:
                 event.set()
         elif isinstance(action, SetTimer):
-            self._deadline = action.deadline
-            self._timer_changed.set()
+            self._set_deadline(action.deadline)
         else:  # pragma: no cover - the action union is closed
             raise AssertionError(f"unknown action {action!r}")
 
@@ -323,16 +283,15 @@ class FeedReplication(TaskOwner):
         )
 
     def _drop(self, action: DropPeer) -> None:
-        peer = self._peers.pop(action.peer_id, None)  # type: ignore[call-overload]
+        peer = self._peer(action.peer_id)
         if peer is None:
             return
         reason = f"{action.reason}: {action.detail}" if action.detail else str(action.reason)
         log.warning(
             "dropping peer %s from feed %s: %s", peer.connection, self.feed.discovery_key.hex()[:16], reason
         )
-        self.dropped.append((peer.connection.remote_public_key, str(action.reason)))
-        peer.outbox.close()
-        self._spawn(peer.channel.aclose, reason)
+        self._record_drop(peer, str(action.reason))
+        self._close(peer, reason)  # the replicator has forgotten it already
 
     # -- local state -------------------------------------------------------------
 
@@ -356,7 +315,7 @@ class FeedReplication(TaskOwner):
         return length, feed.fork, head.encode() if head is not None else b"", have, feed.byte_length
 
     def _peer_name(self, peer_id: object) -> str:
-        peer = self._peers.get(peer_id)  # type: ignore[call-overload]
+        peer = self._peer(peer_id)
         return repr(peer.connection) if peer is not None else str(peer_id)
 
 

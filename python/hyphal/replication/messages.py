@@ -4,8 +4,9 @@ Every message is ``u8 type`` followed by fixed-width little-endian integers
 and ``u32le``-length-prefixed byte strings; docs/PROTOCOL.md §10
 gives each layout. Decoding is strict and bounded: anything malformed,
 oversized or with trailing bytes raises :class:`~hyphal.errors.DecodeError`
-and nothing else. Decoded blocks and proofs are ``memoryview`` slices of the
-received buffer, so a DATA message is never copied on the way in.
+and nothing else (the fields are read and written with :mod:`hyphal.codec`).
+Decoded blocks and proofs are ``memoryview`` slices of the received buffer,
+so a DATA message is never copied on the way in.
 
 The encoders check the same rules as the decoders (and raise
 :class:`~hyphal.errors.InvalidInput`), so we never send what a peer must
@@ -23,6 +24,7 @@ from typing import TypeAlias
 from typing_extensions import Buffer
 
 from hyphal.buffers import Parts
+from hyphal.codec import Reader, Writer, byte_view
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.replication.capability import MAC_SIZE
 from hyphal.replication.ranges import OPEN_END
@@ -74,12 +76,14 @@ class NoDataReason(IntEnum):
     """The reply would exceed MAX_MESSAGE_SIZE; ask for fewer blocks."""
 
 
-_U8 = struct.Struct("<B")
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 _SYNC = struct.Struct("<QQ")
 _RANGE = struct.Struct("<QQ")
 _REQUEST = struct.Struct("<IQQQQQ")
+# Messages of one fixed layout are encoded by one precompiled struct, type byte included: REQUEST
+# and CANCEL go out per request, and the checks before them already bound every field.
+_REQUEST_MESSAGE = struct.Struct("<BIQQQQQ")
+_CANCEL_MESSAGE = struct.Struct("<BI")
+_NO_DATA_MESSAGE = struct.Struct("<BIB")
 
 
 # -- messages ------------------------------------------------------------------
@@ -93,7 +97,7 @@ class Auth:
 
     def encode(self) -> bytes:
         _require(_auth_error(len(self.mac)))
-        return _U8.pack(MessageType.AUTH) + self.mac
+        return _writer(MessageType.AUTH).raw(self.mac).to_bytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +110,8 @@ class Sync:
 
     def encode(self) -> bytes:
         _require(_sync_error(self.fork, self.length, len(self.head)))
-        return b"".join((_U8.pack(MessageType.SYNC), _SYNC.pack(self.fork, self.length), _blob(self.head)))
+        w = _writer(MessageType.SYNC).pack(_SYNC, "SYNC fork and length", self.fork, self.length)
+        return w.bytes32(self.head, MAX_HEAD_SIZE, "SYNC head").to_bytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +163,8 @@ class Request:
 
     def encode(self) -> bytes:
         _require(_request_error(self.id, self.fork, self.length, self.start, self.end, self.upgrade_from))
-        return _U8.pack(MessageType.REQUEST) + _REQUEST.pack(
-            self.id, self.fork, self.length, self.start, self.end, self.upgrade_from
+        return _REQUEST_MESSAGE.pack(
+            MessageType.REQUEST, self.id, self.fork, self.length, self.start, self.end, self.upgrade_from
         )
 
 
@@ -171,7 +176,7 @@ class Cancel:
 
     def encode(self) -> bytes:
         _require(None if 0 <= self.id <= MAX_U32 else "request id out of range")
-        return _U8.pack(MessageType.CANCEL) + _U32.pack(self.id)
+        return _CANCEL_MESSAGE.pack(MessageType.CANCEL, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,19 +203,12 @@ class Data:
         _require(_data_error(self.id, len(self.head), proof_size, len(sizes)))
         if _data_size(len(self.head), proof_size, sizes) > MAX_MESSAGE_SIZE:
             raise InvalidInput("DATA larger than MAX_MESSAGE_SIZE")
-        parts: list[Buffer] = [
-            _U8.pack(MessageType.DATA),
-            _U32.pack(self.id),
-            _U32.pack(len(self.head)),
-            self.head,
-            _U32.pack(proof_size),
-            self.proof,
-            _U32.pack(len(sizes)),
-        ]
-        for block, size in zip(self.blocks, sizes, strict=True):
-            parts.append(_U32.pack(size))
-            parts.append(block)
-        return parts
+        w = _writer(MessageType.DATA).u32(self.id, "DATA id")
+        w.bytes32(self.head, MAX_HEAD_SIZE, "DATA head").bytes32(self.proof, MAX_PROOF_SIZE, "DATA proof")
+        w.u32(len(sizes), "DATA block count")
+        for block in self.blocks:
+            w.bytes32(block, MAX_MESSAGE_SIZE, "DATA block")
+        return w.parts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +220,7 @@ class NoData:
 
     def encode(self) -> bytes:
         _require(None if 0 <= self.id <= MAX_U32 else "request id out of range")
-        return _U8.pack(MessageType.NO_DATA) + _U32.pack(self.id) + _U8.pack(NoDataReason(self.reason))
+        return _NO_DATA_MESSAGE.pack(MessageType.NO_DATA, self.id, NoDataReason(self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +233,7 @@ class Head:
         _require(
             None if 0 < len(self.head) <= MAX_HEAD_SIZE else "HEAD needs a head of 1..MAX_HEAD_SIZE bytes"
         )
-        return _U8.pack(MessageType.HEAD) + _blob(self.head)
+        return _writer(MessageType.HEAD).bytes32(self.head, MAX_HEAD_SIZE, "HEAD head").to_bytes()
 
 
 Message: TypeAlias = Auth | Sync | Have | Want | Unwant | Request | Cancel | Data | NoData | Head
@@ -256,135 +254,75 @@ def decode_message(data: Buffer | Parts) -> Message:
     """Parse one message; raises :class:`~hyphal.errors.DecodeError` for anything malformed."""
     if isinstance(data, (list, tuple)):
         data = b"".join(data)
-    try:
-        view = memoryview(data)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-    except (TypeError, ValueError) as exc:
-        raise DecodeError("message is not a contiguous byte buffer") from exc
+    view = byte_view(data)
     if view.nbytes > MAX_MESSAGE_SIZE:
         raise DecodeError("message larger than MAX_MESSAGE_SIZE")
-    reader = _Reader(view)
-    kind = reader.u8()
+    reader = Reader(view)
+    kind = reader.u8("message type")
     decoder = _DECODERS.get(kind)
     if decoder is None:
         raise DecodeError(f"unknown message type {kind}")
     message = decoder(reader)
-    reader.finish()
+    reader.expect_end()
     return message
 
 
-class _Reader:
-    __slots__ = ("_offset", "_view")
-
-    def __init__(self, view: memoryview) -> None:
-        self._view = view
-        self._offset = 0
-
-    def take(self, size: int) -> memoryview:
-        end = self._offset + size
-        if end > self._view.nbytes:
-            raise DecodeError("message truncated")
-        out = self._view[self._offset : end]
-        self._offset = end
-        return out
-
-    def unpack(self, fmt: struct.Struct) -> tuple[int, ...]:
-        values: tuple[int, ...] = fmt.unpack(self.take(fmt.size))
-        return values
-
-    def u8(self) -> int:
-        return self.unpack(_U8)[0]
-
-    def u32(self) -> int:
-        return self.unpack(_U32)[0]
-
-    def blob(self, limit: int) -> memoryview:
-        size = self.u32()
-        if size > limit:
-            raise DecodeError(f"byte string of {size} bytes exceeds its limit of {limit}")
-        return self.take(size)
-
-    def blobs(self, count: int) -> tuple[memoryview, ...]:
-        """``count`` u32-prefixed byte strings in a row: DATA's blocks, the hot loop of a download."""
-        view, pos, end = self._view, self._offset, self._view.nbytes
-        unpack_from = _U32.unpack_from
-        out: list[memoryview] = []
-        for _ in range(count):
-            # Each prefix is read before its bytes, so a lying count fails on truncation
-            # after at most the message's own length of work.
-            if pos + 4 > end:
-                raise DecodeError("message truncated")
-            (size,) = unpack_from(view, pos)
-            pos += 4
-            if pos + size > end:
-                raise DecodeError("message truncated")
-            out.append(view[pos : pos + size])
-            pos += size
-        self._offset = pos
-        return tuple(out)
-
-    def finish(self) -> None:
-        if self._offset != self._view.nbytes:
-            raise DecodeError("trailing bytes after message")
+_View: TypeAlias = Reader[memoryview]
 
 
-def _decode_auth(r: _Reader) -> Auth:
-    return Auth(bytes(r.take(MAC_SIZE)))
+def _decode_auth(r: _View) -> Auth:
+    return Auth(bytes(r.take(MAC_SIZE, "AUTH mac")))
 
 
-def _decode_sync(r: _Reader) -> Sync:
-    fork, length = r.unpack(_SYNC)
-    head = r.blob(MAX_HEAD_SIZE)
+def _decode_sync(r: _View) -> Sync:
+    fork, length = r.unpack(_SYNC, "SYNC fork and length")
+    head = r.bytes32(MAX_HEAD_SIZE, "SYNC head")
     _reject(_sync_error(fork, length, head.nbytes))
     return Sync(fork, length, bytes(head))
 
 
-def _decode_ranges(r: _Reader, open_end_ok: bool) -> tuple[Range, ...]:
-    count = r.u32()
+def _decode_ranges(r: _View, open_end_ok: bool) -> tuple[Range, ...]:
+    count = r.u32("range count")
     if not 0 < count <= MAX_RANGES_PER_MESSAGE:
         raise DecodeError(f"range count {count} outside 1..{MAX_RANGES_PER_MESSAGE}")
-    raw = r.take(count * _RANGE.size)
+    raw = r.take(count * _RANGE.size, "ranges")
     ranges = tuple((s, e) for s, e in _RANGE.iter_unpack(raw))
     _reject(_ranges_error(ranges, open_end_ok))
     return ranges
 
 
-def _decode_request(r: _Reader) -> Request:
-    fields = r.unpack(_REQUEST)
+def _decode_request(r: _View) -> Request:
+    fields = r.unpack(_REQUEST, "REQUEST")
     _reject(_request_error(*fields))
     return Request(*fields)
 
 
-def _decode_cancel(r: _Reader) -> Cancel:
-    return Cancel(r.u32())
+def _decode_cancel(r: _View) -> Cancel:
+    return Cancel(r.u32("CANCEL id"))
 
 
-def _decode_data(r: _Reader) -> Data:
-    request_id = r.u32()
-    head = bytes(r.blob(MAX_HEAD_SIZE))
-    proof = r.blob(MAX_PROOF_SIZE)
-    count = r.u32()
+def _decode_data(r: _View) -> Data:
+    request_id = r.u32("DATA id")
+    head = bytes(r.bytes32(MAX_HEAD_SIZE, "DATA head"))
+    proof = r.bytes32(MAX_PROOF_SIZE, "DATA proof")
+    count = r.u32("DATA block count")
     _reject(_data_error(request_id, len(head), proof.nbytes, count))
-    return Data(request_id, head, proof, r.blobs(count))
+    return Data(request_id, head, proof, r.bytes32_run(count, MAX_MESSAGE_SIZE, "DATA block"))
 
 
-def _decode_no_data(r: _Reader) -> NoData:
-    request_id = r.u32()
-    reason = r.u8()
+def _decode_no_data(r: _View) -> NoData:
+    request_id = r.u32("NO_DATA id")
+    reason = r.u8("NO_DATA reason")
     if reason not in NoDataReason._value2member_map_:
         raise DecodeError(f"unknown NO_DATA reason {reason}")
     return NoData(request_id, NoDataReason(reason))
 
 
-def _decode_head(r: _Reader) -> Head:
-    head = r.blob(MAX_HEAD_SIZE)
-    if head.nbytes == 0:
-        raise DecodeError("empty HEAD")
-    return Head(bytes(head))
+def _decode_head(r: _View) -> Head:
+    return Head(bytes(r.bytes32(MAX_HEAD_SIZE, "HEAD head", min_size=1)))
 
 
-_DECODERS: dict[int, Callable[[_Reader], Message]] = {
+_DECODERS: dict[int, Callable[[_View], Message]] = {
     MessageType.AUTH: _decode_auth,
     MessageType.SYNC: _decode_sync,
     MessageType.HAVE: lambda r: Have(_decode_ranges(r, open_end_ok=False)),
@@ -468,11 +406,15 @@ def _data_size(head_size: int, proof_size: int, block_sizes: Iterable[int]) -> i
 
 def _encode_ranges(kind: MessageType, ranges: tuple[Range, ...], open_end_ok: bool) -> bytes:
     _require(_ranges_error(ranges, open_end_ok))
-    return b"".join([_U8.pack(kind), _U32.pack(len(ranges)), *(_RANGE.pack(s, e) for s, e in ranges)])
+    w = _writer(kind).u32(len(ranges), "range count")
+    return w.raw(b"".join([_RANGE.pack(s, e) for s, e in ranges])).to_bytes()
 
 
-def _blob(data: bytes) -> bytes:
-    return _U32.pack(len(data)) + data
+def _writer(kind: MessageType) -> Writer:
+    return Writer(_TYPE_BYTE[kind])
+
+
+_TYPE_BYTE = {kind: bytes((kind,)) for kind in MessageType}
 
 
 def _require(error: str | None) -> None:

@@ -21,7 +21,7 @@ from hyphal.net.connection import Connection
 from hyphal.replication import PROTOCOL
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
-from hyphal.replication.replicator import ReplicatorConfig
+from hyphal.replication.state import ReplicatorConfig
 
 PROTOCOLS = (PROTOCOL, MANIFEST_PROTOCOL)
 """What to route to :meth:`FeedService.handle`."""
