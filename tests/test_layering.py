@@ -64,6 +64,7 @@ PURE_MODULES = [
     "hyphal.groups.members",
     "hyphal.groups.keys",
     "hyphal.groups.invite",
+    "hyphal.groups.messages",
 ]
 
 _PROBE = """

@@ -254,7 +254,7 @@ async def test_two_fetches_of_one_blob_at_once_share_one_download(tmp_path: Path
             for _ in range(3):
                 tg.start_soon(lambda: _append_read(gb, "huge.bin", got))
         assert [blake3(x) for x in got] == [blake3(data)] * 3
-        assert b.blob_fetches == {}
+        assert b.blob_fetcher.fetching() == frozenset()
 
 
 async def _append_read(group: Group, name: str, into: list[bytes]) -> None:
