@@ -46,9 +46,8 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.blobs.store import TempTag
-from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
-from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer
+from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
     FileAdded,
     FileInfo,
@@ -64,7 +63,7 @@ from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Member
 from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
-from hyphal.groups.presence import Presence
+from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.repo import Repo
 from hyphal.groups.session import AdvertAccepted
@@ -74,7 +73,6 @@ from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
 from hyphal.signed_value import SignedValue
-from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
 log = logging.getLogger("hyphal.groups")
@@ -83,11 +81,8 @@ SYNC_CONCURRENCY = 16
 WATCH_BUFFER = 10_000
 
 
-class GroupHost(Protocol):
-    """What a group needs from the node that runs it."""
-
-    @property
-    def keypair(self) -> KeyPair: ...
+class GroupHost(PresenceHost, DialHost, Protocol):
+    """What a group needs from the node that runs it (its presence's and dialer's needs too)."""
 
     @property
     def storage(self) -> Storage: ...
@@ -99,16 +94,9 @@ class GroupHost(Protocol):
     def feeds(self) -> FeedService: ...
 
     @property
-    def dht(self) -> UdpDht: ...
-
-    @property
     def blob_fetcher(self) -> BlobFetcher:
         """The node's one fetcher: a blob wanted by several groups (or callers) comes once."""
         ...
-
-    def advertised_addresses(self) -> list[str]: ...
-
-    async def dial(self, address: str, expected_remote: bytes | None = None) -> Connection: ...
 
     def save_groups(self) -> None: ...
 
