@@ -25,8 +25,8 @@ from typing import TypeAlias
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
-from hyphal.groups.invite import check_peer
 from hyphal.groups.keys import GRANT_SIZE, WRAPPED_KEY_SIZE
+from hyphal.net.address import parse_address
 from hyphal.replication.capability import MAC_SIZE
 from hyphal.signed_value import SignedValue
 
@@ -205,7 +205,7 @@ class MemberAdvert:
         for address in self.addresses:
             if len(address.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LEN:
                 raise InvalidInput(f"an address is at most {MAX_ADDRESS_LEN} bytes")
-            check_peer(address)
+            parse_address(address)
 
     def encode(self) -> bytes:
         flags = (_ADVERT_LEFT if self.left else 0) | (_ADVERT_BACKUP if self.backup else 0)

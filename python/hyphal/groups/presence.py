@@ -19,13 +19,14 @@ from typing import Protocol
 
 import anyio
 
-from hyphal.dht.udp import UdpDht, format_address
+from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError
 from hyphal.groups.invite import b32
 from hyphal.groups.members import sign_advert
 from hyphal.groups.messages import GROUP_INFO_LABEL, MemberAdvert, encode_group_info
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.state import GroupRecord
+from hyphal.net.address import format_address, parse_address
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
@@ -109,7 +110,7 @@ class Presence:
         the group info in the DHT (§14.6). The DHT node republishes them; this runs at
         start. Best effort: a DHT that does not answer costs at most ``DHT_TIMEOUT``."""
         dht = self._host.dht
-        addresses = [_split(a) for a in self._host.advertised_addresses()]
+        addresses = [parse_address(a) for a in self._host.advertised_addresses()]
         own = self._replication.membership.get(self._device_key)
         try:
             with anyio.fail_after(DHT_TIMEOUT):
@@ -146,7 +147,7 @@ class Presence:
                         # No advert stored (or not yet): the announce's addresses are still a
                         # way in; the peer proves membership on the group channel.
                         for host, port in announce.addresses:
-                            self._dial_soon(format_address(host, port), announce.public_key)
+                            self._dial_soon(format_address((host, port)), announce.public_key)
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT lookup did not complete: %s", self._id, exc)
         return fresh
@@ -162,11 +163,6 @@ class Presence:
             log.info("group %s: an advert from the DHT was refused: %s", self._id, exc)
             return False
         return True
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 __all__ = ["DHT_TIMEOUT", "Presence", "PresenceHost"]
