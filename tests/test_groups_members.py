@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from hyphal.errors import DecodeError, DecryptionError, HyphalError, InvalidInput, SignatureError
 from hyphal.groups.keys import GroupKeys, new_group_secret
-from hyphal.groups.members import Change, MemberAdvert, Membership, open_advert, sign_advert
+from hyphal.groups.members import Change, Membership, open_advert, sign_advert
+from hyphal.groups.messages import MemberAdvert
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 

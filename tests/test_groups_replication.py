@@ -9,9 +9,10 @@ import anyio
 import pytest
 
 from hyphal.groups.keys import GroupKeys, new_group_secret
-from hyphal.groups.members import Change, MemberAdvert, sign_advert
+from hyphal.groups.members import Change, sign_advert
+from hyphal.groups.messages import GroupMessage, MemberAdvert, encode_auth
 from hyphal.groups.replication import GroupReplication
-from hyphal.groups.session import PROTOCOL, GroupMessage, encode_auth
+from hyphal.groups.session import PROTOCOL
 from hyphal.net.connection import Connection, connect, listen
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair

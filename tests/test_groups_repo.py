@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.groups.keys import WRAPPED_KEY_SIZE
-from hyphal.groups.repo import MAX_NAME_BYTES, Collection, Delete, Put, check_name, decode_op
+from hyphal.groups.messages import MAX_NAME_BYTES, Delete, Put, check_name, decode_op
+from hyphal.groups.repo import Collection
 
 H1, H2 = bytes(range(32)), bytes(range(1, 33))
 

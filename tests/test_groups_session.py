@@ -8,16 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyphal.groups.keys import GroupKeys, new_group_secret
-from hyphal.groups.members import Change, MemberAdvert, Membership, sign_advert
-from hyphal.groups.session import (
-    AdvertAccepted,
-    Close,
-    GroupSession,
-    PeerSynced,
-    Send,
-    encode_advert,
-    encode_auth,
-)
+from hyphal.groups.members import Change, Membership, sign_advert
+from hyphal.groups.messages import MemberAdvert, encode_advert, encode_auth
+from hyphal.groups.session import AdvertAccepted, Close, GroupSession, PeerSynced, Send
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 

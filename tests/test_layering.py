@@ -76,6 +76,7 @@ PURE_MODULES = [
     "hyphal.groups.members",
     "hyphal.groups.keys",
     "hyphal.groups.invite",
+    "hyphal.groups.messages",
 ]
 
 _PROBE = """

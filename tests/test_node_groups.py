@@ -14,13 +14,16 @@ import anyio
 import pytest
 
 from hyphal import blake3
+from hyphal.blobs import BlobProvider, BlobStore
+from hyphal.control.encoding import Json
+from hyphal.control.methods import Call, lookup
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable, Unauthorized
 from hyphal.groups.events import FileAdded, GroupEvent, MemberJoined, SyncProgress
 from hyphal.groups.group import Group
 from hyphal.groups.invite import Invite
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
-from hyphal.net.connection import connect
+from hyphal.net.connection import Channel, connect
 from hyphal.node import GROUPS_FILE, Node
 from hyphal.replication import PROTOCOL as FEED_PROTOCOL
 from hyphal.replication.messages import Auth
@@ -254,11 +257,62 @@ async def test_two_fetches_of_one_blob_at_once_share_one_download(tmp_path: Path
             for _ in range(3):
                 tg.start_soon(lambda: _append_read(gb, "huge.bin", got))
         assert [blake3(x) for x in got] == [blake3(data)] * 3
-        assert b.blob_fetches == {}
+        assert b.blob_fetcher.fetching() == frozenset()
 
 
 async def _append_read(group: Group, name: str, into: list[bytes]) -> None:
     into.append(await group.read(name))
+
+
+class GatedProvider(BlobProvider):
+    """Counts the blob channels peers open, and serves none until the gate opens."""
+
+    def __init__(self, store: BlobStore) -> None:
+        super().__init__(store)
+        self.channels = 0
+        self.asked = anyio.Event()
+        self.gate = anyio.Event()
+
+    async def serve_channel(self, channel: Channel) -> None:
+        self.channels += 1
+        self.asked.set()
+        await self.gate.wait()
+        await super().serve_channel(channel)
+
+
+async def test_a_group_fetch_and_the_control_blob_get_of_one_blob_share_one_download(tmp_path: Path) -> None:
+    data = os.urandom(3 * 2**20)
+    async with (
+        Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a,
+        Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b,
+    ):
+        ga = await a.create_group("g")
+        ga.add_bytes("shared.bin", data)
+        gb = await b.join_group(ga.invite().to_uri())
+        await until(gb, lambda: names(gb) == {"shared.bin"})
+        blob_hash = gb.lookup("shared.bin").blob_hash
+        provider = a.blob_provider = GatedProvider(a.blobs)
+        dest = tmp_path / "got.bin"
+        handler, params = lookup("blob.get", {"hash": blob_hash.hex(), "dest": str(dest)})
+
+        async def emit(kind: str, body: Json) -> None:
+            raise AssertionError(f"blob.get streams nothing, yet sent {kind}")
+
+        got: list[bytes] = []
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_append_read, gb, "shared.bin", got)
+                await provider.asked.wait()  # the group's download has its channel to A
+                assert b.blob_fetcher.fetching() == {blob_hash}
+                tg.start_soon(handler, Call(b, params, emit))
+                await anyio.wait_all_tasks_blocked()  # blob.get waits for the group's download
+                provider.gate.set()
+        assert got == [data]
+        assert dest.read_bytes() == data
+        assert provider.channels == 1  # one download, not one per caller
+        assert b.blob_fetcher.fetching() == frozenset()
+        # Each caller's tag keeps the blob: the group's, and blob.get's own.
+        assert {"group-blob/" + blob_hash.hex(), "cli/" + blob_hash.hex()} <= set(b.blobs.tags())
 
 
 async def test_an_invite_without_addresses_finds_the_group_through_the_dht(tmp_path: Path) -> None:

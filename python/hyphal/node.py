@@ -29,6 +29,7 @@ import anyio
 import anyio.abc
 
 from hyphal.blobs import BlobStore
+from hyphal.blobs.fetch import BlobFetcher
 from hyphal.blobs.provider import PROTOCOL as BLOB_PROTOCOL
 from hyphal.blobs.provider import BlobProvider
 from hyphal.config import IDENTITY_NAME
@@ -38,8 +39,9 @@ from hyphal.errors import InvalidInput, NotAvailable
 from hyphal.feed import Feed, Manifest
 from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
+from hyphal.groups.backup import request_backup
 from hyphal.groups.group import Group
-from hyphal.groups.manager import GroupManager, request_backup
+from hyphal.groups.manager import GroupManager
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
@@ -91,8 +93,6 @@ class Node:
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
-        self.blob_fetches: dict[bytes, anyio.Event] = {}
-        """Blobs being fetched for a group, so a second fetch of one waits for the first."""
         self._groups: GroupManager | None = None
         self.router = ChannelRouter()
         self.feeds = FeedService()
@@ -122,6 +122,8 @@ class Node:
         self.storage = stack.enter_context(SqliteStorage(data_dir / FEEDS_DB))
         self.blobs = stack.enter_context(BlobStore(data_dir / BLOBS_DIR))
         self.blob_provider = BlobProvider(self.blobs)
+        self.blob_fetcher = BlobFetcher(self.blobs)
+        """Every fetch of a blob the store lacks (groups', :meth:`fetch_blob`'s): one download per hash."""
         for protocol in FEED_PROTOCOLS:
             self.router.route(protocol, self.feeds.handle)
         self.router.route(BLOB_PROTOCOL, self._serve_blobs)
@@ -240,6 +242,20 @@ class Node:
         finally:
             ready.set()
             self._ready.pop(connection, None)
+
+    async def fetch_blob(self, blob_hash: bytes, *, tag: str, timeout: float | None = None) -> None:
+        """Make the blob ``blob_hash`` complete in the store, tagged ``tag``: fetched from every
+        peer this node is connected to, striped, unless it is here or on its way already."""
+
+        def peers() -> list[Connection]:
+            found = self.pool.connections()
+            if not found:
+                raise NotAvailable(f"blob {blob_hash.hex()} is not here, and no peer is connected")
+            return found
+
+        await self.blob_fetcher.fetch(
+            blob_hash, peers, tag=tag, what=f"blob {blob_hash.hex()}", timeout=timeout
+        )
 
     async def _serve_blobs(self, request: ChannelRequest) -> bool:
         channel = await request.accept()

@@ -7,17 +7,18 @@ from typing import TYPE_CHECKING
 from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from hyphal.groups.repo import Collection, Delete, Entry, Put, check_name, decode_op
+    from hyphal.groups.messages import Delete, Put, check_name, decode_op
+    from hyphal.groups.repo import Collection, Entry
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "Collection": ".repo",
-        "Delete": ".repo",
+        "Delete": ".messages",
         "Entry": ".repo",
-        "Put": ".repo",
-        "check_name": ".repo",
-        "decode_op": ".repo",
+        "Put": ".messages",
+        "check_name": ".messages",
+        "decode_op": ".messages",
     },
 )
 

@@ -10,8 +10,12 @@ A :class:`Group` ties the group layer's pieces to a node's services:
 - repos: this device's own repo (a writable feed) and every other member's,
   followed live through the node's :class:`~hyphal.replication.service.FeedService`;
 - files: blobs in the node's blob store, fetched on demand (or all at once by
-  :meth:`Group.sync_all`) from every member connection at once;
-- a dialer that keeps connections to the members it knows addresses for.
+  :meth:`Group.sync_all`) from every member connection at once, through the
+  node's :class:`~hyphal.blobs.fetch.BlobFetcher` (one download per blob);
+- connections: a :class:`~hyphal.groups.dialer.Dialer` runs the group
+  channel on them and keeps one to every member it knows addresses for;
+- presence: :class:`~hyphal.groups.presence.Presence` publishes this
+  device's advert and the group's records in the DHT, and finds members there.
 
 A backup server holds a group by its grant (§14.3) instead of its secret: it
 has no repo, follows every member's and fetches every blob as it appears,
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +37,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from hyphal.blobs import BlobStore
-from hyphal.blobs.downloader import DownloadFailed, download_blob
+from hyphal.blobs.fetch import BlobFetcher
 from hyphal.blobs.private import (
     PrivateBlob,
     export_private_file,
@@ -43,9 +46,8 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.blobs.store import TempTag
-from hyphal.blobs.transfer import DownloadConfig
-from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
+from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
     FileAdded,
     FileInfo,
@@ -59,42 +61,28 @@ from hyphal.groups.events import (
 )
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
-from hyphal.groups.members import Change, Member, MemberAdvert, sign_advert
+from hyphal.groups.members import Change, Member
+from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
+from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
-from hyphal.groups.repo import Delete, Op, Put, Repo, check_name
+from hyphal.groups.repo import Repo
 from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
 from hyphal.lifecycle import TaskOwner
-from hyphal.net.address import format_address, parse_address
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
 from hyphal.signed_value import SignedValue
-from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
 log = logging.getLogger("hyphal.groups")
 
-NO_REPO = bytes(32)
-"""The repo writer key in a backup server's advert: it has no repo."""
-GROUP_INFO_LABEL = b"group info"
-DIAL_TIMEOUT = 10.0
-DIAL_BACKOFF = (1.0, 60.0)
-DISCOVER_INTERVAL = 60.0
-DHT_TIMEOUT = 20.0
 SYNC_CONCURRENCY = 16
-STRIPE_MIN = 1 << 20
-"""Blobs smaller than this are fetched from one provider; larger ones striped over all."""
-SINGLE_PROVIDER = DownloadConfig(no_provider_timeout=0.05)
-"""A one-provider attempt gives up at once when its provider lacks the blob."""
 WATCH_BUFFER = 10_000
 
 
-class GroupHost(Protocol):
-    """What a group needs from the node that runs it."""
-
-    @property
-    def keypair(self) -> KeyPair: ...
+class GroupHost(PresenceHost, DialHost, Protocol):
+    """What a group needs from the node that runs it (its presence's and dialer's needs too)."""
 
     @property
     def storage(self) -> Storage: ...
@@ -106,16 +94,9 @@ class GroupHost(Protocol):
     def feeds(self) -> FeedService: ...
 
     @property
-    def dht(self) -> UdpDht: ...
-
-    @property
-    def blob_fetches(self) -> dict[bytes, anyio.Event]:
-        """Blobs being fetched on this node, each with an event set when its fetch ends."""
+    def blob_fetcher(self) -> BlobFetcher:
+        """The node's one fetcher: a blob wanted by several groups (or callers) comes once."""
         ...
-
-    def advertised_addresses(self) -> list[str]: ...
-
-    async def dial(self, address: str, expected_remote: bytes | None = None) -> Connection: ...
 
     def save_groups(self) -> None: ...
 
@@ -146,13 +127,10 @@ class Group(TaskOwner):
         self.repos: dict[bytes, Repo] = {}
         """Every other member's repo this node follows, by member device key."""
         self._following: dict[bytes, anyio.Event] = {}
-        self._attached: dict[Connection, anyio.Event] = {}
         self._watchers: list[MemoryObjectSendStream[GroupEvent]] = []
-        self._wake_dialer = anyio.Event()
-        self._backoff: dict[bytes, tuple[float, float]] = {}
-        self._last_discovery = -math.inf
+        self.presence = Presence(host, record, self.replication, lambda a, k: self.dialer.dial_soon(a, k))
+        self.dialer = Dialer(host, host.keypair.public_key, record, self.replication, self.presence)
         self._mirror_wanted = anyio.Event()
-        self._next_provider = 0
         self.fetched: Notifier[FileInfo] = Notifier()
         """Each file whose blob became complete here by a fetch."""
         self._unsubscribe: list[Callable[[], None]] = []
@@ -197,6 +175,7 @@ class Group(TaskOwner):
         await super().__aenter__()
         try:
             await self._stack.enter_async_context(self.replication)
+            await self._stack.enter_async_context(self.dialer)
             self._unsubscribe.append(self.replication.changes.subscribe(self._on_advert))
             if self.record.left:
                 return self
@@ -207,8 +186,8 @@ class Group(TaskOwner):
             for member in self.members():
                 await self._follow(member)
             self._publish_advert()
-            self._spawn(self._dialer)
-            self._spawn(self.announce)
+            self.dialer.start()
+            self._spawn(self.presence.announce)
             self._spawn(self._resume_partials)
             if self.is_backup:
                 self._spawn(self._mirror)
@@ -230,187 +209,31 @@ class Group(TaskOwner):
                 self._host.feeds.remove(repo.feed.discovery_key)
         await super()._stopping()
 
-    # -- connections -------------------------------------------------------------------------
+    # -- connections and presence ------------------------------------------------------------
 
     async def attach(self, connection: Connection) -> None:
         """Run the group channel on ``connection`` (once; the peer proves membership on it)."""
-        if self.record.left or connection.closed.is_set():
-            return
-        done = self._attached.get(connection)
-        if done is not None:
-            await done.wait()
-            return
-        done = self._attached[connection] = anyio.Event()
-        try:
-            await self.replication.attach(connection)
-            self._spawn(self._forget_when_closed, connection)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._attached.pop(connection, None)
-        finally:
-            done.set()
-
-    async def _forget_when_closed(self, connection: Connection) -> None:
-        await connection.closed.wait()
-        self._attached.pop(connection, None)
-        self._wake_dialer.set()
+        await self.dialer.attach(connection)
 
     def is_member_key(self, key: bytes) -> bool:
-        member = self.replication.membership.get(key)
-        return member is not None and not member.advert.left
+        return self.replication.membership.is_current(key)
 
     async def connect_members(self, timeout: float = DIAL_TIMEOUT) -> int:
         """Dial every member (and invite peer) not connected now, at once; returns how many
         member peers have sent their whole view when this returns (or ``timeout`` passes)."""
-        with anyio.move_on_after(timeout):
-            async with anyio.create_task_group() as tg:
-                for member in self._unconnected():
-                    tg.start_soon(self._dial_member, member)
-                if not self.replication.member_connections():
-                    # The invite's hints, until a member is reached (then adverts say where).
-                    for peer in self.record.peers:
-                        tg.start_soon(self._dial_address, peer, None)
-            await self._wait_views_synced()
-        return sum(1 for c in self.replication.member_connections() if self.replication.is_synced(c))
-
-    async def _wait_views_synced(self) -> None:
-        """Until every attached peer has sent its whole view, or turned out not to be a member."""
-        while any(self.replication.is_pending(c) for c in self._attached):
-            await self.replication.synced.wait()
-
-    def _unconnected(self) -> list[Member]:
-        connected = {c.remote_public_key for c in self.replication.member_connections()}
-        return [
-            m
-            for m in self.members()
-            if m.key != self.device_key and m.key not in connected and m.advert.addresses
-        ]
-
-    async def _dial_member(self, member: Member) -> bool:
-        for address in member.advert.addresses:
-            if await self._dial_address(address, member.key):
-                self._backoff.pop(member.key, None)
-                return True
-        _, delay = self._backoff.get(member.key, (0.0, DIAL_BACKOFF[0] / 2))
-        delay = min(delay * 2, DIAL_BACKOFF[1])
-        self._backoff[member.key] = (time.monotonic() + delay, delay)
-        return False
-
-    async def _dial_address(self, address: str, expected: bytes | None) -> bool:
-        try:
-            with anyio.fail_after(DIAL_TIMEOUT):
-                connection = await self._host.dial(address, expected)
-                await self.attach(connection)
-            return True
-        except (
-            OSError,
-            TimeoutError,
-            HyphalError,
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-        ) as exc:
-            log.debug("group %s: dialling %s failed: %s", self.id, address, exc)
-            return False
-
-    async def _dialer(self) -> None:
-        """Keep a connection to every member with an address, backing off from unreachable ones."""
-        while True:
-            # A fresh event before the pass: a wake-up (a new advert) during it is not lost.
-            self._wake_dialer = anyio.Event()
-            now = time.monotonic()
-            due = [m for m in self._unconnected() if self._backoff.get(m.key, (0.0, 0.0))[0] <= now]
-            async with anyio.create_task_group() as tg:
-                for member in due:
-                    tg.start_soon(self._dial_member, member)
-            if self._unconnected() and time.monotonic() - self._last_discovery > DISCOVER_INTERVAL:
-                await self.discover()
-            waits = [until for until, _ in self._backoff.values() if until > time.monotonic()]
-            sleep = min(waits, default=math.inf) - time.monotonic()
-            with anyio.move_on_after(max(0.05, min(sleep, DISCOVER_INTERVAL))):
-                await self._wake_dialer.wait()
-
-    # -- the DHT -----------------------------------------------------------------------------
+        return await self.dialer.connect_members(timeout)
 
     async def announce(self) -> None:
-        """Announce this device under the discovery key, store its advert and (the creator)
-        the group info in the DHT (§14.6). The DHT node republishes them; this runs at
-        start. Best effort: a DHT that does not answer costs at most ``DHT_TIMEOUT``."""
-        dht = self._host.dht
-        addresses = [parse_address(a) for a in self._host.advertised_addresses()]
-        own = self.replication.membership.get(self.device_key)
-        try:
-            with anyio.fail_after(DHT_TIMEOUT):
-                await dht.announce(self._host.keypair, self.keys.discovery_key, addresses)
-                if own is not None:
-                    await dht.put_signed(own.signed)
-                if self.record.group_seed is not None:
-                    group_keypair = KeyPair(self.record.group_seed)
-                    info = self.keys.seal_value(self.name.encode("utf-8"), GROUP_INFO_LABEL)
-                    await dht.put_signed(
-                        SignedValue.sign(group_keypair, int(time.time()), info, salt=self.keys.discovery_key)
-                    )
-        except (TimeoutError, HyphalError) as exc:
-            log.info("group %s: DHT announce did not complete: %s", self.id, exc)
+        """Announce this device and store its advert in the DHT (see :meth:`Presence.announce`)."""
+        await self.presence.announce()
 
     async def discover(self) -> int:
-        """Look the group up in the DHT: merge the adverts of the members announced there.
-
-        Returns how many adverts were new. Best effort: a DHT that does not
-        answer costs at most ``DHT_TIMEOUT`` and finds nothing.
-        """
-        self._last_discovery = time.monotonic()
-        dht, fresh = self._host.dht, 0
-        try:
-            with anyio.fail_after(DHT_TIMEOUT):
-                found = await dht.lookup(self.keys.discovery_key)
-                for announce in found.announces:
-                    if announce.public_key == self.device_key:
-                        continue
-                    result = await dht.get_mutable(announce.public_key, self.keys.discovery_key)
-                    if result.signed_value is not None and self._take(result.signed_value):
-                        fresh += 1
-                    elif not self.is_member_key(announce.public_key):
-                        # No advert stored (or not yet): the announce's addresses are still a
-                        # way in; the peer proves membership on the group channel.
-                        for host, port in announce.addresses:
-                            self._spawn(self._dial_address, format_address((host, port)), announce.public_key)
-        except (TimeoutError, HyphalError) as exc:
-            log.info("group %s: DHT lookup did not complete: %s", self.id, exc)
-        return fresh
-
-    def _take(self, signed: SignedValue) -> bool:
-        held = self.replication.membership.get(signed.public_key)
-        if held is not None and signed.seq <= held.seq:
-            return False
-        try:
-            self.replication.publish(signed)
-        except HyphalError as exc:
-            log.info("group %s: an advert from the DHT was refused: %s", self.id, exc)
-            return False
-        return True
-
-    # -- adverts -----------------------------------------------------------------------------
+        """Merge the adverts of the members announced in the DHT; returns how many were new."""
+        return await self.presence.discover()
 
     def _publish_advert(self, *, left: bool = False) -> SignedValue:
-        """Sign this device's advert (a new seq: addresses may have changed) and spread it."""
         writer = NO_REPO if self.own_repo is None else self.own_repo.feed.manifest.signers[0]
-        advert = MemberAdvert(
-            self.record.member_name,
-            writer,
-            tuple(self._host.advertised_addresses()[:8]),
-            left=left,
-            backup=self.is_backup,
-        )
-        self.record.seq += 1
-        signed = sign_advert(self.keys, self._host.keypair, self.record.seq, advert)
-        self.replication.publish(signed)  # saves the groups file via _on_advert
-        return signed
-
-    async def _store_advert(self, signed: SignedValue) -> None:
-        try:
-            with anyio.fail_after(DHT_TIMEOUT):
-                await self._host.dht.put_signed(signed)
-        except (TimeoutError, HyphalError) as exc:
-            log.info("group %s: storing our advert in the DHT did not complete: %s", self.id, exc)
+        return self.presence.publish_advert(writer, left=left)
 
     def _on_advert(self, accepted: AdvertAccepted) -> None:
         self.record.adverts = [a.encode() for a in self.replication.membership.adverts()]
@@ -423,7 +246,7 @@ class Group(TaskOwner):
             self._spawn(self._follow, member)
         elif accepted.change is Change.LEFT:
             self._emit(MemberLeft(member.key, member.advert.name))
-        self._wake_dialer.set()
+        self.dialer.wake()
 
     # -- repos -------------------------------------------------------------------------------
 
@@ -559,8 +382,7 @@ class Group(TaskOwner):
         repo.delete(name)
 
     def has_blob(self, file: FileInfo) -> bool:
-        info = self._host.blobs.info(file.blob_hash)
-        return info is not None and info.complete
+        return self._host.blob_fetcher.has(file.blob_hash)
 
     async def fetch(
         self, file: FileInfo, on_bytes: Callable[[int], None] | None = None, timeout: float | None = None
@@ -570,68 +392,24 @@ class Group(TaskOwner):
         A fetch of a blob this node is already fetching (for another file,
         group or caller) waits for that one instead of starting a second.
         """
-        fetches = self._host.blob_fetches
-        while not self.has_blob(file) and file.blob_hash in fetches:
-            await fetches[file.blob_hash].wait()
-        if self.has_blob(file):
-            if on_bytes is not None:
-                on_bytes(file.size)
-            return
-        done = fetches[file.blob_hash] = anyio.Event()
-        try:
-            await self._download(file, on_bytes, timeout)
-        finally:
-            del fetches[file.blob_hash]
-            done.set()
-        self.fetched.notify(file)
 
-    async def _download(
-        self, file: FileInfo, on_bytes: Callable[[int], None] | None, timeout: float | None
-    ) -> None:
-        providers = self.replication.member_connections()
-        if not providers:
-            raise NotAvailable(f"{file.name!r}: no member or backup that holds it is reachable")
-        seen = 0
+        def members() -> list[Connection]:
+            found = self.replication.member_connections()
+            if not found:
+                raise NotAvailable(f"{file.name!r}: no member or backup that holds it is reachable")
+            return found
 
-        def progress(p: object) -> None:
-            nonlocal seen
-            # In the file's bytes: a private blob's ciphertext is a little longer than the file.
-            done = min(getattr(p, "bytes_done", 0), file.size)
-            if on_bytes is not None and done > seen:
-                on_bytes(done - seen)
-            seen = max(seen, done)
-
-        attempts: list[tuple[list[Connection], DownloadConfig | None]] = [(providers, None)]
-        if file.size < STRIPE_MIN and len(providers) > 1:
-            # A small blob is a round trip or two: striping it would cost a channel per
-            # provider for nothing. Ask one (in turn, to spread the load), and the rest
-            # at once if it says it lacks the blob.
-            self._next_provider += 1
-            one = providers[self._next_provider % len(providers)]
-            attempts.insert(0, ([one], SINGLE_PROVIDER))
-        for attempt, config in attempts:
-            try:
-                with await download_blob(
-                    self._host.blobs,
-                    file.blob_hash,
-                    attempt,
-                    config=config,
-                    on_progress=progress,
-                    timeout=timeout,
-                ):
-                    self._host.blobs.set_tag(blob_tag(file.blob_hash), file.blob_hash)
-                break
-            except TimeoutError:
-                raise NotAvailable(f"{file.name!r}: fetching it timed out") from None
-            except (HyphalError, BaseExceptionGroup) as exc:
-                # The downloader's tasks may wrap its typed error in a group: unwrap it.
-                error = _typed_error(exc)
-                if error is None:
-                    raise
-                if not isinstance(error, DownloadFailed) or attempt is providers:
-                    raise error from None
-        if on_bytes is not None and file.size > seen:
-            on_bytes(file.size - seen)
+        fetched = await self._host.blob_fetcher.fetch(
+            file.blob_hash,
+            members,
+            tag=blob_tag(file.blob_hash),
+            what=repr(file.name),
+            size=file.size,
+            on_bytes=on_bytes,
+            timeout=timeout,
+        )
+        if fetched:
+            self.fetched.notify(file)
 
     async def export(self, name: str, dest: str | os.PathLike[str], timeout: float | None = None) -> FileInfo:
         """Write file ``name`` to ``dest`` (fetching it first if need be); returns which file it was."""
@@ -776,21 +554,9 @@ class Group(TaskOwner):
         with anyio.move_on_after(DIAL_TIMEOUT):
             for sub in list(self.replication.subscribers):
                 await sub.outbox.drained()
-        self._host.dht.node.unannounce(self.keys.discovery_key, self.device_key)
-        await self._store_advert(tombstone)
+        await self.presence.withdraw(tombstone)
         self.record.left = True
         self._host.save_groups()
 
 
-def _typed_error(exc: BaseException) -> HyphalError | None:
-    """``exc`` if it is one of our errors, or the first of a group made only of them."""
-    if isinstance(exc, HyphalError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        typed, rest = exc.split(HyphalError)
-        if typed is not None and rest is None:
-            return _typed_error(typed.exceptions[0])
-    return None
-
-
-__all__ = ["NO_REPO", "Group", "GroupHost", "blob_tag"]
+__all__ = ["Group", "GroupHost", "blob_tag"]

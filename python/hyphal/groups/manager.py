@@ -16,12 +16,12 @@ import logging
 import anyio
 import anyio.abc
 
-from hyphal.errors import DecodeError, HyphalError, InvalidInput, NotAvailable, ProtocolError, Unauthorized
-from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
-from hyphal.groups.backup import BackupReply, BackupRequest, decode_reply, decode_request
+from hyphal.errors import DecodeError, InvalidInput, NotAvailable
+from hyphal.groups.backup import BACKUP_TIMEOUT
 from hyphal.groups.group import Group, GroupHost
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys, new_group_secret
+from hyphal.groups.messages import BackupReply, BackupRequest, decode_request
 from hyphal.groups.state import GroupFile, GroupRecord
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.channel import ChannelRequest
@@ -29,8 +29,6 @@ from hyphal.net.connection import Connection
 from hyphal.signing import KeyPair
 
 log = logging.getLogger("hyphal.groups")
-
-BACKUP_TIMEOUT = 30.0
 
 
 class GroupManager(TaskOwner):
@@ -275,25 +273,4 @@ class GroupManager(TaskOwner):
         return BackupReply()
 
 
-async def request_backup(group: Group, connection: Connection) -> None:
-    """Ask the backup server at the other end of ``connection`` to hold ``group``.
-
-    :class:`Unauthorized` if it refuses, :class:`ProtocolError` if it answers nonsense.
-    """
-    channel = await connection.open_channel(BACKUP_PROTOCOL, group.keys.discovery_key)
-    async with channel:
-        with anyio.fail_after(BACKUP_TIMEOUT):
-            await channel.wait_open()
-            await channel.send(BackupRequest(group.keys.grant(), group.name).encode())
-            try:
-                reply = decode_reply(await channel.receive())
-            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-                raise ProtocolError("the peer is not a backup server (it closed the request)") from None
-            except HyphalError as exc:
-                raise ProtocolError(f"the backup server's reply is malformed: {exc}") from None
-    if reply.error is not None:
-        raise Unauthorized(f"the backup server refused: {reply.error}")
-    await group.attach(connection)
-
-
-__all__ = ["GroupManager", "request_backup"]
+__all__ = ["GroupManager"]

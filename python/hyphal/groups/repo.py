@@ -1,163 +1,32 @@
 """A member's data repo: a feed of collection operations, and the collection it spells.
 
 Each member device of a group writes its own repo feed. Block ``i`` of the
-feed is one :class:`Put` (name → blob) or :class:`Delete` (name); replaying
-the blocks in order gives the repo's current :class:`Collection`. The byte
-layouts are in docs/PROTOCOL.md §14.1. Names are checked so that a peer's
-repo can never name a file outside the directory it is exported to.
+feed is one :class:`~hyphal.groups.messages.Put` (name → blob) or
+:class:`~hyphal.groups.messages.Delete` (name); replaying the blocks in order
+gives the repo's current :class:`Collection`. The operations and their byte
+layouts are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.1), whose
+name check means a peer's repo can never name a file outside the directory
+it is exported to.
 """
 
 from __future__ import annotations
 
 import logging
-import struct
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import TypeAlias
 
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.feed import Feed, Manifest
-from hyphal.groups.keys import WRAPPED_KEY_SIZE, GroupKeys
+from hyphal.groups.keys import GroupKeys
+from hyphal.groups.messages import Delete, Op, Put, decode_op
 from hyphal.hashing import derive_key
 from hyphal.notifier import Notifier
 from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
 log = logging.getLogger("hyphal.groups")
-
-MAX_NAME_BYTES = 1024
-HASH_SIZE = 32
-MAX_SIZE = 2**63 - 1
-
-_NAME_LEN = struct.Struct("<H")
-_PUT_FIXED = struct.Struct("<32sQQB")  # hash, size, mtime in ms, flags
-_FLAG_PRIVATE = 0x01
-_KNOWN_FLAGS = _FLAG_PRIVATE
-
-
-class OpKind(IntEnum):
-    PUT = 1
-    DELETE = 2
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a safe repo name, else :class:`InvalidInput`.
-
-    A name is a relative ``/``-separated path in Unicode NFC: no empty, ``.``
-    or ``..`` component, no leading ``/``, no backslash or control character,
-    at most 1024 bytes of UTF-8.
-    """
-    if not name:
-        raise InvalidInput("a repo name cannot be empty")
-    if unicodedata.normalize("NFC", name) != name:
-        raise InvalidInput("a repo name must be in Unicode NFC form")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise InvalidInput(f"a repo name is at most {MAX_NAME_BYTES} bytes of UTF-8")
-    if any(ord(c) < 0x20 or c in "\x7f\\" for c in name):
-        raise InvalidInput("a repo name cannot hold control characters or backslashes")
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        raise InvalidInput("a repo name is a relative path without empty, '.' or '..' parts")
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("a repo name must be valid Unicode (no lone surrogates)") from None
-    return name
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    """``name`` now holds the blob ``blob_hash`` of ``size`` bytes.
-
-    For a private blob, ``key`` is the blob's content key wrapped under the
-    group's content key (:meth:`GroupKeys.wrap_blob_key`) and ``blob_hash``
-    the hash of its ciphertext, which is what providers and backups store
-    and serve without being able to read it.
-    """
-
-    name: str
-    blob_hash: bytes
-    size: int
-    mtime_ms: int = 0
-    key: bytes | None = None
-
-    def __post_init__(self) -> None:
-        check_name(self.name)
-        if len(self.blob_hash) != HASH_SIZE:
-            raise InvalidInput(f"a blob hash is {HASH_SIZE} bytes")
-        if not (0 <= self.size <= MAX_SIZE and 0 <= self.mtime_ms <= MAX_SIZE):
-            raise InvalidInput("size and mtime must be in [0, 2^63)")
-        if self.key is not None and len(self.key) != WRAPPED_KEY_SIZE:
-            raise InvalidInput(f"a wrapped blob key is {WRAPPED_KEY_SIZE} bytes")
-
-    def encode(self) -> bytes:
-        name = self.name.encode("utf-8")
-        flags = _FLAG_PRIVATE if self.key is not None else 0
-        fixed = _PUT_FIXED.pack(self.blob_hash, self.size, self.mtime_ms, flags)
-        return b"".join((bytes((OpKind.PUT,)), _NAME_LEN.pack(len(name)), name, fixed, self.key or b""))
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """``name`` no longer holds anything."""
-
-    name: str
-
-    def __post_init__(self) -> None:
-        check_name(self.name)
-
-    def encode(self) -> bytes:
-        name = self.name.encode("utf-8")
-        return bytes((OpKind.DELETE,)) + _NAME_LEN.pack(len(name)) + name
-
-
-Op: TypeAlias = Put | Delete
-
-
-def decode_op(data: Buffer) -> Op:
-    """One repo block; :class:`DecodeError` for anything malformed, unsafe or with trailing bytes."""
-    raw = bytes(data)
-    if len(raw) < 1 + _NAME_LEN.size:
-        raise DecodeError("repo operation is truncated")
-    kind = raw[0]
-    (name_len,) = _NAME_LEN.unpack_from(raw, 1)
-    if name_len > MAX_NAME_BYTES:
-        raise DecodeError(f"repo name of {name_len} bytes exceeds {MAX_NAME_BYTES}")
-    pos = 1 + _NAME_LEN.size
-    name_bytes = raw[pos : pos + name_len]
-    if len(name_bytes) != name_len:
-        raise DecodeError("repo operation is truncated")
-    pos += name_len
-    try:
-        name = name_bytes.decode("utf-8")
-        if kind == OpKind.DELETE:
-            op: Op = Delete(name)
-        elif kind == OpKind.PUT:
-            if len(raw) < pos + _PUT_FIXED.size:
-                raise DecodeError("repo operation is truncated")
-            blob_hash, size, mtime_ms, flags = _PUT_FIXED.unpack_from(raw, pos)
-            pos += _PUT_FIXED.size
-            if flags & ~_KNOWN_FLAGS:
-                raise DecodeError(f"unknown repo operation flags {flags:#x}")
-            key = None
-            if flags & _FLAG_PRIVATE:
-                key = raw[pos : pos + WRAPPED_KEY_SIZE]
-                if len(key) != WRAPPED_KEY_SIZE:
-                    raise DecodeError("repo operation is truncated")
-                pos += WRAPPED_KEY_SIZE
-            op = Put(name, blob_hash, size, mtime_ms, key)
-        else:
-            raise DecodeError(f"unknown repo operation {kind}")
-    except UnicodeDecodeError:
-        raise DecodeError("repo name is not UTF-8") from None
-    except InvalidInput as exc:
-        raise DecodeError(f"bad repo operation: {exc}") from None
-    if pos != len(raw):
-        raise DecodeError("trailing bytes after repo operation")
-    return op
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,17 +167,4 @@ class Repo:
         self._unsubscribe()
 
 
-__all__ = [
-    "MAX_NAME_BYTES",
-    "Collection",
-    "Delete",
-    "Entry",
-    "Op",
-    "OpKind",
-    "Put",
-    "Repo",
-    "check_name",
-    "decode_op",
-    "repo_manifest",
-    "writer_keypair",
-]
+__all__ = ["Collection", "Entry", "Repo", "repo_manifest", "writer_keypair"]

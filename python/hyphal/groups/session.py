@@ -10,13 +10,12 @@ sends every advert it holds, then ``SYNCED``, and from then on every advert
 that changes its view. ``peer_synced`` tells a caller that it has seen the
 peer's whole view (say, before fetching every member's repo). A wrong MAC
 or an advert that does not verify ends the session; stale adverts are
-ignored. Layout in docs/PROTOCOL.md §14.5.
+ignored. The messages are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.5).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TypeAlias
 
 from typing_extensions import Buffer
@@ -24,18 +23,18 @@ from typing_extensions import Buffer
 from hyphal.errors import DecodeError, HyphalError
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Membership
-from hyphal.replication.capability import MAC_SIZE
+from hyphal.groups.messages import (
+    GroupAdvert,
+    GroupAuth,
+    GroupSynced,
+    decode_group_message,
+    encode_advert,
+    encode_auth,
+    encode_synced,
+)
 from hyphal.signed_value import SignedValue
 
 PROTOCOL = "hyphal/group/1"
-MAX_GROUP_MESSAGE = 2048
-
-
-class GroupMessage(IntEnum):
-    AUTH = 1
-    ADVERT = 2
-    SYNCED = 3
-    """Every advert held when the peer's AUTH verified has been sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +69,6 @@ class Close:
 Action: TypeAlias = Send | AdvertAccepted | PeerSynced | Close
 
 
-def encode_auth(mac: bytes) -> bytes:
-    return bytes((GroupMessage.AUTH,)) + mac
-
-
-def encode_advert(advert: SignedValue) -> bytes:
-    return bytes((GroupMessage.ADVERT,)) + advert.encode()
-
-
 class GroupSession:
     """The group channel with one peer. Feed it :meth:`receive`; perform what it returns."""
 
@@ -101,19 +92,18 @@ class GroupSession:
         """One message from the peer."""
         if self.closed:
             return []
-        raw = bytes(data)
         try:
-            if not raw or len(raw) > MAX_GROUP_MESSAGE:
-                raise DecodeError(f"group message of {len(raw)} bytes")
-            kind, body = raw[0], raw[1:]
+            message = decode_group_message(data)
             if not self.authenticated:
-                return self._on_auth(kind, body)
-            if kind == GroupMessage.SYNCED and not body and not self.peer_synced:
+                if not isinstance(message, GroupAuth):
+                    raise DecodeError("the first group message must be AUTH")
+                return self._on_auth(message.mac)
+            if isinstance(message, GroupSynced) and not self.peer_synced:
                 self.peer_synced = True
                 return [PeerSynced()]
-            if kind != GroupMessage.ADVERT:
-                raise DecodeError(f"unexpected group message {kind}")
-            return self._on_advert(SignedValue.decode(body))
+            if not isinstance(message, GroupAdvert):
+                raise DecodeError(f"unexpected group message {type(message).__name__}")
+            return self._on_advert(message.advert)
         except HyphalError as exc:
             return self._close(f"{type(exc).__name__}: {exc}")
 
@@ -123,14 +113,12 @@ class GroupSession:
             return []
         return [Send(encode_advert(advert))]
 
-    def _on_auth(self, kind: int, body: bytes) -> list[Action]:
-        if kind != GroupMessage.AUTH or len(body) != MAC_SIZE:
-            raise DecodeError("the first group message must be AUTH")
-        if not self._keys.check_channel_mac(self._handshake_hash, not self._is_initiator, body):
+    def _on_auth(self, mac: bytes) -> list[Action]:
+        if not self._keys.check_channel_mac(self._handshake_hash, not self._is_initiator, mac):
             return self._close("not a member: wrong group capability")
         self.authenticated = True
         sends = [Send(encode_advert(advert)) for advert in self.membership.adverts()]
-        return [*sends, Send(bytes((GroupMessage.SYNCED,)))]
+        return [*sends, Send(encode_synced())]
 
     def _on_advert(self, advert: SignedValue) -> list[Action]:
         held = self.membership.get(advert.public_key)
@@ -151,10 +139,7 @@ __all__ = [
     "Action",
     "AdvertAccepted",
     "Close",
-    "GroupMessage",
     "GroupSession",
     "PeerSynced",
     "Send",
-    "encode_advert",
-    "encode_auth",
 ]

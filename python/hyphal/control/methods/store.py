@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from hyphal.blobs.downloader import download_blob
 from hyphal.control import encoding
 from hyphal.control.encoding import Json
 from hyphal.control.methods.registry import Call, method
@@ -51,18 +50,13 @@ async def blob_list(call: Call) -> list[Json]:
 
 @method("blob.get", "hash", "dest")
 async def blob_get(call: Call) -> Json:
-    """Export a blob, fetching it first (from every peer the node is connected to, striped)
-    if the store does not hold it whole."""
+    """Export a blob, fetching it first (from every peer the node is connected to, striped,
+    through the node's one fetcher: a group fetching it too shares the download) if the
+    store does not hold it whole."""
     node = call.node
     blob_hash, dest = call.params.hex32("hash"), call.params.path("dest")
+    await node.fetch_blob(blob_hash, tag=BLOB_TAG_PREFIX + blob_hash.hex(), timeout=FETCH_TIMEOUT)
     info = node.blobs.info(blob_hash)
-    if info is None or not info.complete:
-        peers = node.pool.connections()
-        if not peers:
-            raise NotAvailable(f"blob {blob_hash.hex()} is not here, and no peer is connected")
-        with await download_blob(node.blobs, blob_hash, peers, timeout=FETCH_TIMEOUT):
-            node.blobs.set_tag(BLOB_TAG_PREFIX + blob_hash.hex(), blob_hash)
-        info = node.blobs.info(blob_hash)
     assert info is not None
     node.blobs.export_file(blob_hash, dest)
     return {**encoding.blob_info(info), "dest": str(dest)}
