@@ -24,6 +24,7 @@ from typing import TypeAlias
 
 from typing_extensions import Buffer
 
+from hyphal.codec import Reader
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.groups.keys import GRANT_SIZE, WRAPPED_KEY_SIZE
 from hyphal.net.address import parse_address
@@ -36,7 +37,6 @@ MAX_NAME_BYTES = 1024
 HASH_SIZE = 32
 MAX_SIZE = 2**63 - 1
 
-_NAME_LEN = struct.Struct("<H")
 _PUT_FIXED = struct.Struct("<32sQQB")  # hash, size, mtime in ms, flags
 _PUT_PRIVATE = 0x01
 _PUT_KNOWN_FLAGS = _PUT_PRIVATE
@@ -100,7 +100,7 @@ class Put:
         name = self.name.encode("utf-8")
         flags = _PUT_PRIVATE if self.key is not None else 0
         fixed = _PUT_FIXED.pack(self.blob_hash, self.size, self.mtime_ms, flags)
-        return b"".join((bytes((OpKind.PUT,)), _NAME_LEN.pack(len(name)), name, fixed, self.key or b""))
+        return b"".join((bytes((OpKind.PUT,)), len(name).to_bytes(2, "little"), name, fixed, self.key or b""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ class Delete:
 
     def encode(self) -> bytes:
         name = self.name.encode("utf-8")
-        return bytes((OpKind.DELETE,)) + _NAME_LEN.pack(len(name)) + name
+        return bytes((OpKind.DELETE,)) + len(name).to_bytes(2, "little") + name
 
 
 Op: TypeAlias = Put | Delete
@@ -122,35 +122,18 @@ Op: TypeAlias = Put | Delete
 
 def decode_op(data: Buffer) -> Op:
     """One repo block; :class:`DecodeError` for anything malformed, unsafe or with trailing bytes."""
-    raw = bytes(data)
-    if len(raw) < 1 + _NAME_LEN.size:
-        raise DecodeError("repo operation is truncated")
-    kind = raw[0]
-    (name_len,) = _NAME_LEN.unpack_from(raw, 1)
-    if name_len > MAX_NAME_BYTES:
-        raise DecodeError(f"repo name of {name_len} bytes exceeds {MAX_NAME_BYTES}")
-    pos = 1 + _NAME_LEN.size
-    name_bytes = raw[pos : pos + name_len]
-    if len(name_bytes) != name_len:
-        raise DecodeError("repo operation is truncated")
-    pos += name_len
+    r = Reader(bytes(data), "repo operation")
+    kind = r.u8("kind")
+    name_bytes = r.bytes16(MAX_NAME_BYTES, "name")
     try:
         name = name_bytes.decode("utf-8")
         if kind == OpKind.DELETE:
             op: Op = Delete(name)
         elif kind == OpKind.PUT:
-            if len(raw) < pos + _PUT_FIXED.size:
-                raise DecodeError("repo operation is truncated")
-            blob_hash, size, mtime_ms, flags = _PUT_FIXED.unpack_from(raw, pos)
-            pos += _PUT_FIXED.size
+            blob_hash, size, mtime_ms, flags = r.unpack(_PUT_FIXED, "hash, size, mtime and flags")
             if flags & ~_PUT_KNOWN_FLAGS:
                 raise DecodeError(f"unknown repo operation flags {flags:#x}")
-            key = None
-            if flags & _PUT_PRIVATE:
-                key = raw[pos : pos + WRAPPED_KEY_SIZE]
-                if len(key) != WRAPPED_KEY_SIZE:
-                    raise DecodeError("repo operation is truncated")
-                pos += WRAPPED_KEY_SIZE
+            key = r.take(WRAPPED_KEY_SIZE, "wrapped key") if flags & _PUT_PRIVATE else None
             op = Put(name, blob_hash, size, mtime_ms, key)
         else:
             raise DecodeError(f"unknown repo operation {kind}")
@@ -158,8 +141,7 @@ def decode_op(data: Buffer) -> Op:
         raise DecodeError("repo name is not UTF-8") from None
     except InvalidInput as exc:
         raise DecodeError(f"bad repo operation: {exc}") from None
-    if pos != len(raw):
-        raise DecodeError("trailing bytes after repo operation")
+    r.expect_end()
     return op
 
 
@@ -221,27 +203,17 @@ class MemberAdvert:
 
     @classmethod
     def decode(cls, data: bytes) -> MemberAdvert:
-        if len(data) < _ADVERT_FIXED.size:
-            raise DecodeError("member advert is truncated")
-        version, flags, repo_writer = _ADVERT_FIXED.unpack_from(data)
+        r = Reader(data, "member advert")
+        version, flags, repo_writer = r.unpack(_ADVERT_FIXED, "version, flags and repo writer")
         if version != ADVERT_VERSION:
             raise DecodeError(f"member advert version {version} is not supported")
         if flags & ~_ADVERT_KNOWN_FLAGS:
             raise DecodeError(f"unknown member advert flags {flags:#x}")
-        name, pos = _read_str8(data, _ADVERT_FIXED.size)
-        if pos >= len(data):
-            raise DecodeError("member advert is truncated")
-        count, pos = data[pos], pos + 1
-        addresses = []
-        for _ in range(count):
-            address, pos = _read_str8(data, pos)
-            addresses.append(address)
-        if pos != len(data):
-            raise DecodeError("trailing bytes after member advert")
+        name = _utf8(r.bytes8(255, "name"))
+        addresses = tuple(_utf8(r.bytes8(255, "address")) for _ in range(r.u8("address count")))
+        r.expect_end()
         try:
-            return cls(
-                name, repo_writer, tuple(addresses), bool(flags & _ADVERT_LEFT), bool(flags & _ADVERT_BACKUP)
-            )
+            return cls(name, repo_writer, addresses, bool(flags & _ADVERT_LEFT), bool(flags & _ADVERT_BACKUP))
         except InvalidInput as exc:
             raise DecodeError(f"bad member advert: {exc}") from None
 
@@ -251,15 +223,9 @@ def _str8(text: str) -> bytes:
     return bytes((len(raw),)) + raw
 
 
-def _read_str8(data: bytes, pos: int) -> tuple[str, int]:
-    if pos >= len(data):
-        raise DecodeError("member advert is truncated")
-    size = data[pos]
-    raw = data[pos + 1 : pos + 1 + size]
-    if len(raw) != size:
-        raise DecodeError("member advert is truncated")
+def _utf8(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8"), pos + 1 + size
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DecodeError("member advert text is not UTF-8") from None
 
@@ -375,15 +341,14 @@ class BackupReply:
 
 
 def decode_request(data: Buffer) -> BackupRequest:
-    raw = bytes(data)
-    if len(raw) < 2 + GRANT_SIZE or raw[0] != BackupMessage.REQUEST:
+    r = Reader(bytes(data), "backup request")
+    if r.u8("kind") != BackupMessage.REQUEST:
         raise DecodeError("not a backup request")
-    grant, rest = raw[1 : 1 + GRANT_SIZE], raw[1 + GRANT_SIZE :]
-    size = rest[0]
-    if size > MAX_BACKUP_NAME or len(rest) != 1 + size:
-        raise DecodeError("backup request: bad group name length")
+    grant = r.take(GRANT_SIZE, "grant")
+    name = r.bytes8(MAX_BACKUP_NAME, "group name")
+    r.expect_end()
     try:
-        return BackupRequest(grant, rest[1:].decode("utf-8"))
+        return BackupRequest(grant, name.decode("utf-8"))
     except UnicodeDecodeError:
         raise DecodeError("backup request: group name is not UTF-8") from None
 
