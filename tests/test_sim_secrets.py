@@ -12,7 +12,7 @@ from hyphal.dht.store import SqliteStore
 from hyphal.errors import DecryptionError, NotAvailable, SeqConflict, Unauthorized
 from hyphal.secrets import SecretRecord, SecretRequest, SecretStore, secret_id
 from hyphal.secrets.records import Op, locator
-from hyphal.secrets.store import KIND_SECRET, SECRET_REQUEST
+from hyphal.secrets.secret_store import KIND_SECRET, SECRET_REQUEST
 from hyphal.signing import KeyPair
 from hyphal.sim import SimHost, Simulator
 from hyphal.xor import xor_closest
@@ -199,7 +199,7 @@ def test_secrets_survive_churn() -> None:
 
 def _count_pushes(net: Net) -> list[int]:
     """Count the SECRET_REPLICATE requests every node receives (from now on)."""
-    from hyphal.secrets.store import SECRET_REPLICATE
+    from hyphal.secrets.secret_store import SECRET_REPLICATE
 
     received = [0]
     for host in net.hosts:

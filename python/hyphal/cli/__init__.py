@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from hyphal.cli import files, groups, node, store
+from hyphal.cli import blobs, feeds, files, groups, node
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
 from hyphal.config import Config
@@ -88,8 +88,8 @@ for command in (
     files.rm,
     files.sync,
     files.watch,
-    store.feed_group,
-    store.blob_group,
+    feeds.feed_group,
+    blobs.blob_group,
 ):
     cli.add_command(command)
 

@@ -8,7 +8,7 @@ from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hyphal.secrets.records import SecretRecord, SecretRequest, locator, secret_id
-    from hyphal.secrets.store import SecretStore
+    from hyphal.secrets.secret_store import SecretStore
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -17,7 +17,7 @@ __getattr__, __dir__ = lazy_exports(
         "SecretRequest": ".records",
         "locator": ".records",
         "secret_id": ".records",
-        "SecretStore": ".store",
+        "SecretStore": ".secret_store",
     },
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from hyphal.dht.udp import UdpDht
-from hyphal.secrets.store import SecretStore
+from hyphal.secrets.secret_store import SecretStore
 from hyphal.signing import KeyPair
 
 
