@@ -37,6 +37,7 @@ PURE_MODULES = [
     "hyphal.net.handshake",
     "hyphal.net.frames",
     "hyphal.net.mux",
+    "hyphal.net.config",
     # feed replication
     "hyphal.replication.messages",
     "hyphal.replication.ranges",

@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from hyphal.errors import InvalidInput
-from hyphal.net.channel import Channel, ChannelRequest
-from hyphal.net.connection import connect, listen
+from hyphal.net.channel import Channel
+from hyphal.net.connection import ChannelRequest, connect, listen
 from hyphal.net.router import ChannelRouter
 from hyphal.signing import KeyPair
 
