@@ -1,4 +1,5 @@
-"""The router over TCP and memory: channels reach their protocol's handler; the rest are refused, with a reason."""
+"""The router (over TCP and memory): channels reach their protocol's handler; the rest are refused,
+with a reason."""
 
 from __future__ import annotations
 
