@@ -6,6 +6,7 @@
 - :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
 - :mod:`hyphal.net.config`: a connection's limits and timers.
 - :mod:`hyphal.net.transport`: how byte streams are dialled and accepted; TCP.
+- :mod:`hyphal.net.handshake_io`: the handshake run over a byte stream.
 - :mod:`hyphal.net.memory`: an in-memory transport, for tests.
 - :mod:`hyphal.net.channel`: the channels of a connection.
 - :mod:`hyphal.net.connection`: connections over a transport, on anyio.

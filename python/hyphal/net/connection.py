@@ -34,14 +34,9 @@ import anyio.lowlevel
 from hyphal.errors import HandshakeError, HyphalError
 from hyphal.net.channel import Channel
 from hyphal.net.config import ConnectionConfig
-from hyphal.net.frames import (
-    HANDSHAKE_HEADER_LEN,
-    FrameDecoder,
-    FrameEncoder,
-    HandshakeMessageDecoder,
-    encode_handshake_message,
-)
+from hyphal.net.frames import FrameDecoder, FrameEncoder
 from hyphal.net.handshake import Handshake, HandshakeResult
+from hyphal.net.handshake_io import run_handshake
 from hyphal.net.listener import ConnectionHandler, Listener
 from hyphal.net.mux import (
     MAX_ID_LEN,
@@ -56,14 +51,12 @@ from hyphal.net.mux import (
     Readable,
     Writable,
 )
-from hyphal.net.noise import MAX_MESSAGE_LEN
-from hyphal.net.transport import TcpTransport, Transport, format_host_port, peer_name
+from hyphal.net.transport import STREAM_ERRORS, TcpTransport, Transport, format_host_port, peer_name
 from hyphal.signing import KeyPair
 
 logger = logging.getLogger("hyphal.net")
 
 _WRITE_SIZE = 64 * 1024
-_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 # -- connections -----------------------------------------------------------------
@@ -215,7 +208,7 @@ class Connection:
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._config.close_timeout):
                 if notify:
-                    with contextlib.suppress(*_STREAM_ERRORS, HyphalError):
+                    with contextlib.suppress(*STREAM_ERRORS, HyphalError):
                         self._mux.goodbye(reason)
                         while self._flushing:  # the writer is mid-write; it stops after
                             await self._flush_done.wait()
@@ -284,7 +277,7 @@ class Connection:
                     await self._close("peer closed the connection without goodbye", lost=True, notify=False)
         except HyphalError as exc:
             await self._close(f"{type(exc).__name__}: {exc}", error=exc, notify=True)
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             if not self._closing:
                 await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
         finally:
@@ -343,7 +336,7 @@ class Connection:
             await self._close(
                 f"write stalled for {timeout:g} s: the peer is not reading", lost=True, notify=False
             )
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             if not self._closing:
                 await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
 
@@ -500,32 +493,7 @@ class IncomingChannels:
         return request
 
 
-# -- handshake over a stream -------------------------------------------------------
-
-
-async def _run_handshake(
-    stream: anyio.abc.ByteStream, handshake: Handshake, timeout: float
-) -> tuple[HandshakeResult, bytes]:
-    decoder = HandshakeMessageDecoder()
-    try:
-        with anyio.fail_after(timeout):
-            if handshake.initiator:
-                await stream.send(encode_handshake_message(handshake.start()))
-            while not handshake.complete:
-                message = decoder.next_message()
-                if message is None:
-                    decoder.feed(await stream.receive(MAX_MESSAGE_LEN + HANDSHAKE_HEADER_LEN))
-                    continue
-                reply = handshake.receive(message)
-                if reply is not None:
-                    await stream.send(encode_handshake_message(reply))
-    except TimeoutError as exc:
-        raise HandshakeError(f"handshake timed out after {timeout:g} s") from exc
-    except anyio.EndOfStream as exc:
-        raise HandshakeError("the peer closed the connection during the handshake") from exc
-    except _STREAM_ERRORS as exc:
-        raise HandshakeError(f"connection lost during the handshake: {exc!r}") from exc
-    return handshake.result, decoder.take_rest()
+# -- making connections -----------------------------------------------------------
 
 
 async def establish(
@@ -546,7 +514,7 @@ async def establish(
             max_frame=config.max_frame,
             user_data=config.user_data,
         )
-        result, leftover = await _run_handshake(stream, handshake, config.handshake_timeout)
+        result, leftover = await run_handshake(stream, handshake, config.handshake_timeout)
     except HyphalError as exc:
         logger.warning("handshake with %s failed: %s", peer_name(stream), exc)
         await anyio.aclose_forcefully(stream)

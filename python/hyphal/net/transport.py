@@ -32,6 +32,9 @@ from anyio.streams.stapled import MultiListener
 
 HostPort = tuple[str, int]
 
+STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+"""What a transport's stream raises when the connection under it is lost or closed."""
+
 
 class TransportAttribute(TypedAttributeSet):
     """The addresses at both ends of a transport's stream (``(host, port)``)."""
@@ -139,6 +142,7 @@ class TcpTransport:
 
 
 __all__ = [
+    "STREAM_ERRORS",
     "Acceptor",
     "HostPort",
     "TcpTransport",
