@@ -31,7 +31,7 @@ from hyphal import _core
 
 KiB = 1024
 MiB = 1024 * KiB
-GB = 1e9  # throughputs are in decimal GB/s, like docs and ANCHORS
+GB = 1e9  # throughputs are in decimal GB/s, like docs and the anchors in benches/README.md
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ it; this process is the reader, with its own SQLite storage, and downloads
 over a Noise-encrypted connection. In the same run it measures raw TCP
 loopback between two processes (:mod:`benches.loopback`), the baseline of
 the download rows. hypercore itself can't run here (no npm registry), so
-its figures from shared/ANCHORS.md appear in the notes only.
+its figures from the anchors in benches/README.md appear in the notes only.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def _rows_for(
                     bps,
                     loopback_bps,
                     target_ratio=0.25,
-                    note="hypercore 11 (ANCHORS): 60-75 MB/s, ~3% of loopback",
+                    note="hypercore 11 (benches/README.md anchors): 60-75 MB/s, ~3% of loopback",
                 )
             )
         else:
@@ -170,7 +170,7 @@ def _rows_for(
                     ratio_kind="throughput",
                     target="≥ 40,000 blocks/s",
                     met=per_s >= 40_000,
-                    note="hypercore 11 (ANCHORS): 4k blocks/s",
+                    note="hypercore 11 (benches/README.md anchors): 4k blocks/s",
                 )
             )
         if case.block == 64 * KiB:
@@ -190,11 +190,11 @@ def _rows_for(
                     name=f"sparse 1% random fetch, {size}",
                     figure=count / seconds,
                     unit="blocks/s",
-                    baseline_name="hypercore 11 (ANCHORS, not this run)",
+                    baseline_name="hypercore 11 (benches/README.md anchors, not this run)",
                     baseline_figure=400.0,
                     ratio=(count / seconds) / 400.0,
                     ratio_kind="throughput",
-                    note="hypercore's figure is from ANCHORS.md, not measured here",
+                    note="hypercore's figure is from the anchors in benches/README.md, not measured here",
                 )
             )
     finally:

@@ -254,8 +254,8 @@ def test_import_file_in_many_copy_steps(
     store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
 ) -> None:
     """The kernel copy and the hashing behind it meet at every step boundary."""
-    monkeypatch.setattr("hyphal.blobs.store.COPY_STEP", 4 * G)
-    monkeypatch.setattr("hyphal.blobs.store.SYNC_EVERY", 8 * G)
+    monkeypatch.setattr("hyphal.blobs.files.COPY_STEP", 4 * G)
+    monkeypatch.setattr("hyphal.blobs.files.SYNC_EVERY", 8 * G)
     data = os.urandom(size)
     src = tmp_path / "src"
     src.write_bytes(data)

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from hyphal.dht import messages as m
 from hyphal.dht.ids import immutable_key
 from hyphal.dht.node import DhtConfig, DhtNode, Reply, RequestContext
+from hyphal.dht.record_store import MemoryStore, RecordKind, StoredRecord
 from hyphal.dht.records import AnnounceRecord, NodeRecord
-from hyphal.dht.store import MemoryStore, RecordKind, SqliteStore, StoredRecord
+from hyphal.dht.store import SqliteStore
 from hyphal.errors import InvalidInput
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair

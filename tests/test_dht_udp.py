@@ -12,7 +12,7 @@ import pytest
 from hyphal.dht import DhtConfig
 from hyphal.dht.records import NodeRecord
 from hyphal.dht.routing import RoutingTable
-from hyphal.dht.udp import UdpDht, parse_address
+from hyphal.dht.udp import UdpDht
 from hyphal.errors import InvalidInput
 from hyphal.signing import KeyPair
 
@@ -148,13 +148,6 @@ async def test_udp_send_waits_out_a_full_buffer_from_several_tasks() -> None:
             assert len(pongs) == 2
             assert all(p is not None for p in pongs)
             a._sock = full.sock
-
-
-def test_parse_address() -> None:
-    assert parse_address("127.0.0.1:7400") == ("127.0.0.1", 7400)
-    assert parse_address("[::1]:9") == ("::1", 9)
-    with pytest.raises(InvalidInput):
-        parse_address("nope")
 
 
 @pytest.mark.anyio

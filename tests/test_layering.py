@@ -33,6 +33,7 @@ PURE_MODULES = [
     "hyphal.feed.bitfield",
     "hyphal.feed.encryption",
     # connections
+    "hyphal.net.address",
     "hyphal.net.noise",
     "hyphal.net.handshake",
     "hyphal.net.frames",
@@ -57,6 +58,13 @@ PURE_MODULES = [
     "hyphal.dht.tokens",
     "hyphal.dht.limits",
     "hyphal.dht.operation",
+    "hyphal.dht.config",
+    "hyphal.dht.timers",
+    "hyphal.dht.record_store",
+    "hyphal.dht.rpc",
+    "hyphal.dht.core",
+    "hyphal.dht.holder",
+    "hyphal.dht.record_client",
     "hyphal.dht.node",
     "hyphal.secrets.records",
     # groups

@@ -16,8 +16,32 @@ class InvalidInput(HyphalError, ValueError):
     """An argument is out of range or of the wrong length."""
 
 
+class InvalidAddress(InvalidInput):
+    """A network address is not ``host:port`` or ``[IPv6]:port`` with a port in range."""
+
+
 class DecodeError(HyphalError, ValueError):
     """Bytes from a peer, a file or a user do not parse as the expected format."""
+
+
+class SchemaTooNew(DecodeError):
+    """A database file was written by a newer hyphal: its schema version is above the one this code knows.
+
+    Nothing in the file was changed; open it with the newer version.
+    """
+
+    def __init__(self, path: str, found: int, supported: int, what: str = "database") -> None:
+        super().__init__(
+            f"{path}: this {what} has schema version {found}, newer than version {supported}, "
+            "the newest this hyphal knows; open it with a newer hyphal"
+        )
+        self.path = path
+        self.found = found
+        self.supported = supported
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[SchemaTooNew], tuple[str, int, int, str]]:
+        return type(self), (self.path, self.found, self.supported, self.what)
 
 
 class VerificationError(HyphalError):
@@ -65,10 +89,12 @@ __all__ = [
     "DecryptionError",
     "HandshakeError",
     "HyphalError",
+    "InvalidAddress",
     "InvalidInput",
     "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "SchemaTooNew",
     "SeqConflict",
     "SignatureError",
     "Unauthorized",

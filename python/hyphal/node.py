@@ -33,18 +33,18 @@ from hyphal.blobs.provider import PROTOCOL as BLOB_PROTOCOL
 from hyphal.blobs.provider import BlobProvider
 from hyphal.config import IDENTITY_NAME
 from hyphal.dht.store import SqliteStore
-from hyphal.dht.udp import UdpDht, format_address, parse_address
+from hyphal.dht.udp import UdpDht
 from hyphal.errors import InvalidInput, NotAvailable
 from hyphal.feed import Feed, Manifest
 from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
 from hyphal.groups.group import Group
-from hyphal.groups.invite import check_peer
 from hyphal.groups.manager import GroupManager, request_backup
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
+from hyphal.net.address import format_address, parse_address
 from hyphal.net.connection import ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
@@ -84,9 +84,9 @@ class Node:
         ``backup_for``: run as a backup server for groups these device keys ask it to hold.
         ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
-        self._listen = parse_address(listen)
+        self._listen = parse_address(listen, allow_port_zero=True)
         self._bootstrap = [parse_address(seed) for seed in bootstrap]
-        self._advertise = [check_peer(a) for a in advertise]
+        self._advertise = [format_address(parse_address(a)) for a in advertise]
         self._passphrase = passphrase
         self._name = (name or socket.gethostname() or "device")[:64]
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
@@ -139,7 +139,7 @@ class Node:
         self.listener: Listener = await self.pool.listen(host, port)
         bound_host, bound_port = self.listener.addresses[0]
         if not self._advertise:
-            self._advertise = [format_address(_reachable_host(bound_host), bound_port)]
+            self._advertise = [format_address((_reachable_host(bound_host), bound_port))]
         # The DHT listens on the same port number, over UDP.
         dht_store = SqliteStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
@@ -226,7 +226,7 @@ class Node:
             found = self.pool.get(expected_remote)
             if found is not None and not found.closed.is_set():
                 return found
-        host, port = parse_address(check_peer(address))
+        host, port = parse_address(address)
         return await self.connect(host, port, expected_remote=expected_remote)
 
     async def _serve_connection(self, connection: Connection) -> None:

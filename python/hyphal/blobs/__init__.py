@@ -1,6 +1,7 @@
 """Blobs: content-addressed by plain BLAKE3, verified streaming over 16 KiB groups.
 
-- :mod:`~hyphal.blobs.store`: the store (import, export, partial blobs, range reads, tags, GC).
+- :mod:`~hyphal.blobs.store`: the store (import, export, partial blobs, range reads, tags, GC),
+  over its files (:mod:`~hyphal.blobs.files`) and its SQLite catalog (:mod:`~hyphal.blobs.catalog`).
 - :mod:`~hyphal.blobs.collection`: collections, blobs mapping names to hashes.
 - :mod:`~hyphal.blobs.private`: private blobs, stored and served as ciphertext only.
 - :mod:`~hyphal.blobs.messages`, :mod:`~hyphal.blobs.transfer`: the transfer protocol and the

@@ -23,8 +23,8 @@ from hyphal.cli.common import (
 )
 from hyphal.control.daemon import DaemonOptions, run_daemon
 from hyphal.control.protocol import socket_path
-from hyphal.dht.udp import format_address
 from hyphal.errors import InvalidInput
+from hyphal.net.address import format_address
 from hyphal.node import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,7 +117,7 @@ def _options(ctx: click.Context, given: dict[str, Any], backup_for: frozenset[by
 
 def _run(ctx: click.Context, options: DaemonOptions) -> None:
     def ready(node: Node) -> None:
-        address = format_address(*node.address)
+        address = format_address(node.address)
         public = node.public_key.hex()
         role = "backup server" if options.backup_for is not None else "node"
         data = {

@@ -21,8 +21,8 @@ import anyio.abc
 
 from hyphal.control.protocol import socket_path
 from hyphal.control.server import ControlServer, bind
-from hyphal.dht.udp import format_address, parse_address
 from hyphal.files import write_atomically
+from hyphal.net.address import format_address, parse_address
 from hyphal.node import Node
 
 log = logging.getLogger("hyphal.daemon")
@@ -63,11 +63,11 @@ def _node(options: DaemonOptions, listen: str) -> Node:
 
 
 async def _start_node(stack: contextlib.AsyncExitStack, options: DaemonOptions) -> Node:
-    host, port = parse_address(options.listen)
+    host, port = parse_address(options.listen, allow_port_zero=True)
     remembered = _remembered_port(options.data_dir) if port == 0 else None
     if remembered is not None:
         try:
-            return await stack.enter_async_context(_node(options, format_address(host, remembered)))
+            return await stack.enter_async_context(_node(options, format_address((host, remembered))))
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise

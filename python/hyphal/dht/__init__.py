@@ -2,9 +2,12 @@
 
 Layers, bottom up: :mod:`.ids` and :mod:`.records` (formats and signatures),
 :mod:`.messages` (the datagram codec), :mod:`.routing`, :mod:`.rtt`,
-:mod:`.tokens`, :mod:`.limits` and :mod:`.store` (pieces of state),
-:mod:`.lookup`, :mod:`.rpc`, :mod:`.holder`, :mod:`.operation` and
-:mod:`.node` (the sans-I/O state machine: :class:`DhtNode`) and :mod:`.udp`
+:mod:`.tokens`, :mod:`.limits`, :mod:`.timers` and :mod:`.record_store`
+(pieces of state; :mod:`.store` is the SQLite record store), :mod:`.config`,
+:mod:`.lookup`, :mod:`.rpc` and :mod:`.operation`, then the sans-I/O node:
+:mod:`.core` (routing and lookups), :mod:`.record_client` (putting and
+getting records), :mod:`.holder` (holding and re-replicating them) and
+:mod:`.node`, which assembles them into :class:`DhtNode`; and :mod:`.udp`
 (the anyio driver on a real socket). :mod:`hyphal.sim` runs the same
 :class:`DhtNode` in virtual time; :mod:`hyphal.secrets` builds the
 replicated secret store on its extension points.

@@ -1,46 +1,54 @@
-"""What a DHT node holds for others: the built-in request handlers and their storage rules.
+"""What a DHT node holds for others: the record methods' handlers, their storage rules, re-replication.
 
 Every check runs before anything is stored (docs/PROTOCOL.md §11.3, §11.6):
 tokens, signatures, keys, seq and compare-and-swap rules, expiry, caps. A
 refused write stores nothing and answers with its status.
+
+A holder also keeps what it holds alive as nodes come and go: a record
+nobody put for ``replicate_interval`` is pushed to the closest nodes that
+lack it (at most ``max_concurrent_replications`` lookups at a time).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import deque
 
+from hyphal.dht.core import DhtCore
 from hyphal.dht.ids import immutable_key
+from hyphal.dht.lookup import Candidate, Lookup
 from hyphal.dht.messages import (
     MAX_ANNOUNCES,
     MAX_VALUE_SIZE,
     Method,
+    Response,
     Status,
+    decode_announces,
     decode_mutable_put,
+    decode_optional_value,
     encode_announces,
+    encode_mutable_put,
     encode_optional_value,
     encode_seq,
 )
+from hyphal.dht.record_store import RecordKind, StoredRecord
 from hyphal.dht.records import AnnounceRecord
 from hyphal.dht.rpc import Handler, Reply, RequestContext
-from hyphal.dht.store import RecordKind, StoredRecord
-from hyphal.errors import DecodeError
+from hyphal.errors import DecodeError, VerificationError
 from hyphal.signed_value import SignedValue
-
-if TYPE_CHECKING:
-    from hyphal.dht.node import DhtNode
 
 
 class RecordHolder:
-    """The built-in methods' server side for ``node``; ``last_put`` feeds re-replication."""
+    """The record methods' server side for ``node``, and re-replication of what it holds."""
 
-    def __init__(self, node: DhtNode) -> None:
+    def __init__(self, node: DhtCore) -> None:
         self.node = node
         self.last_put: dict[tuple[int, bytes, bytes], float] = {}
+        """When each held record was last put (by anyone): a record put recently needs no push."""
+        self._replication_queue: deque[StoredRecord] = deque()
+        self._replications_running = 0
 
     def handlers(self) -> dict[int, Handler]:
         return {
-            Method.PING: self.ping,
-            Method.FIND_NODE: self.find_node,
             Method.ANNOUNCE: self.announce,
             Method.LOOKUP: self.lookup,
             Method.PUT_IMMUTABLE: self.put_immutable,
@@ -48,14 +56,6 @@ class RecordHolder:
             Method.PUT_MUTABLE: self.put_mutable,
             Method.GET_MUTABLE: self.get_mutable,
         }
-
-    def ping(self, ctx: RequestContext) -> Reply:
-        return Reply()
-
-    def find_node(self, ctx: RequestContext) -> Reply:
-        if ctx.request.target is None:
-            return Reply(Status.ERROR)
-        return Reply(nodes=True)
 
     def lookup(self, ctx: RequestContext) -> Reply:
         topic = ctx.request.target
@@ -178,5 +178,79 @@ class RecordHolder:
         )
         return self._stored(ctx.now, row)
 
+    # -- re-replication -------------------------------------------------------------------
+
+    def queue_replication(self, now: float) -> None:
+        """Queue every replicated record nobody put for ``replicate_interval``, and start pushing them."""
+        interval = self.node.config.replicate_interval
+        queued = {(r.kind, r.key, r.sub) for r in self._replication_queue}
+        last_put: dict[tuple[int, bytes, bytes], float] = {}
+        for row in self.node.store.records():
+            ident = (row.kind, row.key, row.sub)
+            if row.kind not in _REPLICATED:
+                continue
+            last = last_put[ident] = self.last_put.get(ident, now)
+            if now - last >= interval and ident not in queued:
+                self._replication_queue.append(row)
+                last_put[ident] = now
+        self.last_put = last_put
+        self._next_replication(now)
+
+    def _next_replication(self, now: float) -> None:
+        while (
+            self._replication_queue
+            and self._replications_running < self.node.config.max_concurrent_replications
+        ):
+            row = self._replication_queue.popleft()
+            self._replications_running += 1
+            self._replicate(now, row)
+
+    def _replicate(self, now: float, row: StoredRecord) -> None:
+        """Push a held record to the closest nodes that lack it (or hold an older version)."""
+        get_method, put_method = _REPLICATED[row.kind]
+        has: set[bytes] = set()
+
+        def on_reply(t: float, c: Candidate, resp: Response) -> None:
+            try:
+                if row.kind == RecordKind.IMMUTABLE:
+                    present = decode_optional_value(resp.payload) is not None
+                elif row.kind == RecordKind.MUTABLE:
+                    present = bool(resp.payload) and SignedValue.decode(resp.payload).seq >= row.seq
+                else:
+                    present = any(
+                        AnnounceRecord.decode(a).public_key == row.sub for a in decode_announces(resp.payload)
+                    )
+            except (DecodeError, VerificationError):
+                present = False
+            if present:
+                has.add(c.id)
+
+        def done(t: float, lk: Lookup) -> None:
+            self._replications_running -= 1
+            payload = encode_mutable_put(row.value, None) if row.kind == RecordKind.MUTABLE else row.value
+            for c in lk.closest_answered():
+                if c.id not in has and c.token:
+                    self.node._send_request(
+                        t,
+                        c.addr,
+                        put_method,
+                        target=row.key,
+                        token=c.token,
+                        payload=payload,
+                        expect_id=c.id,
+                        on_reply=lambda t2, r, rec: None,
+                        on_timeout=lambda t2: None,
+                    )
+            self._next_replication(t)
+
+        self.node._lookup(now, row.key, get_method, on_reply=on_reply, on_done=done)
+
+
+_REPLICATED: dict[int, tuple[int, int]] = {
+    # kind: (the method that finds holders and tells whether they have it, the method that stores it)
+    RecordKind.IMMUTABLE: (Method.GET_IMMUTABLE, Method.PUT_IMMUTABLE),
+    RecordKind.MUTABLE: (Method.GET_MUTABLE, Method.PUT_MUTABLE),
+    RecordKind.ANNOUNCE: (Method.LOOKUP, Method.ANNOUNCE),
+}
 
 __all__ = ["RecordHolder"]

@@ -29,9 +29,9 @@ import anyio.abc
 from hyphal.dht.messages import MAX_DATAGRAM_SIZE
 from hyphal.dht.node import DhtConfig, DhtNode
 from hyphal.dht.operation import LookupResult, Operation, PutResult
+from hyphal.dht.record_store import RecordStore
 from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import RoutingTable
-from hyphal.dht.store import RecordStore
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.files import write_atomically
 from hyphal.signed_value import SignedValue
@@ -310,17 +310,4 @@ async def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def format_address(host: str, port: int) -> str:
-    """``"host:port"``, with an IPv6 host in brackets: what :func:`parse_address` reads."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parse_address(text: str) -> Addr:
-    """``"host:port"`` or ``"[v6]:port"`` as an address."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InvalidInput(f"not host:port: {text!r}")
-    return (host.strip("[]"), int(port))
-
-
-__all__ = ["UdpDht", "format_address", "parse_address"]
+__all__ = ["UdpDht"]

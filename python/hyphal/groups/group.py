@@ -44,7 +44,7 @@ from hyphal.blobs.private import (
 )
 from hyphal.blobs.store import TempTag
 from hyphal.blobs.transfer import DownloadConfig
-from hyphal.dht.udp import UdpDht, format_address
+from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.groups.events import (
     FileAdded,
@@ -65,6 +65,7 @@ from hyphal.groups.repo import Delete, Op, Put, Repo, check_name
 from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
 from hyphal.lifecycle import TaskOwner
+from hyphal.net.address import format_address, parse_address
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
@@ -334,7 +335,7 @@ class Group(TaskOwner):
         the group info in the DHT (§14.6). The DHT node republishes them; this runs at
         start. Best effort: a DHT that does not answer costs at most ``DHT_TIMEOUT``."""
         dht = self._host.dht
-        addresses = [_split(a) for a in self._host.advertised_addresses()]
+        addresses = [parse_address(a) for a in self._host.advertised_addresses()]
         own = self.replication.membership.get(self.device_key)
         try:
             with anyio.fail_after(DHT_TIMEOUT):
@@ -371,7 +372,7 @@ class Group(TaskOwner):
                         # No advert stored (or not yet): the announce's addresses are still a
                         # way in; the peer proves membership on the group channel.
                         for host, port in announce.addresses:
-                            self._spawn(self._dial_address, format_address(host, port), announce.public_key)
+                            self._spawn(self._dial_address, format_address((host, port)), announce.public_key)
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT lookup did not complete: %s", self.id, exc)
         return fresh
@@ -790,11 +791,6 @@ def _typed_error(exc: BaseException) -> HyphalError | None:
         if typed is not None and rest is None:
             return _typed_error(typed.exceptions[0])
     return None
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 __all__ = ["NO_REPO", "Group", "GroupHost", "blob_tag"]

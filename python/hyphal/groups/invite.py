@@ -15,7 +15,8 @@ import binascii
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
 
-from hyphal.errors import DecodeError, InvalidInput
+from hyphal.errors import DecodeError, InvalidAddress, InvalidInput
+from hyphal.net.address import parse_address
 
 SCHEME = "hyphal"
 KEY_SIZE = 32
@@ -42,18 +43,6 @@ def unb32(text: str, size: int, what: str) -> bytes:
     return data
 
 
-def check_peer(peer: str) -> str:
-    """``host:port`` or ``[v6 host]:port``, with a port in 1..65535."""
-    host, sep, port = peer.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInput("a peer address is host:port")
-    if ":" in host and not (host.startswith("[") and host.endswith("]")):
-        raise InvalidInput("an IPv6 peer address is [host]:port")
-    if any(c.isspace() or c in "/?#&" for c in host):
-        raise InvalidInput("a peer address cannot hold spaces or URI delimiters")
-    return peer
-
-
 @dataclass(frozen=True, slots=True)
 class Invite:
     group_key: bytes
@@ -69,7 +58,13 @@ class Invite:
         if len(self.peers) > MAX_PEERS:
             raise InvalidInput(f"an invite lists at most {MAX_PEERS} peers")
         for peer in self.peers:
-            check_peer(peer)
+            try:
+                parse_address(peer)
+            except InvalidAddress:
+                # Name the rule, not the text: errors about an invite never quote it.
+                raise InvalidAddress(
+                    "a peer address is host:port or [IPv6]:port, with a port in 1..65535"
+                ) from None
 
     @property
     def group_id(self) -> str:
@@ -116,4 +111,4 @@ class Invite:
             raise DecodeError(f"bad invite: {exc}") from None
 
 
-__all__ = ["Invite", "b32", "check_peer", "unb32"]
+__all__ = ["Invite", "b32", "unb32"]

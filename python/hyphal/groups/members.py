@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput
-from hyphal.groups.invite import check_peer
 from hyphal.groups.keys import GroupKeys
+from hyphal.net.address import parse_address
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
@@ -60,7 +60,7 @@ class MemberAdvert:
         for address in self.addresses:
             if len(address.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LEN:
                 raise InvalidInput(f"an address is at most {MAX_ADDRESS_LEN} bytes")
-            check_peer(address)
+            parse_address(address)
 
     def encode(self) -> bytes:
         flags = (_FLAG_LEFT if self.left else 0) | (_FLAG_BACKUP if self.backup else 0)

@@ -1,5 +1,6 @@
 """The encrypted connection layer: Noise XX handshake, sealed frames, multiplexed channels.
 
+- :mod:`hyphal.net.address`: ``host:port`` text as an :class:`Address`, and back (sans-I/O).
 - :mod:`hyphal.net.noise`: the Noise framework (sans-I/O).
 - :mod:`hyphal.net.handshake`: Noise XX bound to ed25519 identities (sans-I/O).
 - :mod:`hyphal.net.frames`: length-prefixed sealed frames (sans-I/O).
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from hyphal.net.address import Address, format_address, parse_address
     from hyphal.net.channel import Channel
     from hyphal.net.config import ConnectionConfig
     from hyphal.net.connection import ChannelRequest, Connection, connect, establish, listen
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "Address": ".address",
+        "format_address": ".address",
+        "parse_address": ".address",
         "Channel": ".channel",
         "ConnectionConfig": ".config",
         "ChannelRequest": ".connection",
@@ -60,6 +65,7 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 __all__ = [
+    "Address",
     "Channel",
     "ChannelRequest",
     "ChannelRouter",
@@ -77,5 +83,7 @@ __all__ = [
     "TransportListener",
     "connect",
     "establish",
+    "format_address",
     "listen",
+    "parse_address",
 ]

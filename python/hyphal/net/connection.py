@@ -32,6 +32,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from hyphal.errors import HandshakeError, HyphalError
+from hyphal.net.address import format_address
 from hyphal.net.channel import Channel
 from hyphal.net.config import ConnectionConfig
 from hyphal.net.frames import FrameDecoder, FrameEncoder
@@ -51,7 +52,7 @@ from hyphal.net.mux import (
     Readable,
     Writable,
 )
-from hyphal.net.transport import STREAM_ERRORS, TcpTransport, Transport, format_host_port, peer_name
+from hyphal.net.transport import STREAM_ERRORS, TcpTransport, Transport, peer_name
 from hyphal.signing import KeyPair
 
 logger = logging.getLogger("hyphal.net")
@@ -550,7 +551,7 @@ async def connect(
                 stream, keypair, initiator=True, expected_remote=expected_remote, config=config
             )
     except TimeoutError as exc:
-        error = HandshakeError(f"connecting to {format_host_port((host, port))} timed out")
+        error = HandshakeError(f"connecting to {format_address((host, port))} timed out")
         logger.warning("%s", error)
         raise error from exc
 

@@ -24,7 +24,8 @@ import anyio.lowlevel
 from typing_extensions import Buffer
 
 from hyphal.errors import InvalidInput
-from hyphal.net.transport import Acceptor, HostPort, TransportAttribute, format_host_port
+from hyphal.net.address import format_address
+from hyphal.net.transport import Acceptor, HostPort, TransportAttribute
 
 DEFAULT_BUFFER_SIZE = 64 * 1024
 """Bytes each direction of a stream holds unread before the writer waits."""
@@ -83,7 +84,7 @@ class MemoryStream(anyio.abc.ByteStream):
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"MemoryStream({format_host_port(self._local)} -> {format_host_port(self._remote)})"
+        return f"MemoryStream({format_address(self._local)} -> {format_address(self._remote)})"
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
@@ -246,7 +247,7 @@ class MemoryNetwork:
         if port == 0:
             port = self._allocate_port()
         elif (host, port) in self._listeners:
-            raise OSError(errno.EADDRINUSE, f"{format_host_port((host, port))} is in use")
+            raise OSError(errno.EADDRINUSE, f"{format_address((host, port))} is in use")
         else:
             self._ports_in_use.add(port)
         listener = _MemoryListener(self, (host, port))
@@ -268,7 +269,7 @@ class MemoryNetwork:
         listener = self._find(host, port)
         if listener is None:
             raise ConnectionRefusedError(
-                errno.ECONNREFUSED, f"nothing listens on {format_host_port((host, port))}"
+                errno.ECONNREFUSED, f"nothing listens on {format_address((host, port))}"
             )
         local = (local_host, self._allocate_port())
         remote = (host, port)
@@ -278,7 +279,7 @@ class MemoryNetwork:
         if not listener.offer(server):
             client.close_now()
             raise ConnectionRefusedError(
-                errno.ECONNREFUSED, f"{format_host_port(remote)} has too many unaccepted connections"
+                errno.ECONNREFUSED, f"{format_address(remote)} has too many unaccepted connections"
             )
         return client
 

@@ -30,6 +30,8 @@ import anyio.abc
 from anyio import TypedAttributeSet, typed_attribute
 from anyio.streams.stapled import MultiListener
 
+from hyphal.net.address import format_address
+
 HostPort = tuple[str, int]
 
 STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -95,16 +97,10 @@ def remote_address(stream: anyio.abc.ByteStream) -> HostPort | None:
     return None
 
 
-def format_host_port(address: HostPort) -> str:
-    """``host:port``, with an IPv6 host in brackets."""
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def peer_name(stream: anyio.abc.ByteStream) -> str:
     """The address at the other end of ``stream`` for logs, or ``"?"`` when it has none."""
     address = remote_address(stream)
-    return "?" if address is None else format_host_port(address)
+    return "?" if address is None else format_address(address)
 
 
 class _TcpListener:
@@ -149,7 +145,6 @@ __all__ = [
     "Transport",
     "TransportAttribute",
     "TransportListener",
-    "format_host_port",
     "peer_name",
     "remote_address",
 ]

@@ -56,9 +56,9 @@ from hyphal import _core
 from hyphal.dht.messages import Method, Response, Status
 from hyphal.dht.node import DhtNode, Reply, RequestContext
 from hyphal.dht.operation import LookupResult, Operation
+from hyphal.dht.record_store import StoredRecord
 from hyphal.dht.records import Addr, NodeRecord
 from hyphal.dht.routing import Contact
-from hyphal.dht.store import StoredRecord
 from hyphal.errors import DecodeError, NotAvailable, SeqConflict, Unauthorized, VerificationError
 from hyphal.secrets.records import Op, SecretRecord, SecretRequest, locator, secret_id
 from hyphal.signing import KeyPair

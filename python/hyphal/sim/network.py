@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 from hyphal import _core
 from hyphal.dht.node import DhtConfig, DhtNode
 from hyphal.dht.operation import Operation
+from hyphal.dht.record_store import RecordStore
 from hyphal.dht.records import Addr
-from hyphal.dht.store import RecordStore
 from hyphal.signing import KeyPair
 
 T = TypeVar("T")

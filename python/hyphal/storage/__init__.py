@@ -1,4 +1,8 @@
-"""Where feeds and signed values are kept: the interface and the SQLite backend."""
+"""Where feeds and signed values are kept: the interface and the SQLite backend.
+
+:mod:`~hyphal.storage.database` opens every SQLite file hyphal keeps (feeds, the blob catalog,
+DHT records): WAL, busy timeout, durability and schema versions.
+"""
 
 from __future__ import annotations
 

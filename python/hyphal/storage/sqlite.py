@@ -31,6 +31,9 @@ default) a helper thread with its own connection runs them, so appends do not
 wait for the disk. If the WAL still grows past ``wal_limit`` bytes, the next
 commit checkpoints inline, which bounds the WAL.
 
+The database is opened by :func:`hyphal.storage.database.open_database`,
+which refuses a file of a newer schema (:class:`~hyphal.errors.SchemaTooNew`).
+
 Schema (``PRAGMA user_version = 2``)::
 
     feeds(id INTEGER PRIMARY KEY, key BLOB UNIQUE, manifest BLOB, encrypted INTEGER, head BLOB NULL)
@@ -50,13 +53,14 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Literal
+from typing import IO
 
 from typing_extensions import Buffer
 
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.merkle import TreeNode
 from hyphal.storage.base import FeedRecord, FeedWrite, nodes_reaching
+from hyphal.storage.database import Schema, Synchronous, connect, open_database
 
 SCHEMA_VERSION = 2
 DEFAULT_PAGE_SIZE = 16384
@@ -88,7 +92,6 @@ def _write_all(fd: int, blocks: Sequence[Buffer], offset: int) -> None:
                 group[0] = group[0][n:]
 
 
-_BUSY_TIMEOUT_MS = 10_000
 _SQL_VARIABLES = 500  # well below SQLite's limit on bound parameters per statement
 
 _SCHEMA = """
@@ -125,7 +128,8 @@ CREATE TABLE signed_values (
 ) WITHOUT ROWID;
 """
 
-Synchronous = Literal["NORMAL", "FULL"]
+# Version 1 kept block bytes inside the database; nothing migrates it to the data file.
+FEED_SCHEMA = Schema("feed storage", SCHEMA_VERSION, _SCHEMA)
 
 
 def encode_node(node: TreeNode) -> bytes:
@@ -168,10 +172,8 @@ class _Checkpointer:
             self._thread = None
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn = connect(self._path, synchronous=self._synchronous)
         try:
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             while True:
                 self._wake.wait()
                 self._wake.clear()
@@ -214,15 +216,14 @@ class SqliteStorage:
             self._data_fd = self._data_file.fileno()
         else:
             self._data_fd = os.open(self.path + "-blocks", os.O_RDWR | os.O_CREAT, 0o644)
-        self._conn = sqlite3.connect(self.path, isolation_level=None)
-        self._closed = False
-        self._ids: dict[bytes, int] = {}
         try:
-            self._configure(synchronous, page_size, cache_kib)
+            self._conn = open_database(self.path, FEED_SCHEMA, synchronous=synchronous, page_size=page_size)
         except BaseException:
-            self._conn.close()
             self._close_data()
             raise
+        self._conn.execute(f"PRAGMA cache_size={-cache_kib}")
+        self._closed = False
+        self._ids: dict[bytes, int] = {}
         self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
         self._wal_limit = wal_limit
         self._unchecked_bytes = 0
@@ -232,34 +233,6 @@ class SqliteStorage:
             # After a checkpoint restarts the WAL, shrink the file back to the limit.
             self._conn.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
             self._checkpointer = _Checkpointer(self.path, synchronous, self._data_fd)
-
-    def _configure(self, synchronous: Synchronous, page_size: int, cache_kib: int) -> None:
-        c = self._conn
-        c.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        version = int(c.execute("PRAGMA user_version").fetchone()[0])
-        if version not in (0, SCHEMA_VERSION):
-            raise DecodeError(f"storage: unknown schema version {version}")
-        if version == 0:
-            # page_size only takes effect before the first table (and before WAL mode).
-            c.execute(f"PRAGMA page_size={page_size}")
-        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode not in ("wal", "memory"):
-            raise InvalidInput(f"storage: cannot use WAL mode here (got {mode})")
-        c.execute(f"PRAGMA synchronous={synchronous}")
-        c.execute(f"PRAGMA cache_size={-cache_kib}")
-        if version == 0:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                # Re-read under the write lock: another process may have just created it.
-                if int(c.execute("PRAGMA user_version").fetchone()[0]) == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            c.execute(statement)
-                    c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -481,6 +454,7 @@ class SqliteStorage:
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "FEED_SCHEMA",
     "SCHEMA_VERSION",
     "SqliteStorage",
     "Synchronous",

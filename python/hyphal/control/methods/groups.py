@@ -5,7 +5,7 @@ from __future__ import annotations
 from hyphal.control import encoding
 from hyphal.control.encoding import Json
 from hyphal.control.methods.registry import Call, group_of, method
-from hyphal.dht.udp import format_address
+from hyphal.net.address import format_address
 
 
 @method("status")
@@ -13,7 +13,7 @@ async def status(call: Call) -> Json:
     node = call.node
     return {
         "public_key": node.public_key.hex(),
-        "address": format_address(*node.address),
+        "address": format_address(node.address),
         "advertised": node.advertised_addresses(),
         "data_dir": str(node.data_dir),
         "backup": node.group_manager.backup_for is not None,
