@@ -1,5 +1,6 @@
 """Connections over real TCP on 127.0.0.1 and ::1: identities, channels, flow control,
-timers, deduplication and bad input from peers."""
+timers, deduplication and bad input from peers. The tests that need no raw socket run
+over the in-memory transport too (the ``transport`` fixture)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ from hyphal.net.frames import (
     encode_varint,
 )
 from hyphal.net.handshake import Handshake, HandshakePayload, HandshakeResult
+from hyphal.net.memory import MemoryNetwork
 from hyphal.net.mux import MESSAGE_OVERHEAD, MessageType
+from hyphal.net.transport import TcpTransport, Transport
 from hyphal.signing import KeyPair
 
 pytestmark = pytest.mark.anyio
@@ -53,6 +56,14 @@ WAIT = 10.0
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["tcp", "memory"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """Each test taking it runs over TCP and over memory (one host: dials reach its own listeners)."""
+    if request.param == "tcp":
+        return TcpTransport()
+    return MemoryNetwork().transport("127.0.0.1")
 
 
 def config(**overrides: object) -> ConnectionConfig:
@@ -90,16 +101,21 @@ async def serving(
     host: str = "127.0.0.1",
     keypair: KeyPair | None = None,
     cfg: ConnectionConfig | None = None,
+    transport: Transport | None = None,
 ) -> AsyncIterator[Listener]:
     async with await listen(
-        host, 0, keypair or KeyPair.generate(), handler, config=cfg or config()
+        host, 0, keypair or KeyPair.generate(), handler, config=cfg or config(), transport=transport
     ) as server:
         yield server
 
 
-async def assert_serves_a_good_client(server: Listener, host: str = "127.0.0.1") -> None:
+async def assert_serves_a_good_client(
+    server: Listener, host: str = "127.0.0.1", transport: Transport | None = None
+) -> None:
     with anyio.fail_after(WAIT):
-        async with await connect(host, server.port, KeyPair.generate(), config=config()) as conn:
+        async with await connect(
+            host, server.port, KeyPair.generate(), config=config(), transport=transport
+        ) as conn:
             channel = await conn.open_channel("echo", b"check")
             await channel.send(b"still here?")
             assert await channel.receive() == b"still here?"
@@ -116,7 +132,7 @@ def test_ipv6_loopback_is_available() -> None:
 
 
 @pytest.mark.parametrize("host", LOOPBACKS)
-async def test_handshake_authenticates_both_identities(host: str) -> None:
+async def test_handshake_authenticates_both_identities(host: str, transport: Transport) -> None:
     client_key, server_key = KeyPair.generate(), KeyPair.generate()
     server_side: list[Connection] = []
 
@@ -125,12 +141,17 @@ async def test_handshake_authenticates_both_identities(host: str) -> None:
         await echo_handler(connection)
 
     server_cfg = config(user_data=b"server caps")
-    async with serving(handler, host=host, keypair=server_key, cfg=server_cfg) as server:
+    async with serving(handler, host=host, keypair=server_key, cfg=server_cfg, transport=transport) as server:
         assert server.addresses[0][0] == host
         with anyio.fail_after(WAIT):
             client_cfg = config(user_data=b"client caps")
             conn = await connect(
-                host, server.port, client_key, expected_remote=server_key.public_key, config=client_cfg
+                host,
+                server.port,
+                client_key,
+                expected_remote=server_key.public_key,
+                config=client_cfg,
+                transport=transport,
             )
             async with conn:
                 channel = await conn.open_channel("echo", b"")
@@ -149,24 +170,32 @@ async def test_handshake_authenticates_both_identities(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", LOOPBACKS)
-async def test_wrong_expected_remote_fails_the_dial(host: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with serving(host=host) as server:
+async def test_wrong_expected_remote_fails_the_dial(
+    host: str, transport: Transport, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serving(host=host, transport=transport) as server:
         with anyio.fail_after(WAIT), pytest.raises(HandshakeError, match="expected peer"):
             await connect(
-                host, server.port, KeyPair.generate(), expected_remote=KeyPair.generate().public_key
+                host,
+                server.port,
+                KeyPair.generate(),
+                expected_remote=KeyPair.generate().public_key,
+                transport=transport,
             )
         assert any("handshake" in r.getMessage() and r.name == "hyphal.net" for r in caplog.records)
-        await assert_serves_a_good_client(server, host)
+        await assert_serves_a_good_client(server, host, transport)
 
 
 # -- channels --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("host", LOOPBACKS)
-async def test_many_channels_at_once(host: str) -> None:
-    async with serving(host=host) as server:
+async def test_many_channels_at_once(host: str, transport: Transport) -> None:
+    async with serving(host=host, transport=transport) as server:
         with anyio.fail_after(WAIT):
-            async with await connect(host, server.port, KeyPair.generate(), config=config()) as conn:
+            async with await connect(
+                host, server.port, KeyPair.generate(), config=config(), transport=transport
+            ) as conn:
 
                 async def talk(index: int) -> None:
                     channel = await conn.open_channel("echo", index.to_bytes(2, "big"))
@@ -183,18 +212,20 @@ async def test_many_channels_at_once(host: str) -> None:
 
 
 @asynccontextmanager
-async def echo_channel(channel_id: bytes) -> AsyncIterator[Channel]:
+async def echo_channel(channel_id: bytes, transport: Transport) -> AsyncIterator[Channel]:
     """An open channel to an echo server, within the test's time limit."""
-    async with serving() as server:
+    async with serving(transport=transport) as server:
         with anyio.fail_after(WAIT):
-            async with await connect("127.0.0.1", server.port, KeyPair.generate(), config=config()) as conn:
+            async with await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), config=config(), transport=transport
+            ) as conn:
                 channel = await conn.open_channel("echo", channel_id)
                 await channel.wait_open()
                 yield channel
 
 
-async def test_large_messages() -> None:
-    async with echo_channel(b"big") as channel:
+async def test_large_messages(transport: Transport) -> None:
+    async with echo_channel(b"big", transport) as channel:
         biggest = channel.max_message_size
         assert biggest > 4_000_000
         sizes = [biggest, 1, 1_000_003, biggest]
@@ -212,8 +243,8 @@ async def test_large_messages() -> None:
             await channel.send(bytes(biggest + 1))
 
 
-async def test_receive_buffer_hands_large_messages_over_uncopied() -> None:
-    async with echo_channel(b"views") as channel:
+async def test_receive_buffer_hands_large_messages_over_uncopied(transport: Transport) -> None:
+    async with echo_channel(b"views", transport) as channel:
         messages = [os.urandom(3_000_000), b"tiny", os.urandom(70_000)]
         for message in messages:
             await channel.send(message)
@@ -226,7 +257,7 @@ async def test_receive_buffer_hands_large_messages_over_uncopied() -> None:
         assert type(await channel.receive()) is bytes
 
 
-async def test_reject_close_and_graceful_end() -> None:
+async def test_reject_close_and_graceful_end(transport: Transport) -> None:
     closed_on_server = anyio.Event()
     server_conns: list[Connection] = []
 
@@ -243,9 +274,11 @@ async def test_reject_close_and_graceful_end() -> None:
             assert channel.close_reason == "finished"
             closed_on_server.set()
 
-    async with serving(handler) as server:
+    async with serving(handler, transport=transport) as server:
         with anyio.fail_after(WAIT):
-            async with await connect("127.0.0.1", server.port, KeyPair.generate(), config=config()) as conn:
+            async with await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), config=config(), transport=transport
+            ) as conn:
                 refused = await conn.open_channel("nope", b"")
                 with pytest.raises(anyio.BrokenResourceError):
                     await refused.wait_open()
@@ -265,7 +298,7 @@ async def test_reject_close_and_graceful_end() -> None:
             assert server_conns[0].error is None
 
 
-async def test_closing_a_connection_delivers_what_was_sent_first() -> None:
+async def test_closing_a_connection_delivers_what_was_sent_first(transport: Transport) -> None:
     received: list[bytes] = []
     ended = anyio.Event()
 
@@ -277,9 +310,11 @@ async def test_closing_a_connection_delivers_what_was_sent_first() -> None:
             received.append(message)
         ended.set()
 
-    async with serving(handler) as server:
+    async with serving(handler, transport=transport) as server:
         with anyio.fail_after(WAIT):
-            async with await connect("127.0.0.1", server.port, KeyPair.generate(), config=config()) as conn:
+            async with await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), config=config(), transport=transport
+            ) as conn:
                 channel = await conn.open_channel("stream", b"")
                 await channel.wait_open()
                 for index in range(200):
@@ -291,7 +326,7 @@ async def test_closing_a_connection_delivers_what_was_sent_first() -> None:
 # -- flow control ------------------------------------------------------------------------
 
 
-async def test_slow_reader_stalls_only_its_own_channel() -> None:
+async def test_slow_reader_stalls_only_its_own_channel(transport: Transport) -> None:
     window = 64 * 1024
     message = bytes(4096)
     cost = len(message) + MESSAGE_OVERHEAD
@@ -320,10 +355,14 @@ async def test_slow_reader_stalls_only_its_own_channel() -> None:
                 server_channels[request.protocol] = channel
                 group.start_soon(fast if request.protocol == "fast" else slow, channel)
 
-    async with serving(handler, cfg=config(channel_window=window)) as server:
+    async with serving(handler, cfg=config(channel_window=window), transport=transport) as server:
         with anyio.fail_after(WAIT):
             conn = await connect(
-                "127.0.0.1", server.port, KeyPair.generate(), config=config(send_buffer=256 * 1024)
+                "127.0.0.1",
+                server.port,
+                KeyPair.generate(),
+                config=config(send_buffer=256 * 1024),
+                transport=transport,
             )
             async with conn, anyio.create_task_group() as group:
                 slow = await conn.open_channel("slow", b"")
@@ -419,17 +458,21 @@ async def test_handshake_timeout_against_a_silent_client(caplog: pytest.LogCaptu
         await assert_serves_a_good_client(server)
 
 
-async def test_idle_timeout_closes_a_silent_connection() -> None:
+async def test_idle_timeout_closes_a_silent_connection(transport: Transport) -> None:
     server_side: list[Connection] = []
 
     async def handler(connection: Connection) -> None:
         server_side.append(connection)
         await connection.closed.wait()
 
-    async with serving(handler) as server:
+    async with serving(handler, transport=transport) as server:
         with anyio.fail_after(WAIT):
             conn = await connect(
-                "127.0.0.1", server.port, KeyPair.generate(), config=config(idle_timeout=0.2)
+                "127.0.0.1",
+                server.port,
+                KeyPair.generate(),
+                config=config(idle_timeout=0.2),
+                transport=transport,
             )
             async with conn:
                 await conn.closed.wait()
@@ -440,7 +483,7 @@ async def test_idle_timeout_closes_a_silent_connection() -> None:
             assert server_side[0].close_reason == conn.close_reason
 
 
-async def test_keepalive_keeps_an_idle_connection_open() -> None:
+async def test_keepalive_keeps_an_idle_connection_open(transport: Transport) -> None:
     timers = config(keepalive_interval=0.05, idle_timeout=0.25)
     server_side: list[Connection] = []
 
@@ -449,8 +492,10 @@ async def test_keepalive_keeps_an_idle_connection_open() -> None:
         await connection.closed.wait()
 
     async with (
-        serving(handler, cfg=timers) as server,
-        await connect("127.0.0.1", server.port, KeyPair.generate(), config=timers) as conn,
+        serving(handler, cfg=timers, transport=transport) as server,
+        await connect(
+            "127.0.0.1", server.port, KeyPair.generate(), config=timers, transport=transport
+        ) as conn,
     ):
         # Three idle timeouts pass with no application traffic at all.
         with anyio.move_on_after(0.75):
@@ -463,11 +508,11 @@ async def test_keepalive_keeps_an_idle_connection_open() -> None:
 # -- one connection per peer ----------------------------------------------------------------
 
 
-async def test_simultaneous_dials_keep_the_same_connection_on_both_sides() -> None:
+async def test_simultaneous_dials_keep_the_same_connection_on_both_sides(transport: Transport) -> None:
     alice, bob = KeyPair.generate(), KeyPair.generate()
     async with (
-        ConnectionPool(alice, config=config()) as pool_a,
-        ConnectionPool(bob, config=config()) as pool_b,
+        ConnectionPool(alice, config=config(), transport=transport) as pool_a,
+        ConnectionPool(bob, config=config(), transport=transport) as pool_b,
     ):
         listener_a = await pool_a.listen("127.0.0.1", 0)
         listener_b = await pool_b.listen("::1", 0)
@@ -505,11 +550,11 @@ async def test_simultaneous_dials_keep_the_same_connection_on_both_sides() -> No
             assert not kept_b.closed.is_set()
 
 
-async def test_a_later_dial_in_the_other_direction_is_deduplicated() -> None:
+async def test_a_later_dial_in_the_other_direction_is_deduplicated(transport: Transport) -> None:
     alice, bob = KeyPair.generate(), KeyPair.generate()
     async with (
-        ConnectionPool(alice, config=config()) as pool_a,
-        ConnectionPool(bob, config=config()) as pool_b,
+        ConnectionPool(alice, config=config(), transport=transport) as pool_a,
+        ConnectionPool(bob, config=config(), transport=transport) as pool_b,
     ):
         listener_a = await pool_a.listen("127.0.0.1", 0)
         listener_b = await pool_b.listen("127.0.0.1", 0)
@@ -718,7 +763,9 @@ async def test_failed_handshakes_close_only_that_connection(
         assert len(handled) == 1
 
 
-async def test_a_failing_handler_does_not_stop_the_listener(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_handler_does_not_stop_the_listener(
+    transport: Transport, caplog: pytest.LogCaptureFixture
+) -> None:
     calls = 0
 
     async def handler(connection: Connection) -> None:
@@ -728,18 +775,22 @@ async def test_a_failing_handler_does_not_stop_the_listener(caplog: pytest.LogCa
             raise RuntimeError("handler bug")
         await echo_handler(connection)
 
-    async with serving(handler) as server:
+    async with serving(handler, transport=transport) as server:
         with anyio.fail_after(WAIT):
-            async with await connect("127.0.0.1", server.port, KeyPair.generate(), config=config()) as conn:
+            async with await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), config=config(), transport=transport
+            ) as conn:
                 await conn.closed.wait()  # the server closed it when the handler failed
         assert any("handler" in r.getMessage() for r in caplog.records)
-        await assert_serves_a_good_client(server)
+        await assert_serves_a_good_client(server, transport=transport)
 
 
-async def test_errors_raised_by_channels_are_typed() -> None:
-    async with serving() as server:
+async def test_errors_raised_by_channels_are_typed(transport: Transport) -> None:
+    async with serving(transport=transport) as server:
         with anyio.fail_after(WAIT):
-            conn = await connect("127.0.0.1", server.port, KeyPair.generate(), config=config())
+            conn = await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), config=config(), transport=transport
+            )
             async with conn:
                 channel = await conn.open_channel("echo", b"")
                 with pytest.raises(InvalidInput):

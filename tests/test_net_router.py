@@ -1,4 +1,5 @@
-"""The router over TCP: channels reach their protocol's handler; the rest are refused, with a reason."""
+"""The router (over TCP and memory): channels reach their protocol's handler; the rest are refused,
+with a reason."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import anyio
 import pytest
 
 from hyphal.errors import InvalidInput
-from hyphal.net.channel import Channel, ChannelRequest
-from hyphal.net.connection import connect, listen
+from hyphal.net.channel import Channel
+from hyphal.net.connection import ChannelRequest, connect, listen
+from hyphal.net.memory import MemoryNetwork
 from hyphal.net.router import ChannelRouter
+from hyphal.net.transport import TcpTransport, Transport
 from hyphal.signing import KeyPair
 
 pytestmark = pytest.mark.anyio
@@ -22,6 +25,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(params=["tcp", "memory"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return TcpTransport() if request.param == "tcp" else MemoryNetwork().transport("127.0.0.1")
+
+
 async def refused_reason(channel: Channel) -> str:
     with pytest.raises(anyio.BrokenResourceError):
         await channel.wait_open()
@@ -29,7 +37,7 @@ async def refused_reason(channel: Channel) -> str:
 
 
 async def test_requests_are_routed_declined_and_survive_a_failing_handler(
-    caplog: pytest.LogCaptureFixture,
+    transport: Transport, caplog: pytest.LogCaptureFixture
 ) -> None:
     router = ChannelRouter()
     echoed: list[bytes] = []
@@ -50,9 +58,14 @@ async def test_requests_are_routed_declined_and_survive_a_failing_handler(
     router.route("broken", broken)
     with pytest.raises(InvalidInput):
         router.route("echo", echo)
-    async with router, await listen("127.0.0.1", 0, KeyPair.generate(), router.serve) as server:
+    async with (
+        router,
+        await listen("127.0.0.1", 0, KeyPair.generate(), router.serve, transport=transport) as server,
+    ):
         with anyio.fail_after(WAIT):
-            async with await connect("127.0.0.1", server.port, KeyPair.generate()) as conn:
+            async with await connect(
+                "127.0.0.1", server.port, KeyPair.generate(), transport=transport
+            ) as conn:
                 channel = await conn.open_channel("echo", b"1")
                 await channel.send(b"hello")
                 assert await channel.receive() == b"hello"

@@ -47,10 +47,10 @@ from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.net.address import format_address, parse_address
-from hyphal.net.channel import ChannelRequest
-from hyphal.net.connection import Connection, Listener
+from hyphal.net.connection import ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
+from hyphal.net.transport import Transport
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
 from hyphal.replication.service import FeedService
@@ -78,11 +78,13 @@ class Node:
         name: str | None = None,
         advertise: Sequence[str] = (),
         backup_for: Iterable[bytes] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         """``name``: this device's name in its groups (default: the host name).
         ``advertise``: the ``host:port`` addresses peers reach this node at (default:
         the listen address, or this host's address when listening on a wildcard).
-        ``backup_for``: run as a backup server for groups these device keys ask it to hold."""
+        ``backup_for``: run as a backup server for groups these device keys ask it to hold.
+        ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
         self._listen = parse_address(listen, allow_port_zero=True)
         self._bootstrap = [parse_address(seed) for seed in bootstrap]
@@ -90,6 +92,7 @@ class Node:
         self._passphrase = passphrase
         self._name = (name or socket.gethostname() or "device")[:64]
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
+        self._transport = transport
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
@@ -132,7 +135,7 @@ class Node:
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
         self.pool = await stack.enter_async_context(
-            ConnectionPool(self.keypair, handler=self._serve_connection)
+            ConnectionPool(self.keypair, handler=self._serve_connection, transport=self._transport)
         )
         host, port = self._listen
         self.listener: Listener = await self.pool.listen(host, port)

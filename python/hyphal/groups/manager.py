@@ -24,8 +24,7 @@ from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.messages import BackupReply, BackupRequest, decode_request
 from hyphal.groups.state import GroupFile, GroupRecord
 from hyphal.lifecycle import TaskOwner
-from hyphal.net.channel import ChannelRequest
-from hyphal.net.connection import Connection
+from hyphal.net.connection import ChannelRequest, Connection
 from hyphal.signing import KeyPair
 
 log = logging.getLogger("hyphal.groups")

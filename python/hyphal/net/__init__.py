@@ -5,8 +5,13 @@
 - :mod:`hyphal.net.handshake`: Noise XX bound to ed25519 identities (sans-I/O).
 - :mod:`hyphal.net.frames`: length-prefixed sealed frames (sans-I/O).
 - :mod:`hyphal.net.mux`: channels with credit-based flow control (sans-I/O).
+- :mod:`hyphal.net.config`: a connection's limits and timers.
+- :mod:`hyphal.net.transport`: how byte streams are dialled and accepted; TCP.
+- :mod:`hyphal.net.handshake_io`: the handshake run over a byte stream.
+- :mod:`hyphal.net.memory`: an in-memory transport, for tests.
 - :mod:`hyphal.net.channel`: the channels of a connection.
-- :mod:`hyphal.net.connection`: TCP connections and listeners, on anyio.
+- :mod:`hyphal.net.connection`: connections over a transport, on anyio.
+- :mod:`hyphal.net.listener`: serving incoming connections.
 - :mod:`hyphal.net.outbox`: a per-channel send queue for protocol drivers.
 - :mod:`hyphal.net.pool`: one connection per remote identity.
 - :mod:`hyphal.net.router`: incoming channels to the service of their protocol.
@@ -22,20 +27,15 @@ from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hyphal.net.address import Address, format_address, parse_address
-    from hyphal.net.connection import (
-        Channel,
-        ChannelRequest,
-        Connection,
-        ConnectionConfig,
-        ConnectionHandler,
-        Listener,
-        connect,
-        establish,
-        listen,
-    )
+    from hyphal.net.channel import Channel
+    from hyphal.net.config import ConnectionConfig
+    from hyphal.net.connection import ChannelRequest, Connection, connect, establish, listen
     from hyphal.net.handshake import Handshake, HandshakeResult
+    from hyphal.net.listener import ConnectionHandler, Listener
+    from hyphal.net.memory import MemoryNetwork, MemoryTransport
     from hyphal.net.pool import ConnectionPool
     from hyphal.net.router import ChannelRouter
+    from hyphal.net.transport import TcpTransport, Transport, TransportListener
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -43,19 +43,24 @@ __getattr__, __dir__ = lazy_exports(
         "Address": ".address",
         "format_address": ".address",
         "parse_address": ".address",
-        "Channel": ".connection",
+        "Channel": ".channel",
+        "ConnectionConfig": ".config",
         "ChannelRequest": ".connection",
         "Connection": ".connection",
-        "ConnectionConfig": ".connection",
-        "ConnectionHandler": ".connection",
-        "Listener": ".connection",
         "connect": ".connection",
         "establish": ".connection",
         "listen": ".connection",
         "Handshake": ".handshake",
         "HandshakeResult": ".handshake",
+        "ConnectionHandler": ".listener",
+        "Listener": ".listener",
+        "MemoryNetwork": ".memory",
+        "MemoryTransport": ".memory",
         "ConnectionPool": ".pool",
         "ChannelRouter": ".router",
+        "TcpTransport": ".transport",
+        "Transport": ".transport",
+        "TransportListener": ".transport",
     },
 )
 
@@ -71,6 +76,11 @@ __all__ = [
     "Handshake",
     "HandshakeResult",
     "Listener",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "TcpTransport",
+    "Transport",
+    "TransportListener",
     "connect",
     "establish",
     "format_address",

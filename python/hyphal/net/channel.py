@@ -1,29 +1,49 @@
-"""The channels of a :class:`~hyphal.net.connection.Connection`, as its users see them.
+"""The channels of a connection, as its users see them, and what they need from it.
 
 A :class:`Channel` is one ``(protocol, id)`` pair of a connection: messages
 in order, with the peer's credit bounding what it may send (docs/PROTOCOL.md
 §8.3). The state machine behind it is :mod:`hyphal.net.mux`; the connection
-drives it and wakes channels through their events.
+(:class:`~hyphal.net.connection.Connection`) drives it and wakes channels
+through their ``notify_*`` methods.
+
+A channel reaches its connection only through :class:`ChannelHost`, so this
+module does not import the connection's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 import anyio
 import anyio.lowlevel
 from typing_extensions import Buffer
 
 from hyphal.buffers import Parts, nbytes, total_size
-from hyphal.net.mux import ChannelState
+from hyphal.net.mux import ChannelState, Mux
 
-if TYPE_CHECKING:
-    from hyphal.net.connection import Connection
+
+class ChannelHost(Protocol):
+    """What a :class:`Channel` needs from the connection carrying it (which implements it)."""
+
+    def has_send_room(self) -> bool:
+        """Whether the connection's send buffer takes another message now."""
+        ...
+
+    def notify_when_send_room(self, channel: Channel) -> None:
+        """Call ``channel.notify_writable()`` once the send buffer has room again."""
+        ...
+
+    def wake_writer(self) -> None:
+        """The mux has output (a message, a CREDIT, a CLOSE): have the writer send it."""
+        ...
+
+    def channel_closed(self, channel: Channel) -> None:
+        """``channel`` was closed on this side: the connection stops handing it events."""
+        ...
 
 
 class Channel:
-    """One ``(protocol, id)`` channel of a :class:`Connection`.
+    """One ``(protocol, id)`` channel of a :class:`~hyphal.net.connection.Connection`.
 
     :meth:`send` waits for credit from the peer (so a slow reader slows this
     channel's writer only) and for room in the connection's send buffer.
@@ -34,14 +54,14 @@ class Channel:
     (the connection failed; ``__cause__`` is the error).
     """
 
-    def __init__(self, connection: Connection, number: int, protocol: str, id: bytes) -> None:  # noqa: A002
+    def __init__(self, host: ChannelHost, mux: Mux, number: int, protocol: str, id: bytes) -> None:  # noqa: A002
         self.protocol = protocol
         self.id = id
         self.number = number
         """This side's number for the channel (see the wire format)."""
         self.close_reason: str | None = None
-        self._connection = connection
-        self._mux = connection._mux
+        self._host = host
+        self._mux = mux
         self._readable = anyio.Event()
         self._writable = anyio.Event()
         self._opened = anyio.Event()
@@ -94,15 +114,15 @@ class Channel:
         """
         size = total_size(message) if isinstance(message, (list, tuple)) else nbytes(message)
         mux = self._mux
-        connection = self._connection
+        host = self._host
         if (
             not self._send_waiters
             and self._send_end is None
             and mux.can_send(self.number, size)
-            and connection._has_room()
+            and host.has_send_room()
         ):
             mux.send(self.number, message)
-            connection._wake_writer()
+            host.wake_writer()
             return
         mux.check_sendable(self.number, size)
         # Concurrent senders on one channel each wait here; their messages go out
@@ -112,9 +132,9 @@ class Channel:
             while True:
                 self._raise_if_ended(self._send_end)
                 if mux.can_send(self.number, size):
-                    if connection._has_room():
+                    if host.has_send_room():
                         break
-                    connection._room_waiters.add(self)
+                    host.notify_when_send_room(self)
                 elif mux.state(self.number) is ChannelState.OPEN:
                     # Open, yet the peer's whole window is too small: it would wait forever.
                     mux.check_sendable(self.number, size)
@@ -122,7 +142,7 @@ class Channel:
                     self._writable = anyio.Event()
                 await self._writable.wait()
             mux.send(self.number, message)
-            connection._wake_writer()
+            host.wake_writer()
         finally:
             self._send_waiters -= 1
 
@@ -137,7 +157,7 @@ class Channel:
             data = mux.read(self.number)
             if data is not None:
                 if mux.has_output:  # a CREDIT to return
-                    self._connection._wake_writer()
+                    self._host.wake_writer()
                 return data
             self._raise_if_ended(self._receive_end)
             if self._readable.is_set():
@@ -149,8 +169,8 @@ class Channel:
         if not self._closed_here:
             self._closed_here = True
             self._mux.close(self.number, reason)
-            self._connection._channels.pop(self.number, None)
-            self._connection._wake_writer()
+            self._host.channel_closed(self)
+            self._host.wake_writer()
             if self.close_reason is None:
                 self.close_reason = reason
             self._end(anyio.ClosedResourceError, anyio.ClosedResourceError, None, overwrite=True)
@@ -171,7 +191,38 @@ class Channel:
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
 
-    # -- driven by the connection ------------------------------------------------
+    # -- driven by the connection (not for users) ----------------------------------
+
+    def notify_readable(self) -> None:
+        """A message arrived: wake :meth:`receive`."""
+        self._readable.set()
+
+    def notify_writable(self) -> None:
+        """Credit or send-buffer room arrived: wake :meth:`send`."""
+        self._writable.set()
+
+    def notify_opened(self) -> None:
+        """The peer opened the pair too: wake :meth:`wait_open` and :meth:`send`."""
+        self._opened.set()
+        self._writable.set()
+
+    def notify_closed_by_peer(self, reason: str) -> None:
+        """The peer closed the channel with ``reason``."""
+        self.close_reason = reason
+        self._end(anyio.EndOfStream, anyio.BrokenResourceError, None)
+
+    def notify_connection_closed(
+        self,
+        receive_end: type[Exception],
+        send_end: type[Exception],
+        cause: BaseException | None,
+        reason: str | None,
+    ) -> None:
+        """The connection ended: :meth:`receive` and :meth:`send` raise these from now on
+        (unless the channel had ended already), with ``reason`` unless it has its own."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._end(receive_end, send_end, cause)
 
     def _raise_if_ended(self, end: type[Exception] | None) -> None:
         if end is not None:
@@ -193,49 +244,5 @@ class Channel:
         self._writable.set()
         self._opened.set()
 
-    def _closed_by_peer(self, reason: str) -> None:
-        self.close_reason = reason
-        self._end(anyio.EndOfStream, anyio.BrokenResourceError, None)
 
-
-@dataclass(eq=False)
-class ChannelRequest:
-    """The peer opened ``(protocol, id)``, which this side has not: accept or reject it."""
-
-    protocol: str
-    id: bytes
-    connection: Connection = field(repr=False)
-
-    async def accept(self) -> Channel:
-        """Open the pair here too; the channel is open at once.
-
-        ``anyio.ClosedResourceError`` if the peer withdrew the request meanwhile:
-        opening the pair then would ask the peer for a new channel it never wanted.
-        """
-        if not self.connection._mux.is_requested(self.protocol, self.id):
-            raise anyio.ClosedResourceError("the peer withdrew its channel request")
-        return await self.connection.open_channel(self.protocol, self.id)
-
-    async def reject(self, reason: str = "") -> None:
-        self.connection._mux.reject(self.protocol, self.id, reason)
-        self.connection._wake_writer()
-        await anyio.lowlevel.checkpoint()
-
-
-class IncomingChannels:
-    """``async for request in connection.incoming_channels()``."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> ChannelRequest:
-        request = await self._connection.next_channel_request()
-        if request is None:
-            raise StopAsyncIteration
-        return request
-
-
-__all__ = ["Channel", "ChannelRequest", "IncomingChannels"]
+__all__ = ["Channel", "ChannelHost"]

@@ -1,9 +1,13 @@
-"""Encrypted, multiplexed connections over TCP, on anyio.
+"""Encrypted, multiplexed connections over any transport, on anyio.
 
-:func:`connect` dials a peer and :func:`listen` serves them; both run the
-hyphal handshake (:mod:`hyphal.net.handshake`) and give a :class:`Connection`
-whose :class:`Channel` s carry messages with per-channel flow control
-(:mod:`hyphal.net.mux`) in sealed frames (:mod:`hyphal.net.frames`).
+:func:`connect` dials a peer and :func:`listen` serves them (through a
+:class:`~hyphal.net.listener.Listener`), over a
+:class:`~hyphal.net.transport.Transport` (TCP unless told otherwise); both
+run the hyphal handshake (:mod:`hyphal.net.handshake`) and give a
+:class:`Connection` whose :class:`~hyphal.net.channel.Channel` s carry
+messages with per-channel flow control (:mod:`hyphal.net.mux`) in sealed
+frames (:mod:`hyphal.net.frames`). A :class:`ChannelRequest` is a pair the
+peer opened, waiting for this side to accept or reject it.
 
 A connection runs three tasks while it is entered (``async with conn:``): a
 reader that opens frames and hands messages to channels, a writer that packs
@@ -18,33 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Self
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.stapled import MultiListener
 
-from hyphal.errors import HandshakeError, HyphalError, InvalidInput
-from hyphal.lifecycle import TaskOwner
-from hyphal.net.channel import Channel, ChannelRequest, IncomingChannels
-from hyphal.net.frames import (
-    DEFAULT_MAX_FRAME,
-    HANDSHAKE_HEADER_LEN,
-    FrameDecoder,
-    FrameEncoder,
-    HandshakeMessageDecoder,
-    check_max_frame,
-    encode_handshake_message,
-)
-from hyphal.net.handshake import MAX_USER_DATA, Handshake, HandshakeResult
+from hyphal.errors import HandshakeError, HyphalError
+from hyphal.net.address import format_address
+from hyphal.net.channel import Channel
+from hyphal.net.config import ConnectionConfig
+from hyphal.net.frames import FrameDecoder, FrameEncoder
+from hyphal.net.handshake import Handshake, HandshakeResult
+from hyphal.net.handshake_io import run_handshake
+from hyphal.net.listener import ConnectionHandler, Listener
 from hyphal.net.mux import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_PENDING,
-    DEFAULT_WINDOW,
     MAX_ID_LEN,
     ChannelClosed,
     ChannelOpened,
@@ -57,72 +52,15 @@ from hyphal.net.mux import (
     Readable,
     Writable,
 )
-from hyphal.net.noise import MAX_MESSAGE_LEN
+from hyphal.net.transport import STREAM_ERRORS, TcpTransport, Transport, peer_name
 from hyphal.signing import KeyPair
 
 logger = logging.getLogger("hyphal.net")
 
 _WRITE_SIZE = 64 * 1024
-_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-
-
-@dataclass(frozen=True)
-class ConnectionConfig:
-    """Limits and timers of a connection; the defaults suit bulk replication over the internet."""
-
-    handshake_timeout: float = 10.0
-    """Seconds for the TCP connect plus the whole handshake."""
-    keepalive_interval: float | None = 15.0
-    """Send a PING when nothing was sent for this long; ``None`` never pings."""
-    idle_timeout: float | None = 45.0
-    """Close when nothing was received for this long, or a write to the socket
-    made no progress for this long; ``None`` never.
-
-    Keep it above twice the peer's keepalive interval."""
-    max_frame: int = DEFAULT_MAX_FRAME
-    """Largest frame plaintext this side accepts (announced in the handshake)."""
-    batch_size: int = DEFAULT_BATCH_SIZE
-    """Small messages are packed into frames of up to this many bytes."""
-    channel_window: int = DEFAULT_WINDOW
-    """Bytes of credit this side grants per channel: the most it buffers for an unread channel."""
-    send_buffer: int = 1024 * 1024
-    """Bytes queued for the socket beyond which :meth:`Channel.send` waits."""
-    read_size: int = 1024 * 1024
-    """Largest read from the socket (asyncio hands over at most 256 KiB at a time)."""
-    close_timeout: float = 2.0
-    """Seconds a graceful close may take before the socket is dropped."""
-    max_pending_channels: int = DEFAULT_MAX_PENDING
-    """Incoming channel requests held unanswered; more are rejected."""
-    user_data: bytes = b""
-    """Application data sent in the handshake (a node's capabilities, say)."""
-
-    def __post_init__(self) -> None:
-        check_max_frame(self.max_frame)
-        for name in ("handshake_timeout", "close_timeout", "keepalive_interval", "idle_timeout"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InvalidInput(f"{name} must be positive")
-        if self.send_buffer < 1 or self.read_size < 1 or self.max_pending_channels < 0:
-            raise InvalidInput("send_buffer, read_size and max_pending_channels must be positive")
-        if len(self.user_data) > MAX_USER_DATA:
-            raise InvalidInput(f"user_data is limited to {MAX_USER_DATA} bytes")
 
 
 # -- connections -----------------------------------------------------------------
-
-
-def _format_address(address: object) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = address[0], address[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(address)
-
-
-def _peer_name(stream: anyio.abc.ByteStream) -> str:
-    try:
-        return _format_address(stream.extra(anyio.abc.SocketAttribute.remote_address))
-    except (anyio.TypedAttributeLookupError, OSError):
-        return "?"
 
 
 class Connection:
@@ -131,6 +69,9 @@ class Connection:
     Made by :func:`connect` or handed to a :func:`listen` handler. Enter it
     (``async with conn:``) to run it; leaving closes it. A :func:`listen`
     handler's connection is already running.
+
+    It is its channels' :class:`~hyphal.net.channel.ChannelHost`: the methods
+    under that heading are for them, not for users.
     """
 
     def __init__(
@@ -148,7 +89,7 @@ class Connection:
         self.handshake_hash = result.handshake_hash
         self.is_initiator = result.is_initiator
         self.remote_user_data = result.remote_user_data
-        self.peer = _peer_name(stream)
+        self.peer = peer_name(stream)
         """The peer's address, for logs."""
         self.closed = anyio.Event()
         """Set once the connection is closed."""
@@ -268,7 +209,7 @@ class Connection:
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._config.close_timeout):
                 if notify:
-                    with contextlib.suppress(*_STREAM_ERRORS, HyphalError):
+                    with contextlib.suppress(*STREAM_ERRORS, HyphalError):
                         self._mux.goodbye(reason)
                         while self._flushing:  # the writer is mid-write; it stops after
                             await self._flush_done.wait()
@@ -293,9 +234,7 @@ class Connection:
         else:
             receive_end = send_end = anyio.ClosedResourceError
         for channel in self._channels.values():
-            if channel.close_reason is None:
-                channel.close_reason = self.close_reason
-            channel._end(receive_end, send_end, error)
+            channel.notify_connection_closed(receive_end, send_end, error, self.close_reason)
         self._incoming_event.set()
 
     # -- tasks -----------------------------------------------------------------------
@@ -339,7 +278,7 @@ class Connection:
                     await self._close("peer closed the connection without goodbye", lost=True, notify=False)
         except HyphalError as exc:
             await self._close(f"{type(exc).__name__}: {exc}", error=exc, notify=True)
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             if not self._closing:
                 await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
         finally:
@@ -354,26 +293,25 @@ class Connection:
                 if type(event) is Readable:
                     channel = channels.get(event.channel)
                     if channel is not None:
-                        channel._readable.set()
+                        channel.notify_readable()
                 elif type(event) is Writable:
                     channel = channels.get(event.channel)
                     if channel is not None:
-                        channel._writable.set()
+                        channel.notify_writable()
                 else:
                     self._on_event(event)
         if mux.has_output:
-            self._wake_writer()
+            self.wake_writer()
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, ChannelOpened):
             channel = self._channels.get(event.channel)
             if channel is not None:
-                channel._opened.set()
-                channel._writable.set()
+                channel.notify_opened()
         elif isinstance(event, ChannelClosed):
             channel = self._channels.get(event.channel)
             if channel is not None:
-                channel._closed_by_peer(event.reason)
+                channel.notify_closed_by_peer(event.reason)
         elif isinstance(event, ChannelRequested):
             self._incoming[event.protocol, event.id] = ChannelRequest(event.protocol, event.id, self)
             self._incoming_event.set()
@@ -399,7 +337,7 @@ class Connection:
             await self._close(
                 f"write stalled for {timeout:g} s: the peer is not reading", lost=True, notify=False
             )
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             if not self._closing:
                 await self._close(f"connection lost: {exc!r}", lost=True, notify=False)
 
@@ -440,7 +378,7 @@ class Connection:
             if self._room_waiters and self.queued_bytes <= self._config.send_buffer // 2:
                 waiters, self._room_waiters = self._room_waiters, set()
                 for channel in waiters:
-                    channel._writable.set()
+                    channel.notify_writable()
 
     async def _keepalive(self, interval: float) -> None:
         nonce = 0
@@ -449,7 +387,7 @@ class Connection:
             if anyio.current_time() - self._last_sent >= interval:
                 nonce += 1
                 self._mux.ping(nonce)
-                self._wake_writer()
+                self.wake_writer()
                 self._last_sent = anyio.current_time()
 
     @property
@@ -457,11 +395,25 @@ class Connection:
         """Bytes of messages queued or being written to the socket (bounded by ``send_buffer``)."""
         return self._mux.outgoing_bytes + self._in_flight
 
-    def _wake_writer(self) -> None:
+    @property
+    def closing(self) -> bool:
+        """True once the connection started closing (:attr:`closed` is set when it is done)."""
+        return self._closing
+
+    # -- what its channels need (ChannelHost) -----------------------------------------
+
+    def wake_writer(self) -> None:
         self._wake.set()
 
-    def _has_room(self) -> bool:
+    def has_send_room(self) -> bool:
         return self._mux.outgoing_bytes + self._in_flight < self._config.send_buffer
+
+    def notify_when_send_room(self, channel: Channel) -> None:
+        self._room_waiters.add(channel)
+
+    def channel_closed(self, channel: Channel) -> None:
+        if self._channels.get(channel.number) is channel:
+            del self._channels[channel.number]
 
     # -- channels --------------------------------------------------------------------
 
@@ -471,11 +423,11 @@ class Connection:
         if self._closing:
             raise anyio.ClosedResourceError(self.close_reason or "")
         number = self._mux.open(protocol, id)
-        channel = Channel(self, number, protocol, id)
+        channel = Channel(self, self._mux, number, protocol, id)
         self._channels[number] = channel
         if self._mux.state(number) is ChannelState.OPEN:
-            channel._opened.set()
-        self._wake_writer()
+            channel.notify_opened()
+        self.wake_writer()
         await anyio.lowlevel.checkpoint()
         return channel
 
@@ -499,35 +451,50 @@ class Connection:
     def ping(self) -> None:
         """Send a PING now (the peer answers with a PONG; see :attr:`last_pong`)."""
         self._mux.ping(0)
-        self._wake_writer()
+        self.wake_writer()
 
 
-# -- handshake over a stream -------------------------------------------------------
+@dataclass(eq=False)
+class ChannelRequest:
+    """The peer opened ``(protocol, id)``, which this side has not: accept or reject it."""
+
+    protocol: str
+    id: bytes
+    connection: Connection = field(repr=False)
+
+    async def accept(self) -> Channel:
+        """Open the pair here too; the channel is open at once.
+
+        ``anyio.ClosedResourceError`` if the peer withdrew the request meanwhile:
+        opening the pair then would ask the peer for a new channel it never wanted.
+        """
+        if not self.connection._mux.is_requested(self.protocol, self.id):
+            raise anyio.ClosedResourceError("the peer withdrew its channel request")
+        return await self.connection.open_channel(self.protocol, self.id)
+
+    async def reject(self, reason: str = "") -> None:
+        self.connection._mux.reject(self.protocol, self.id, reason)
+        self.connection.wake_writer()
+        await anyio.lowlevel.checkpoint()
 
 
-async def _run_handshake(
-    stream: anyio.abc.ByteStream, handshake: Handshake, timeout: float
-) -> tuple[HandshakeResult, bytes]:
-    decoder = HandshakeMessageDecoder()
-    try:
-        with anyio.fail_after(timeout):
-            if handshake.initiator:
-                await stream.send(encode_handshake_message(handshake.start()))
-            while not handshake.complete:
-                message = decoder.next_message()
-                if message is None:
-                    decoder.feed(await stream.receive(MAX_MESSAGE_LEN + HANDSHAKE_HEADER_LEN))
-                    continue
-                reply = handshake.receive(message)
-                if reply is not None:
-                    await stream.send(encode_handshake_message(reply))
-    except TimeoutError as exc:
-        raise HandshakeError(f"handshake timed out after {timeout:g} s") from exc
-    except anyio.EndOfStream as exc:
-        raise HandshakeError("the peer closed the connection during the handshake") from exc
-    except _STREAM_ERRORS as exc:
-        raise HandshakeError(f"connection lost during the handshake: {exc!r}") from exc
-    return handshake.result, decoder.take_rest()
+class IncomingChannels:
+    """``async for request in connection.incoming_channels()``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ChannelRequest:
+        request = await self._connection.next_channel_request()
+        if request is None:
+            raise StopAsyncIteration
+        return request
+
+
+# -- making connections -----------------------------------------------------------
 
 
 async def establish(
@@ -548,9 +515,9 @@ async def establish(
             max_frame=config.max_frame,
             user_data=config.user_data,
         )
-        result, leftover = await _run_handshake(stream, handshake, config.handshake_timeout)
+        result, leftover = await run_handshake(stream, handshake, config.handshake_timeout)
     except HyphalError as exc:
-        logger.warning("handshake with %s failed: %s", _peer_name(stream), exc)
+        logger.warning("handshake with %s failed: %s", peer_name(stream), exc)
         await anyio.aclose_forcefully(stream)
         raise
     except BaseException:
@@ -566,110 +533,27 @@ async def connect(
     *,
     expected_remote: bytes | None = None,
     config: ConnectionConfig | None = None,
+    transport: Transport | None = None,
 ) -> Connection:
-    """Dial ``host:port`` (IPv4 or IPv6) and authenticate; enter the result to run it.
+    """Dial ``host:port`` over ``transport`` (TCP, IPv4 or IPv6, by default) and
+    authenticate; enter the result to run it.
 
     Raises :class:`HandshakeError` if the handshake fails or times out, or if
-    the peer is not ``expected_remote``; ``OSError`` if the TCP connect fails.
+    the peer is not ``expected_remote``; ``OSError`` if the dial fails.
     """
     config = config or ConnectionConfig()
+    transport = transport or TcpTransport()
     try:
         # One deadline for both steps; the handshake's own (equal) timeout fires later.
         with anyio.fail_after(config.handshake_timeout):
-            stream = await anyio.connect_tcp(host, port)
+            stream = await transport.dial(host, port)
             return await establish(
                 stream, keypair, initiator=True, expected_remote=expected_remote, config=config
             )
     except TimeoutError as exc:
-        error = HandshakeError(f"connecting to {_format_address((host, port))} timed out")
+        error = HandshakeError(f"connecting to {format_address((host, port))} timed out")
         logger.warning("%s", error)
         raise error from exc
-
-
-# -- listening ----------------------------------------------------------------------
-
-ConnectionHandler = Callable[[Connection], Awaitable[Any]]
-
-
-class Listener(TaskOwner):
-    """Accepts connections and runs ``handler(conn)`` for each, in a task group.
-
-    Made by :func:`listen`; serves while entered (``async with listener:``).
-    Each handler gets a running connection, closed when the handler returns.
-    A failed handshake or a failing handler is logged and affects only that
-    connection.
-    """
-
-    def __init__(
-        self,
-        listener: MultiListener[anyio.abc.SocketStream],
-        keypair: KeyPair,
-        handler: ConnectionHandler,
-        config: ConnectionConfig,
-    ) -> None:
-        self._listener = listener
-        self._keypair = keypair
-        self._handler = handler
-        self._config = config
-
-    @property
-    def addresses(self) -> list[tuple[str, int]]:
-        out = []
-        for listener in self._listener.listeners:
-            address = listener.extra(anyio.abc.SocketAttribute.local_address)
-            assert isinstance(address, tuple)
-            out.append((str(address[0]), int(address[1])))
-        return out
-
-    @property
-    def port(self) -> int:
-        return self.addresses[0][1]
-
-    def _started(self) -> None:
-        for listener in self._listener.listeners:
-            self._spawn(self._accept_loop, cast(anyio.abc.SocketListener, listener))
-
-    async def _stopping(self) -> None:
-        await self.aclose()
-
-    async def serve_forever(self) -> None:
-        """Serve until cancelled: ``await (await listen(...)).serve_forever()``."""
-        async with self:
-            await anyio.sleep_forever()
-
-    async def aclose(self) -> None:
-        """Stop accepting and close every connection."""
-        with anyio.CancelScope(shield=True):
-            await self._listener.aclose()
-        if self._group is not None:
-            self._group.cancel_scope.cancel()
-
-    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
-        while True:
-            try:
-                stream = await listener.accept()
-            except anyio.ClosedResourceError:
-                return
-            except OSError as exc:  # out of descriptors and the like: keep serving
-                logger.warning("accept failed: %r", exc)
-                await anyio.sleep(0.1)
-                continue
-            self._spawn(self._serve_one, stream)
-
-    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
-        peer = _peer_name(stream)
-        try:
-            connection = await establish(stream, self._keypair, initiator=False, config=self._config)
-        except HyphalError:
-            return  # logged by establish
-        except Exception:
-            logger.exception("handshake with %s failed unexpectedly", peer)
-            return
-        try:
-            async with connection:
-                await self._handler(connection)
-        except Exception:
-            logger.exception("connection handler for %s failed", peer)
 
 
 async def listen(
@@ -679,10 +563,17 @@ async def listen(
     handler: ConnectionHandler,
     *,
     config: ConnectionConfig | None = None,
+    transport: Transport | None = None,
 ) -> Listener:
-    """Bind ``host:port`` (``port`` 0 picks one; see :attr:`Listener.port`); serve while entered."""
-    inner = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    return Listener(inner, keypair, handler, config or ConnectionConfig())
+    """Bind ``host:port`` on ``transport`` (TCP by default; ``port`` 0 picks one, see
+    :attr:`Listener.port`); serve while entered."""
+    config = config or ConnectionConfig()
+    transport = transport or TcpTransport()
+
+    async def accept(stream: anyio.abc.ByteStream) -> Connection:
+        return await establish(stream, keypair, initiator=False, config=config)
+
+    return Listener(await transport.listen(host, port), accept, handler)
 
 
 __all__ = [
@@ -692,6 +583,7 @@ __all__ = [
     "Connection",
     "ConnectionConfig",
     "ConnectionHandler",
+    "IncomingChannels",
     "Listener",
     "connect",
     "establish",

@@ -7,7 +7,10 @@ import logging
 import anyio
 
 from hyphal.lifecycle import TaskOwner
-from hyphal.net.connection import Connection, ConnectionConfig, ConnectionHandler, Listener, connect, listen
+from hyphal.net.config import ConnectionConfig
+from hyphal.net.connection import Connection, connect, listen
+from hyphal.net.listener import ConnectionHandler, Listener
+from hyphal.net.transport import TcpTransport, Transport
 from hyphal.signing import KeyPair
 
 logger = logging.getLogger("hyphal.net")
@@ -30,6 +33,7 @@ class ConnectionPool(TaskOwner):
 
     ``handler(conn)`` runs for every connection kept when it is made;
     connections stay open until closed by either side or the pool.
+    The pool dials and listens over ``transport`` (TCP by default).
     """
 
     def __init__(
@@ -38,8 +42,10 @@ class ConnectionPool(TaskOwner):
         *,
         config: ConnectionConfig | None = None,
         handler: ConnectionHandler | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.keypair = keypair
+        self.transport: Transport = transport or TcpTransport()
         self._config = config or ConnectionConfig()
         self._handler = handler
         self._connections: dict[bytes, Connection] = {}
@@ -79,7 +85,9 @@ class ConnectionPool(TaskOwner):
 
     async def listen(self, host: str, port: int) -> Listener:
         """Accept connections into the pool (the returned listener is already serving)."""
-        listener = await listen(host, port, self.keypair, self._serve_incoming, config=self._config)
+        listener = await listen(
+            host, port, self.keypair, self._serve_incoming, config=self._config, transport=self.transport
+        )
         group = self._require_running()
         await group.start(self._run_listener, listener)
         self._listeners.append(listener)
@@ -88,7 +96,12 @@ class ConnectionPool(TaskOwner):
     async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
         """Dial a peer; returns the connection kept for it (possibly an earlier one)."""
         connection = await connect(
-            host, port, self.keypair, expected_remote=expected_remote, config=self._config
+            host,
+            port,
+            self.keypair,
+            expected_remote=expected_remote,
+            config=self._config,
+            transport=self.transport,
         )
         group = self._require_running()
         kept: Connection = await group.start(self._run_connection, connection)
@@ -126,7 +139,7 @@ class ConnectionPool(TaskOwner):
         """Keep ``connection`` or the existing one to the same peer; close the other."""
         key = connection.remote_public_key
         existing = self._connections.get(key)
-        if existing is None or existing.closed.is_set() or existing._closing:
+        if existing is None or existing.closed.is_set() or existing.closing:
             kept, loser = connection, None
         elif _preference(connection) < _preference(existing):
             kept, loser = connection, existing

@@ -20,8 +20,7 @@ import anyio
 
 from hyphal.errors import InvalidInput
 from hyphal.lifecycle import TaskOwner
-from hyphal.net.channel import ChannelRequest
-from hyphal.net.connection import Connection
+from hyphal.net.connection import ChannelRequest, Connection
 from hyphal.notifier import Notifier
 
 log = logging.getLogger("hyphal.net")

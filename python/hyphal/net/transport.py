@@ -10,7 +10,15 @@ blind relay or a UDP-based stream for hole punching.
 A transport is anything with :meth:`Transport.dial` and
 :meth:`Transport.listen`; its streams answer
 ``stream.extra(TransportAttribute.remote_address)`` (and ``local_address``)
-with a ``(host, port)`` pair, which :func:`remote_address` reads.
+with a ``(host, port)`` pair, which :func:`remote_address` reads (and
+:func:`peer_name` formats for logs).
+
+A transport's streams must behave like TCP's for the layers above:
+``send_eof`` makes the other side's ``receive`` raise ``anyio.EndOfStream``
+once it has read what was sent; closing one side ends the other (end of
+stream, or ``anyio.BrokenResourceError`` on send); and a reader that stops
+reading eventually stops the writer (bounded buffers), which is what the
+connection's write-stall timeout and flow control rely on.
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ import anyio.abc
 from anyio import TypedAttributeSet, typed_attribute
 from anyio.streams.stapled import MultiListener
 
+from hyphal.net.address import format_address
+
 HostPort = tuple[str, int]
+
+STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+"""What a transport's stream raises when the connection under it is lost or closed."""
 
 
 class TransportAttribute(TypedAttributeSet):
@@ -63,7 +76,8 @@ class Transport(Protocol):
     """A short name for logs and addresses: ``"tcp"``, ``"memory"``, ``"sim"``."""
 
     async def dial(self, host: str, port: int) -> anyio.abc.ByteStream:
-        """A stream to ``host:port``; ``OSError`` (or a subclass) when nothing answers."""
+        """A stream to ``host:port``; ``OSError`` (``ConnectionRefusedError`` when nothing
+        listens there) if it cannot be made. May wait: callers bound it with a timeout."""
         ...
 
     async def listen(self, host: str, port: int) -> TransportListener:
@@ -83,12 +97,19 @@ def remote_address(stream: anyio.abc.ByteStream) -> HostPort | None:
     return None
 
 
+def peer_name(stream: anyio.abc.ByteStream) -> str:
+    """The address at the other end of ``stream`` for logs, or ``"?"`` when it has none."""
+    address = remote_address(stream)
+    return "?" if address is None else format_address(address)
+
+
 class _TcpListener:
     def __init__(self, inner: MultiListener[anyio.abc.SocketStream]) -> None:
         self._inner = inner
 
     @property
     def acceptors(self) -> list[Acceptor]:
+        # create_tcp_listener makes SocketListeners, which accept; the type says only Listener.
         return [cast(anyio.abc.SocketListener, listener) for listener in self._inner.listeners]
 
     @property
@@ -117,11 +138,13 @@ class TcpTransport:
 
 
 __all__ = [
+    "STREAM_ERRORS",
     "Acceptor",
     "HostPort",
     "TcpTransport",
     "Transport",
     "TransportAttribute",
     "TransportListener",
+    "peer_name",
     "remote_address",
 ]

@@ -16,8 +16,7 @@ import anyio.abc
 
 from hyphal.feed import Feed
 from hyphal.lifecycle import TaskOwner
-from hyphal.net.channel import ChannelRequest
-from hyphal.net.connection import Connection
+from hyphal.net.connection import ChannelRequest, Connection
 from hyphal.replication import PROTOCOL
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.manifest_exchange import PROTOCOL as MANIFEST_PROTOCOL
