@@ -39,6 +39,7 @@ PURE_MODULES = [
     "hyphal.net.handshake",
     "hyphal.net.frames",
     "hyphal.net.mux",
+    "hyphal.net.mux_events",
     "hyphal.net.config",
     # feed replication
     "hyphal.replication.messages",

@@ -34,6 +34,18 @@ from typing_extensions import Buffer
 from hyphal.buffers import Parts, frozen, total_size
 from hyphal.errors import DecodeError, InvalidInput, ProtocolError
 from hyphal.net.frames import DEFAULT_MAX_FRAME, MAX_VARINT_LEN, check_max_frame, decode_varint, encode_varint
+from hyphal.net.mux_events import (
+    ChannelClosed,
+    ChannelOpened,
+    ChannelRequested,
+    ChannelRequestWithdrawn,
+    ChannelState,
+    Event,
+    GoodbyeReceived,
+    PongReceived,
+    Readable,
+    Writable,
+)
 
 
 class MessageType(enum.IntEnum):
@@ -71,86 +83,6 @@ _DATA = bytes((MessageType.DATA,))
 _CREDIT = bytes((MessageType.CREDIT,))
 _CLOSE = bytes((MessageType.CLOSE,))
 _REJECT = bytes((MessageType.REJECT,))
-
-
-class ChannelState(enum.Enum):
-    OPENING = "opening"
-    """Opened here, not yet by the peer: no credit to send."""
-    OPEN = "open"
-    REMOTE_CLOSED = "remote closed"
-    """The peer closed or rejected it; buffered messages can still be read."""
-
-
-# -- events ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelOpened:
-    """The peer opened the pair too: the channel can send."""
-
-    channel: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRequested:
-    """The peer opened a pair not opened here: accept with :meth:`Mux.open` or :meth:`Mux.reject`."""
-
-    protocol: str
-    id: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRequestWithdrawn:
-    """The peer closed a pair before it was accepted here."""
-
-    protocol: str
-    id: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Readable:
-    """Messages arrived on the channel; take them with :meth:`Mux.read`."""
-
-    channel: int
-
-
-@dataclass(frozen=True, slots=True)
-class Writable:
-    """The peer granted credit on the channel."""
-
-    channel: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelClosed:
-    """The peer closed (or rejected) the channel."""
-
-    channel: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PongReceived:
-    nonce: int
-
-
-@dataclass(frozen=True, slots=True)
-class GoodbyeReceived:
-    """The peer is closing the whole connection."""
-
-    reason: str
-
-
-Event = (
-    ChannelOpened
-    | ChannelRequested
-    | ChannelRequestWithdrawn
-    | Readable
-    | Writable
-    | ChannelClosed
-    | PongReceived
-    | GoodbyeReceived
-)
 
 
 # -- state -----------------------------------------------------------------------
