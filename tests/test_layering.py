@@ -52,6 +52,7 @@ PURE_MODULES = [
     # blobs
     "hyphal.blobs.messages",
     "hyphal.blobs.transfer",
+    "hyphal.blobs.actions",
     "hyphal.blobs.bitfield",
     # the DHT and the secret store
     "hyphal.dht.ids",

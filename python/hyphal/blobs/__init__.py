@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from hyphal._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from hyphal.blobs.actions import Progress
     from hyphal.blobs.collection import Collection
     from hyphal.blobs.downloader import BlobDownloader, DownloadFailed, download_blob
     from hyphal.blobs.private import PrivateBlob
     from hyphal.blobs.provider import PROTOCOL, BlobProvider, ProviderConfig
     from hyphal.blobs.store import GROUP_SIZE, BlobFormat, BlobInfo, BlobStore, PartialBlob, TempTag
-    from hyphal.blobs.transfer import Download, DownloadConfig, Progress
+    from hyphal.blobs.transfer import Download, DownloadConfig
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -44,7 +45,7 @@ __getattr__, __dir__ = lazy_exports(
         "TempTag": ".store",
         "Download": ".transfer",
         "DownloadConfig": ".transfer",
-        "Progress": ".transfer",
+        "Progress": ".actions",
     },
 )
 

@@ -29,13 +29,9 @@ from types import TracebackType
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from hyphal.blobs.provider import CHANNEL_ENDED, PROTOCOL
-from hyphal.blobs.store import BlobStore, PartialBlob, TempTag
-from hyphal.blobs.transfer import (
+from hyphal.blobs.actions import (
     Action,
     Decoded,
-    Download,
-    DownloadConfig,
     DropProvider,
     Failed,
     Finished,
@@ -44,6 +40,9 @@ from hyphal.blobs.transfer import (
     SizeKnown,
     Store,
 )
+from hyphal.blobs.provider import CHANNEL_ENDED, PROTOCOL
+from hyphal.blobs.store import BlobStore, PartialBlob, TempTag
+from hyphal.blobs.transfer import Download, DownloadConfig
 from hyphal.errors import DecodeError, HyphalError, NotAvailable, VerificationError
 from hyphal.net.connection import Connection
 from hyphal.net.driver import ChannelDriver, PeerChannel

@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 
 import anyio
 
+from hyphal.blobs.actions import Progress
 from hyphal.blobs.downloader import DownloadFailed, download_blob
 from hyphal.blobs.store import BlobStore
-from hyphal.blobs.transfer import DownloadConfig, Progress
+from hyphal.blobs.transfer import DownloadConfig
 from hyphal.errors import HyphalError, NotAvailable
 from hyphal.net.connection import Connection
 
