@@ -124,7 +124,9 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         if seconds > 0:
             self._now += seconds
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
         # Inline, for the reason in the module docstring.
         future: asyncio.Future[T] = self.create_future()
         try:
