@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -129,9 +129,7 @@ class Node:
         self.router.route(BACKUP_PROTOCOL, self._route_backup)
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
-        self.pool = await stack.enter_async_context(
-            ConnectionPool(self.keypair, handler=self._serve_connection)
-        )
+        self.pool = await stack.enter_async_context(self._connection_pool())
         host, port = self._listen
         self.listener: Listener = await self.pool.listen(host, port)
         bound_host, bound_port = self.listener.addresses[0]
@@ -141,8 +139,7 @@ class Node:
         dht_store = SqliteStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
         self.dht = await stack.enter_async_context(
-            UdpDht(
-                self.keypair,
+            self._dht_driver(
                 host=host,
                 port=bound_port,
                 seeds=self._bootstrap,
@@ -171,6 +168,14 @@ class Node:
         # (No shielding scope around this: the task groups inside were entered before it.)
         await self._stack.aclose()
         self._groups = None
+
+    def _connection_pool(self) -> ConnectionPool:
+        """The pool this node dials and listens with (the simulator's node overrides it)."""
+        return ConnectionPool(self.keypair, handler=self._serve_connection)
+
+    def _dht_driver(self, **options: Any) -> UdpDht:
+        """The DHT driver, given ``UdpDht``'s options (the simulator's node overrides it)."""
+        return UdpDht(self.keypair, **options)
 
     # -- identity ----------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import math
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +43,7 @@ from hyphal.blobs.private import (
 )
 from hyphal.blobs.store import TempTag
 from hyphal.blobs.transfer import DownloadConfig
+from hyphal.clock import wall_time
 from hyphal.dht.udp import UdpDht, format_address
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.groups.events import (
@@ -291,7 +291,7 @@ class Group(TaskOwner):
                 return True
         _, delay = self._backoff.get(member.key, (0.0, DIAL_BACKOFF[0] / 2))
         delay = min(delay * 2, DIAL_BACKOFF[1])
-        self._backoff[member.key] = (time.monotonic() + delay, delay)
+        self._backoff[member.key] = (anyio.current_time() + delay, delay)
         return False
 
     async def _dial_address(self, address: str, expected: bytes | None) -> bool:
@@ -315,15 +315,15 @@ class Group(TaskOwner):
         while True:
             # A fresh event before the pass: a wake-up (a new advert) during it is not lost.
             self._wake_dialer = anyio.Event()
-            now = time.monotonic()
+            now = anyio.current_time()
             due = [m for m in self._unconnected() if self._backoff.get(m.key, (0.0, 0.0))[0] <= now]
             async with anyio.create_task_group() as tg:
                 for member in due:
                     tg.start_soon(self._dial_member, member)
-            if self._unconnected() and time.monotonic() - self._last_discovery > DISCOVER_INTERVAL:
+            if self._unconnected() and anyio.current_time() - self._last_discovery > DISCOVER_INTERVAL:
                 await self.discover()
-            waits = [until for until, _ in self._backoff.values() if until > time.monotonic()]
-            sleep = min(waits, default=math.inf) - time.monotonic()
+            waits = [until for until, _ in self._backoff.values() if until > anyio.current_time()]
+            sleep = min(waits, default=math.inf) - anyio.current_time()
             with anyio.move_on_after(max(0.05, min(sleep, DISCOVER_INTERVAL))):
                 await self._wake_dialer.wait()
 
@@ -345,7 +345,7 @@ class Group(TaskOwner):
                     group_keypair = KeyPair(self.record.group_seed)
                     info = self.keys.seal_value(self.name.encode("utf-8"), GROUP_INFO_LABEL)
                     await dht.put_signed(
-                        SignedValue.sign(group_keypair, int(time.time()), info, salt=self.keys.discovery_key)
+                        SignedValue.sign(group_keypair, int(wall_time()), info, salt=self.keys.discovery_key)
                     )
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT announce did not complete: %s", self.id, exc)
@@ -356,7 +356,7 @@ class Group(TaskOwner):
         Returns how many adverts were new. Best effort: a DHT that does not
         answer costs at most ``DHT_TIMEOUT`` and finds nothing.
         """
-        self._last_discovery = time.monotonic()
+        self._last_discovery = anyio.current_time()
         dht, fresh = self._host.dht, 0
         try:
             with anyio.fail_after(DHT_TIMEOUT):
@@ -528,7 +528,7 @@ class Group(TaskOwner):
     ) -> FileInfo:
         repo = self._own()
         check_name(name)
-        mtime = int(time.time() * 1000) if mtime_ms is None else mtime_ms
+        mtime = int(wall_time() * 1000) if mtime_ms is None else mtime_ms
         if private:
             ref, tag = import_private_bytes(self._host.blobs, data)
             return self._put_private(repo, name, ref, tag, mtime)

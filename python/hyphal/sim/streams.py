@@ -27,6 +27,10 @@ a stream is in order, as TCP is). The model, and what it leaves out:
 - no loss, reordering or congestion within a stream (TCP hides them);
   connection setup costs one round trip.
 
+It carries datagrams too (:meth:`StreamNetwork.send_datagram`, for the
+DHT's driver in :mod:`hyphal.sim.dht_driver`): one latency, optional loss,
+dropped across a partition or to a host that is down.
+
 :attr:`StreamNetwork.trace_digest` is a BLAKE3 over every delivered chunk
 (virtual time, both addresses, the bytes) and every connect, refusal and
 reset. Under a virtual loop every byte is a function of the seed (see
@@ -53,7 +57,8 @@ from hyphal import _core
 from hyphal.net.transport import Acceptor, HostPort, TransportAttribute
 
 _F64 = struct.Struct("<d")
-_DATA, _EOF, _CONNECT, _REFUSED, _RESET = b"D", b"F", b"C", b"X", b"R"
+_DATA, _EOF, _CONNECT, _REFUSED, _RESET, _DATAGRAM = b"D", b"F", b"C", b"X", b"R", b"U"
+DatagramReceiver = Callable[[HostPort, bytes], None]
 SYN_RETRY = 1.0
 """Seconds between connection attempts to an unreachable host (a SYN retransmission, simplified)."""
 
@@ -284,6 +289,7 @@ class StreamNetwork:
         jitter: float = 0.001,
         bandwidth: float = 50e6,
         window: int = 4 * 1024 * 1024,
+        loss: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.base_latency = base_latency
@@ -291,7 +297,11 @@ class StreamNetwork:
         self.jitter = jitter
         self.bandwidth = bandwidth
         self.window = window
+        self.loss = loss
+        """Probability that a datagram is lost (streams lose nothing)."""
         self.hosts: dict[str, NetHost] = {}
+        self.datagram_ports: dict[HostPort, DatagramReceiver] = {}
+        """Who receives datagrams sent to each address (see :meth:`send_datagram`)."""
         self._hasher = _core.Hasher()
         self.delivered_bytes = 0
         self.connects = 0
@@ -356,6 +366,25 @@ class StreamNetwork:
         """BLAKE3 over every delivered chunk, connect, refusal and reset (see the module docstring)."""
         return self._hasher.finalize().hex()
 
+    # -- datagrams -------------------------------------------------------------------------------
+
+    def send_datagram(self, src: HostPort, dst: HostPort, data: bytes) -> None:
+        """Deliver ``data`` to whoever receives on ``dst`` one latency from now, if it can get there."""
+        source, target = self.hosts.get(src[0]), self.hosts.get(dst[0])
+        if source is None or target is None or not self.reachable(source, target):
+            return
+        if self.loss and self.rng.random() < self.loss:
+            return
+        loop = _loop()
+
+        def deliver() -> None:
+            receiver = self.datagram_ports.get(dst)
+            if receiver is not None and self.reachable(source, target):
+                self._record(_DATAGRAM, src, dst, data)
+                receiver(src, data)
+
+        loop.call_at(loop.time() + self.latency(source, target), deliver)
+
     # -- inside ----------------------------------------------------------------------------------
 
     def _record(self, kind: bytes, src: HostPort, dst: HostPort, data: bytes) -> None:
@@ -415,7 +444,11 @@ class StreamNetwork:
         size = 0 if chunk is None else len(chunk)
         start = max(now, stream._link_free_at)
         stream._link_free_at = start + size / self.bandwidth
-        arrival = max(stream._link_free_at + self.latency(stream.host, peer.host), stream._last_arrival)
+        # Strictly after the chunk before: loop timers due at the same instant may run in any order.
+        arrival = max(
+            stream._link_free_at + self.latency(stream.host, peer.host),
+            math.nextafter(stream._last_arrival, math.inf),
+        )
         stream._last_arrival = arrival
         loop.call_at(arrival, self._deliver, stream, peer, chunk)
 
