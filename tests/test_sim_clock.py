@@ -87,7 +87,7 @@ def test_threads_run_inline_and_deterministically() -> None:
     results, threads, now = run(main)
     assert results == [x * 2 for x in range(10)]
     assert threads == {threading.get_ident()}
-    assert now == 0.0
+    assert now < 1e-6  # no virtual time passes while they run
 
 
 def test_to_thread_outside_the_simulator_still_uses_a_thread() -> None:

@@ -7,6 +7,10 @@ it moves the clock to that timer. So ``anyio.sleep``, ``fail_after``,
 timeouts costs microseconds, and :func:`run` with the same seed replays the
 same run, callback for callback:
 
+- each pass of the loop over ready callbacks advances the clock by
+  :data:`TICK` (a nanosecond), as CPU time would: code that waits "until
+  ``now - start >= interval``" must not spin at one instant on a rounding
+  error.
 - asyncio's ready queue is FIFO and its timer heap is ordered by deadline;
   with no real I/O and no threads, the order of every step is a function of
   the program alone.
@@ -51,6 +55,8 @@ from hyphal.sim.network import EPOCH
 
 T = TypeVar("T")
 
+TICK = 1e-9
+"""Virtual seconds each pass of the loop over ready callbacks takes (see ``_VirtualSelector.select``)."""
 STALL_TIMEOUT = 5.0
 """Real seconds the loop waits for another thread's wake-up when nothing is scheduled at all."""
 
@@ -82,17 +88,20 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        assert self.loop is not None
         events = self._real.select(0)
         if events or timeout == 0:
+            # Every pass over ready callbacks costs a tick (CPU time, in effect). Without it a
+            # task that sleeps until ``t`` and finds ``now - start < interval`` by a rounding
+            # error would spin forever at one instant, where a real clock moves on.
+            self.loop.advance(TICK)
             return events
         if timeout is None:
             # Nothing ready and no timer: only another thread could wake us now.
-            assert self.loop is not None
             events = self._real.select(self.loop.stall_timeout)
             if not events:
                 raise SimulationStalled("every task waits and no timer is set (a deadlock in the simulation)")
             return events
-        assert self.loop is not None
         self.loop.advance(timeout)
         return []
 
