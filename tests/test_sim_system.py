@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from hyphal.blobs.bitfield import GroupBits
 from hyphal.groups.group import Group
