@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -47,6 +47,7 @@ from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.net.address import format_address, parse_address
+from hyphal.net.config import ConnectionConfig
 from hyphal.net.connection import ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
@@ -79,12 +80,14 @@ class Node:
         advertise: Sequence[str] = (),
         backup_for: Iterable[bytes] | None = None,
         transport: Transport | None = None,
+        connection: ConnectionConfig | None = None,
     ) -> None:
         """``name``: this device's name in its groups (default: the host name).
         ``advertise``: the ``host:port`` addresses peers reach this node at (default:
         the listen address, or this host's address when listening on a wildcard).
         ``backup_for``: run as a backup server for groups these device keys ask it to hold.
-        ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP."""
+        ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP.
+        ``connection``: the connections' limits and timers (default: :class:`ConnectionConfig`)."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
         self._listen = parse_address(listen, allow_port_zero=True)
         self._bootstrap = [parse_address(seed) for seed in bootstrap]
@@ -93,6 +96,7 @@ class Node:
         self._name = (name or socket.gethostname() or "device")[:64]
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
         self._transport = transport
+        self._connection_config = connection
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
@@ -135,7 +139,12 @@ class Node:
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
         self.pool = await stack.enter_async_context(
-            ConnectionPool(self.keypair, handler=self._serve_connection, transport=self._transport)
+            ConnectionPool(
+                self.keypair,
+                config=self._connection_config,
+                handler=self._serve_connection,
+                transport=self._transport,
+            )
         )
         host, port = self._listen
         self.listener: Listener = await self.pool.listen(host, port)
@@ -146,8 +155,7 @@ class Node:
         dht_store = SqliteStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
         self.dht = await stack.enter_async_context(
-            UdpDht(
-                self.keypair,
+            self._dht_driver(
                 host=host,
                 port=bound_port,
                 seeds=self._bootstrap,
@@ -176,6 +184,10 @@ class Node:
         # (No shielding scope around this: the task groups inside were entered before it.)
         await self._stack.aclose()
         self._groups = None
+
+    def _dht_driver(self, **options: Any) -> UdpDht:
+        """The DHT driver, given ``UdpDht``'s options (the simulator's node overrides it)."""
+        return UdpDht(self.keypair, **options)
 
     # -- identity ----------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Protocol
 
 import anyio
@@ -140,7 +139,7 @@ class Dialer(TaskOwner):
                 return True
         _, delay = self._backoff.get(member.key, (0.0, DIAL_BACKOFF[0] / 2))
         delay = min(delay * 2, DIAL_BACKOFF[1])
-        self._backoff[member.key] = (time.monotonic() + delay, delay)
+        self._backoff[member.key] = (anyio.current_time() + delay, delay)
         return False
 
     async def _dial_address(self, address: str, expected: bytes | None) -> bool:
@@ -164,15 +163,16 @@ class Dialer(TaskOwner):
         while True:
             # A fresh event before the pass: a wake-up (a new advert) during it is not lost.
             self._wake = anyio.Event()
-            now = time.monotonic()
+            now = anyio.current_time()
             due = [m for m in self._unconnected() if self._backoff.get(m.key, (0.0, 0.0))[0] <= now]
             async with anyio.create_task_group() as tg:
                 for member in due:
                     tg.start_soon(self._dial_member, member)
-            if self._unconnected() and time.monotonic() - self._presence.last_discovery > DISCOVER_INTERVAL:
+            since_discovery = anyio.current_time() - self._presence.last_discovery
+            if self._unconnected() and since_discovery > DISCOVER_INTERVAL:
                 await self._presence.discover()
-            waits = [until for until, _ in self._backoff.values() if until > time.monotonic()]
-            sleep = min(waits, default=math.inf) - time.monotonic()
+            waits = [until for until, _ in self._backoff.values() if until > anyio.current_time()]
+            sleep = min(waits, default=math.inf) - anyio.current_time()
             with anyio.move_on_after(max(0.05, min(sleep, DISCOVER_INTERVAL))):
                 await self._wake.wait()
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +45,7 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.blobs.store import TempTag
+from hyphal.clock import wall_time
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
@@ -352,7 +352,7 @@ class Group(TaskOwner):
     ) -> FileInfo:
         repo = self._own()
         check_name(name)
-        mtime = int(time.time() * 1000) if mtime_ms is None else mtime_ms
+        mtime = int(wall_time() * 1000) if mtime_ms is None else mtime_ms
         if private:
             ref, tag = import_private_bytes(self._host.blobs, data)
             return self._put_private(repo, name, ref, tag, mtime)

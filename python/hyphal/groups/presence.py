@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Protocol
 
 import anyio
 
+from hyphal.clock import wall_time
 from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError
 from hyphal.groups.invite import b32
@@ -121,7 +121,7 @@ class Presence:
                     group_keypair = KeyPair(self._record.group_seed)
                     info = self._keys.seal_value(encode_group_info(self._record.name), GROUP_INFO_LABEL)
                     await dht.put_signed(
-                        SignedValue.sign(group_keypair, int(time.time()), info, salt=self._keys.discovery_key)
+                        SignedValue.sign(group_keypair, int(wall_time()), info, salt=self._keys.discovery_key)
                     )
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT announce did not complete: %s", self._id, exc)
@@ -132,7 +132,7 @@ class Presence:
         Returns how many adverts were new. Best effort: a DHT that does not
         answer costs at most ``DHT_TIMEOUT`` and finds nothing.
         """
-        self.last_discovery = time.monotonic()
+        self.last_discovery = anyio.current_time()
         dht, fresh = self._host.dht, 0
         try:
             with anyio.fail_after(DHT_TIMEOUT):
