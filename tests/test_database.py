@@ -13,7 +13,7 @@ import pytest
 from hyphal import errors
 from hyphal.blobs import BlobFormat, BlobStore
 from hyphal.blobs.catalog import CATALOG_NAME
-from hyphal.dht.store import SqliteStore, StoredRecord
+from hyphal.dht.sqlite_records import SqliteRecordStore, StoredRecord
 from hyphal.storage.database import BUSY_TIMEOUT_MS, Schema, connect, open_database
 from hyphal.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 
@@ -226,14 +226,14 @@ def _blobs(tmp_path: Path) -> tuple[Path, Callable[[], sqlite3.Connection], Call
 
 
 def _dht(tmp_path: Path) -> tuple[Path, Callable[[], sqlite3.Connection], Callable[[], None], int]:
-    store = SqliteStore(str(tmp_path / "dht.db"))
+    store = SqliteRecordStore(str(tmp_path / "dht.db"))
     return tmp_path / "dht.db", lambda: store._db, store.close, 1
 
 
 REOPEN: dict[str, Callable[[Path], object]] = {
     "feeds": lambda p: SqliteStorage(p),
     "blobs": lambda p: BlobStore(p.parent, sync=False),
-    "dht": lambda p: SqliteStore(str(p)),
+    "dht": lambda p: SqliteRecordStore(str(p)),
 }
 STORES = {"feeds": _feeds, "blobs": _blobs, "dht": _dht}
 
@@ -268,7 +268,7 @@ def test_each_store_refuses_a_file_of_a_newer_schema(tmp_path: Path, store: str)
 
 def test_feed_and_dht_stores_keep_full_durability_when_asked(tmp_path: Path) -> None:
     feeds = SqliteStorage(tmp_path / "feeds.db", synchronous="FULL")
-    dht = SqliteStore(str(tmp_path / "dht.db"), synchronous="FULL")
+    dht = SqliteRecordStore(str(tmp_path / "dht.db"), synchronous="FULL")
     try:
         assert feeds._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert dht._db.execute("PRAGMA synchronous").fetchone()[0] == 2
@@ -291,11 +291,11 @@ def test_an_unversioned_blob_catalog_is_stamped_with_its_blobs_and_tags(tmp_path
 def test_an_unversioned_dht_store_is_stamped_with_its_records(tmp_path: Path) -> None:
     path = str(tmp_path / "dht.db")
     record = StoredRecord(1, b"k" * 32, b"", 3, b"value", 1e18)
-    store = SqliteStore(path)
+    store = SqliteRecordStore(path)
     store.put(record)
     store.close()
     set_user_version(tmp_path / "dht.db", 0)
-    store = SqliteStore(path)
+    store = SqliteRecordStore(path)
     try:
         assert list(store.records()) == [record]
     finally:

@@ -14,7 +14,7 @@ from hyphal.dht.ids import immutable_key
 from hyphal.dht.node import DhtConfig, DhtNode, Reply, RequestContext
 from hyphal.dht.record_store import MemoryStore, RecordKind, StoredRecord
 from hyphal.dht.records import AnnounceRecord, NodeRecord
-from hyphal.dht.store import SqliteStore
+from hyphal.dht.sqlite_records import SqliteRecordStore
 from hyphal.errors import InvalidInput
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
@@ -266,7 +266,7 @@ def test_extension_handlers() -> None:
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_stores(backend: str, tmp_path: Path) -> None:
-    store = MemoryStore() if backend == "memory" else SqliteStore(str(tmp_path / "dht.db"))
+    store = MemoryStore() if backend == "memory" else SqliteRecordStore(str(tmp_path / "dht.db"))
     a = StoredRecord(RecordKind.ANNOUNCE, b"t" * 32, b"p1", 5, b"v1", 100.0)
     b = StoredRecord(RecordKind.ANNOUNCE, b"t" * 32, b"p2", 6, b"v2", 200.0)
     store.put(a)
@@ -285,7 +285,7 @@ def test_stores(backend: str, tmp_path: Path) -> None:
     assert store.get(RecordKind.MUTABLE, b"k" * 32) == []
     store.close()
     if backend == "sqlite":
-        again = SqliteStore(str(tmp_path / "dht.db"))
+        again = SqliteRecordStore(str(tmp_path / "dht.db"))
         assert [r.value for r in again.records()] == [b"v3"]
         again.close()
 

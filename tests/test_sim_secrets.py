@@ -8,7 +8,7 @@ import pytest
 
 from hyphal.dht import messages as m
 from hyphal.dht.node import DhtConfig
-from hyphal.dht.store import SqliteStore
+from hyphal.dht.sqlite_records import SqliteRecordStore
 from hyphal.errors import DecryptionError, NotAvailable, SeqConflict, Unauthorized
 from hyphal.secrets import SecretRecord, SecretRequest, SecretStore, secret_id
 from hyphal.secrets.records import Op, locator
@@ -151,7 +151,7 @@ def test_replayed_stale_and_misdirected_requests_are_refused(net: Net) -> None:
 
 
 def test_nonce_window_survives_a_restart(tmp_path: Path) -> None:
-    net = Net(12, seed=2, store_factory=lambda i: SqliteStore(str(tmp_path / f"n{i}.db")))
+    net = Net(12, seed=2, store_factory=lambda i: SqliteRecordStore(str(tmp_path / f"n{i}.db")))
     url = "https://restart.example.com"
     net.run(net.hosts[0], lambda s, now: s.put(now, OWNER, url, b"persist"))
     net.sim.run_for(5)

@@ -33,7 +33,7 @@ from hyphal.blobs.fetch import BlobFetcher
 from hyphal.blobs.provider import PROTOCOL as BLOB_PROTOCOL
 from hyphal.blobs.provider import BlobProvider
 from hyphal.config import IDENTITY_NAME
-from hyphal.dht.store import SqliteStore
+from hyphal.dht.sqlite_records import SqliteRecordStore
 from hyphal.dht.udp import UdpDht
 from hyphal.errors import InvalidInput, NotAvailable
 from hyphal.feed import Feed, Manifest
@@ -152,7 +152,7 @@ class Node:
         if not self._advertise:
             self._advertise = [format_address((_reachable_host(bound_host), bound_port))]
         # The DHT listens on the same port number, over UDP.
-        dht_store = SqliteStore(str(data_dir / DHT_DB))
+        dht_store = SqliteRecordStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
         self.dht = await stack.enter_async_context(
             self._dht_driver(

@@ -5,7 +5,7 @@ over ``hyphal/blob/1`` channels: one channel per provider connection, a
 reader task feeding its replies in, an outbox task sending its requests, and
 a timer task for the machine's deadlines (the skeleton is
 :class:`~hyphal.net.driver.ChannelDriver`'s). Verified groups go to a
-:class:`~hyphal.blobs.store.PartialBlob`, flushed (fdatasync, then the
+:class:`~hyphal.blobs.blob_store.PartialBlob`, flushed (fdatasync, then the
 bitfield) every ``flush_bytes`` and at the end, so an interrupted download
 resumes from its last flush.
 
@@ -40,8 +40,8 @@ from hyphal.blobs.actions import (
     SizeKnown,
     Store,
 )
+from hyphal.blobs.blob_store import BlobStore, PartialBlob, TempTag
 from hyphal.blobs.provider import CHANNEL_ENDED, PROTOCOL
-from hyphal.blobs.store import BlobStore, PartialBlob, TempTag
 from hyphal.blobs.transfer import Download, DownloadConfig
 from hyphal.errors import DecodeError, HyphalError, NotAvailable, VerificationError
 from hyphal.net.connection import Connection

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from hyphal.blobs.actions import Progress
+from hyphal.blobs.blob_store import BlobStore
 from hyphal.blobs.downloader import DownloadFailed, download_blob
-from hyphal.blobs.store import BlobStore
 from hyphal.blobs.transfer import DownloadConfig
 from hyphal.errors import HyphalError, NotAvailable
 from hyphal.net.connection import Connection

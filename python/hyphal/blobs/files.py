@@ -8,7 +8,7 @@ Under the store's directory (docs/PROTOCOL.md §12.2)::
 
 Nothing here knows which blobs the store holds or what is pinned: that is
 the catalog's (:mod:`hyphal.blobs.catalog`), and the store
-(:mod:`hyphal.blobs.store`) says which groups of a file may be read. Every
+(:mod:`hyphal.blobs.blob_store`) says which groups of a file may be read. Every
 byte read back is verified against the blob's hash before use (the Rust walk
 checks each group and each node on its path up to the root), so a corrupt
 disk yields :class:`~hyphal.errors.ProofError`, never bad data.
@@ -37,7 +37,7 @@ from hyphal.errors import InvalidInput, NotAvailable
 from hyphal.files import fsync_dir
 
 if TYPE_CHECKING:
-    from hyphal.blobs.store import TempTag
+    from hyphal.blobs.blob_store import TempTag
 
 log = logging.getLogger("hyphal.blobs")
 
@@ -176,7 +176,7 @@ class OpenBlob:
 class BlobFiles:
     """The ``data/`` and ``tmp/`` directories of a store; files are named by the blob's hash.
 
-    ``sync=False`` skips the directory fsyncs (see :class:`~hyphal.blobs.store.BlobStore`).
+    ``sync=False`` skips the directory fsyncs (see :class:`~hyphal.blobs.blob_store.BlobStore`).
     """
 
     def __init__(self, path: Path, *, sync: bool) -> None:
@@ -277,7 +277,7 @@ class _CopyProgress:
 class Importer:
     """Hashes and writes a blob as it arrives; :meth:`finish` moves it into the store.
 
-    Made by :meth:`BlobStore.importer <hyphal.blobs.store.BlobStore.importer>`.
+    Made by :meth:`BlobStore.importer <hyphal.blobs.blob_store.BlobStore.importer>`.
     """
 
     def __init__(self, files: BlobFiles, adopt: Adopt) -> None:

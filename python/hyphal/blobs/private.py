@@ -21,7 +21,7 @@ from pathlib import Path
 from typing_extensions import Buffer
 
 from hyphal import _core
-from hyphal.blobs.store import GROUP_SIZE, BlobStore, TempTag
+from hyphal.blobs.blob_store import GROUP_SIZE, BlobStore, TempTag
 from hyphal.errors import DecodeError, DecryptionError, InvalidInput
 
 MAGIC = b"HYPHALP1"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import anyio
 
 from hyphal.blobs import messages as m
-from hyphal.blobs.store import BlobStore, group_count
+from hyphal.blobs.blob_store import BlobStore, group_count
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable, VerificationError
 from hyphal.net.connection import Channel, ChannelRequest, Connection
 

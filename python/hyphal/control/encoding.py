@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from hyphal.blobs.store import BlobInfo
+from hyphal.blobs.blob_store import BlobInfo
 from hyphal.feed import Feed
 from hyphal.groups.events import (
     FileAdded,

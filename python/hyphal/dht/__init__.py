@@ -3,7 +3,7 @@
 Layers, bottom up: :mod:`.ids` and :mod:`.records` (formats and signatures),
 :mod:`.messages` (the datagram codec), :mod:`.routing`, :mod:`.rtt`,
 :mod:`.tokens`, :mod:`.limits`, :mod:`.timers` and :mod:`.record_store`
-(pieces of state; :mod:`.store` is the SQLite record store), :mod:`.config`,
+(pieces of state; :mod:`.sqlite_records` is the SQLite record store), :mod:`.config`,
 :mod:`.lookup`, :mod:`.rpc` and :mod:`.operation`, then the sans-I/O node:
 :mod:`.core` (routing and lookups), :mod:`.record_client` (putting and
 getting records), :mod:`.holder` (holding and re-replicating them) and

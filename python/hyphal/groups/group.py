@@ -36,6 +36,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from hyphal.blobs import BlobStore
+from hyphal.blobs.blob_store import TempTag
 from hyphal.blobs.fetch import BlobFetcher
 from hyphal.blobs.private import (
     PrivateBlob,
@@ -44,7 +45,6 @@ from hyphal.blobs.private import (
     import_private_file,
     iter_private,
 )
-from hyphal.blobs.store import TempTag
 from hyphal.clock import wall_time
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost

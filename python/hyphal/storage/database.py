@@ -2,7 +2,7 @@
 
 The feed storage (:mod:`hyphal.storage.sqlite`), the blob catalog
 (:mod:`hyphal.blobs.catalog`) and the DHT's record store
-(:mod:`hyphal.dht.store`, which the secret store writes through) each open
+(:mod:`hyphal.dht.sqlite_records`, which the secret store writes through) each open
 their file with :func:`open_database`. It gives every connection the same
 footing:
 

@@ -1,7 +1,7 @@
 """The SQLite :class:`~hyphal.dht.record_store.RecordStore` of a DHT node (WAL mode, with expiry).
 
 Kept apart from :mod:`hyphal.dht.record_store` so the sans-I/O node never
-loads ``sqlite3``; the daemon passes a :class:`SqliteStore` to the node.
+loads ``sqlite3``; the daemon passes a :class:`SqliteRecordStore` to the node.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ CREATE INDEX IF NOT EXISTS dht_records_expires ON dht_records (expires);
 """
 
 
-class SqliteStore:
+class SqliteRecordStore:
     """A :class:`RecordStore` in an SQLite file (WAL mode); each write commits at once."""
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
@@ -72,4 +72,4 @@ class SqliteStore:
         self._db.close()
 
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteRecordStore"]
