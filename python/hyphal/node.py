@@ -12,6 +12,9 @@ the same data dir comes back with its identity, feeds, blobs and table.
 The node also runs the groups it is in (:mod:`hyphal.groups`): create or
 join one, add and fetch files, sync, watch and leave; and, as a backup
 server (``backup_for``), the groups members ask it to hold.
+
+Feeds shared outside groups (``node.shared_feeds``, :mod:`hyphal.replication.discovery`)
+are announced on the DHT under their discovery keys, so a reader finds them by key alone.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from hyphal.net.connection import ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.net.transport import Transport
+from hyphal.replication.discovery import FeedDiscovery, SharedFeedFile
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
 from hyphal.replication.service import FeedService
@@ -65,6 +69,7 @@ BLOBS_DIR = "blobs"
 DHT_DB = "dht.db"
 DHT_TABLE = "dht-table"
 GROUPS_FILE = "groups"
+SHARED_FEEDS_FILE = "shared-feeds"
 FEED_WRITER_CONTEXT = "hyphal 2026-11 node feed writer"
 
 
@@ -164,6 +169,10 @@ class Node:
                 store=dht_store,
             )
         )
+        # Shared feeds: announced on the DHT under their discovery keys, found by key alone.
+        self.shared_feeds = FeedDiscovery(self, SharedFeedFile(data_dir / SHARED_FEEDS_FILE, self.keypair))
+        await stack.enter_async_context(self.shared_feeds)
+        await self.shared_feeds.start()
         self._groups = GroupManager(
             self,
             GroupFile(data_dir / GROUPS_FILE, self.keypair),
