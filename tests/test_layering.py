@@ -33,6 +33,7 @@ PURE_MODULES = [
     "hyphal.feed.manifest",
     "hyphal.feed.bitfield",
     "hyphal.feed.encryption",
+    "hyphal.feed.share",
     # connections
     "hyphal.net.address",
     "hyphal.net.noise",
