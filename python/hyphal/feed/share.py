@@ -9,7 +9,7 @@ as ``hyphal feed list`` and ``feed info`` show it, so a share can be matched
 by eye against a listing. A bare 64-hex feed key is accepted wherever a share
 is. The read secret never shows in ``repr``, ``str``, logs or error messages:
 errors describe what is wrong without quoting the text. Layout in
-docs/PROTOCOL.md §15.7.
+docs/PROTOCOL.md §10.8.
 """
 
 from __future__ import annotations
