@@ -22,7 +22,7 @@ import anyio
 from hyphal.clock import wall_time
 from hyphal.dht.operation import Operation
 from hyphal.dht.udp import UdpDht
-from hyphal.errors import InvalidInput, NotAvailable
+from hyphal.errors import InvalidInput, NotAvailable, Unauthorized
 from hyphal.secrets.config import SecretsConfig
 from hyphal.secrets.owned import OwnedSecret, OwnedSecrets
 from hyphal.secrets.records import MAX_PLAINTEXT, MAX_READERS, SecretRecord
@@ -201,6 +201,8 @@ class NodeSecrets:
             return await self._dht.run(lambda _, now: start(now), self.config.request_timeout)
         except NotAvailable as e:
             raise NotAvailable(f"secret {url!r}: {e}") from None
+        except Unauthorized as e:
+            raise Unauthorized(f"secret {url!r}: {e}; ask its owner to grant this node's key") from None
         except TimeoutError:
             raise NotAvailable(
                 f"secret {url!r}: no answer within {self.config.request_timeout:.0f} s; "

@@ -474,7 +474,7 @@ class SecretStore:
                 op._finish(t, error=NotAvailable("the secret was deleted"))
                 return True
             if status == Status.UNAUTHORIZED:
-                why = "this key is neither its owner nor one of its readers (or the clocks differ)"
+                why = "this key is neither its owner nor one of its readers (or the clocks differ a lot)"
                 op._finish(t, error=Unauthorized(f"secret read refused: {why}"))
                 return True
             if status != Status.OK:
