@@ -23,7 +23,9 @@ from hyphal.secrets import secret_id
 
 URL1 = "https://api.example.com/v1"
 URL2 = "mail.example.com"
-HANDOFF = re.compile(r"handed off (\d+) secret\(s\): (\d+) push\(es\), (\d+) acknowledged, (\d+) copies already")
+HANDOFF = re.compile(
+    r"handed off (\d+) secret\(s\): (\d+) push\(es\), (\d+) acknowledged, (\d+) copies already"
+)
 
 
 def daemon(root: Path, name: str, ip: str, *extra: str) -> DaemonProcess:
@@ -160,7 +162,10 @@ def test_a_secret_the_caller_may_not_read_is_refused(pair: tuple[DaemonProcess, 
 def test_a_secret_nobody_has_is_not_available(pair: tuple[DaemonProcess, DaemonProcess]) -> None:
     a, b = pair
     message = refused(b, "secret", "get", a.public_key, "https://never.example")
-    assert message == "Error: secret 'https://never.example': no node holds it (none of the closest nodes had a copy)"
+    assert (
+        message
+        == "Error: secret 'https://never.example': no node holds it (none of the closest nodes had a copy)"
+    )
 
 
 def test_an_oversized_secret_is_refused(pair: tuple[DaemonProcess, DaemonProcess]) -> None:

@@ -22,7 +22,7 @@ class SecretsConfig:
     """How far (seconds) a request's timestamp may be from this node's clock; nonces are kept twice that."""
     request_timeout: float = 30.0
     """Seconds a put, get or delete through this node waits for the network."""
-    handoff_timeout: float = 5.0
+    handoff_timeout: float = 10.0
     """Seconds a graceful stop waits for the nodes that take over this node's secrets to acknowledge."""
 
     def __post_init__(self) -> None:

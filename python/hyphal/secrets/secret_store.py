@@ -295,49 +295,72 @@ class SecretStore:
     def hand_off(self, now: float) -> Operation[Handoff]:
         """Before leaving: push every secret held to the nodes responsible for it without us.
 
-        Nodes that confirmed the version we hold are not pushed again. The result counts the
-        pushes and the acknowledgements (each request ends, answered or timed out, so this does)."""
+        Each secret has ``replicas`` places among the live nodes we know, nearest first. A node
+        that confirmed the version we hold fills its place as it is; the others are pushed, and
+        a push nobody answers (the node left, and we have not noticed yet) passes its place on to
+        the next nearest node. Every request ends (answered or timed out), so this does."""
         op: Operation[Handoff] = Operation("secret hand-off", now)
         report = Handoff()
-        pushes: list[tuple[SecretRecord, NodeRecord, Addr]] = []
+        pending = 0
+        started = False
+
+        def settle(t: float) -> None:
+            if started and pending == 0:
+                op._finish(t, report)
+
+        def fill(t: float, record: SecretRecord, queue: list[Contact]) -> None:
+            """Fill one place with the nearest node left in ``queue``."""
+            nonlocal pending
+            confirmed = self._confirmed.get(record.id, {})
+            while queue:
+                contact = queue.pop(0)
+                if confirmed.get(contact.id) == contact.record.seq:
+                    report.already += 1
+                    return
+                report.pushed += 1
+                pending += 1
+                sent = self.node.request(
+                    t,
+                    contact.addr,
+                    SECRET_REPLICATE,
+                    target=record.id,
+                    payload=record.encoded,
+                    expect_id=contact.id,
+                )
+
+                def done(o: Operation[tuple[Response, NodeRecord] | None]) -> None:
+                    nonlocal pending
+                    pending -= 1
+                    t2 = o.finished_at or t
+                    reply = None if o.error is not None else o.result()
+                    if reply is not None and reply[0].status in (Status.OK, Status.SEQ_TOO_OLD):
+                        report.acknowledged += 1
+                    else:
+                        fill(t2, record, queue)
+                    settle(t2)
+
+                sent.on_done(done)
+                return
+
         for sid in sorted(self._held):
             record = self.record(sid)
             if record is None:
                 continue
             report.secrets += 1
-            confirmed = self._confirmed.get(sid, {})
-            for contact in self._successors(sid):
-                if confirmed.get(contact.id) == contact.record.seq:
-                    report.already += 1
-                else:
-                    pushes.append((record, contact.record, contact.addr))
-        report.pushed = pending = len(pushes)
-        if not pushes:
-            op._finish(now, report)
-            return op
-
-        def done(o: Operation[tuple[Response, NodeRecord] | None]) -> None:
-            nonlocal pending
-            pending -= 1
-            reply = None if o.error is not None else o.result()
-            if reply is not None and reply[0].status in (Status.OK, Status.SEQ_TOO_OLD):
-                report.acknowledged += 1
-            if pending == 0:
-                op._finish(o.finished_at or now, report)
-
-        for record, holder, addr in pushes:
-            self.node.request(
-                now, addr, SECRET_REPLICATE, target=record.id, payload=record.encoded, expect_id=holder.id
-            ).on_done(done)
+            queue = self._successors(sid)
+            for _ in range(min(self.replicas, len(queue))):
+                fill(now, record, queue)
+        started = True
+        settle(now)
         return op
 
     def _successors(self, sid: bytes) -> list[Contact]:
-        """The ``replicas`` live nodes we know nearest ``sid``, ourselves left out (we are leaving)."""
+        """The live nodes we know, nearest ``sid`` first, ourselves left out (we are leaving)."""
         live = [c for c in self.node.table.closest(sid, self.replicas + 8) if c.failures == 0]
         live = [c for c in live if c.id != self.node.id]
         if not live:
             return []
-        return [live[i] for i in _core.xor_closest(sid, b"".join(c.id for c in live), self.replicas)]
+        return [live[i] for i in _core.xor_closest(sid, b"".join(c.id for c in live), len(live))]
 
     # -- handlers ------------------------------------------------------------------------------
 
