@@ -3,8 +3,6 @@ secret whose only holder leaves, and the config's checks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import anyio.abc
 import pytest
