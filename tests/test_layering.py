@@ -74,6 +74,7 @@ PURE_MODULES = [
     "hyphal.dht.record_client",
     "hyphal.dht.node",
     "hyphal.secrets.records",
+    "hyphal.secrets.config",
     # groups
     "hyphal.groups.state",
     "hyphal.groups.session",

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from hyphal.cli import blobs, feeds, files, groups, node
+from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
 from hyphal.config import Config
@@ -90,6 +91,7 @@ for command in (
     files.watch,
     feeds.feed_group,
     blobs.blob_group,
+    secrets.secret_group,
 ):
     cli.add_command(command)
 

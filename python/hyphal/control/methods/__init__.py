@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hyphal.control.methods import blobs, feeds, files, groups
+from hyphal.control.methods import secrets as secrets
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
-__all__ = ["METHODS", "Call", "blobs", "feeds", "files", "groups", "lookup"]
+__all__ = ["METHODS", "Call", "blobs", "feeds", "files", "groups", "lookup", "secrets"]
