@@ -101,9 +101,12 @@ class GroupHost(PresenceHost, DialHost, Protocol):
     def save_groups(self) -> None: ...
 
 
+BLOB_TAG_PREFIX = "group-blob/"
+
+
 def blob_tag(blob_hash: bytes) -> str:
     """The store tag that keeps a group file's blob from garbage collection."""
-    return "group-blob/" + blob_hash.hex()
+    return BLOB_TAG_PREFIX + blob_hash.hex()
 
 
 class Group(TaskOwner):
@@ -559,4 +562,4 @@ class Group(TaskOwner):
         self._host.save_groups()
 
 
-__all__ = ["Group", "GroupHost", "blob_tag"]
+__all__ = ["BLOB_TAG_PREFIX", "Group", "GroupHost", "blob_tag"]

@@ -18,7 +18,7 @@ import anyio.abc
 
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable
 from hyphal.groups.backup import BACKUP_TIMEOUT
-from hyphal.groups.group import Group, GroupHost
+from hyphal.groups.group import BLOB_TAG_PREFIX, Group, GroupHost
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.messages import BackupReply, BackupRequest, decode_request
@@ -208,6 +208,28 @@ class GroupManager(TaskOwner):
         await group.leave()
         await self._stop(group.keys.group_key)
         self.save()
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def release_unreferenced_blobs(self) -> builtins.list[bytes]:
+        """Drop the group tag of every blob no file of a held group names any more (removed
+        from its repo, or its group left), so the next GC can free it; returns their hashes.
+
+        Only when every group not left is running here: a closed group's repos are not
+        open, so what it names is unknown and every group tag is kept.
+        """
+        if any(not r.left and r.group_key not in self._groups for r in self._records.values()):
+            return []
+        referenced = {f.blob_hash for group in self._groups.values() for f in group.files()}
+        store = self._host.blobs
+        released: builtins.list[bytes] = []
+        # No await from here on: a file added meanwhile on the event loop cannot slip between
+        # the two (a tag set by a worker thread during the GC itself is seen by the GC's lock).
+        for tag, (blob_hash, _) in store.tags().items():
+            if tag.startswith(BLOB_TAG_PREFIX) and blob_hash not in referenced:
+                store.delete_tag(tag)
+                released.append(blob_hash)
+        return released
 
     # -- peers -------------------------------------------------------------------------------
 
