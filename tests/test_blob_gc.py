@@ -43,7 +43,7 @@ def test_a_removed_blob_is_gone_after_gc_and_a_group_file_is_kept(tmp_path: Path
         run_cli(a.data_dir, "rm", "shared.txt")
         assert run_cli(a.data_dir, "blob", "gc")["deleted"] == [shared_hash]
         assert run_cli(a.data_dir, "blob", "ls") == []
-        with pytest.raises(CliError, match="no blob .* here"):
+        with pytest.raises(CliError, match=r"no blob \w+ here"):
             run_cli(a.data_dir, "blob", "rm", loose_hash)
         assert run_cli(a.data_dir, "blob", "gc") == {"deleted": [], "freed_bytes": 0}
     finally:
@@ -56,11 +56,13 @@ async def test_gc_keeps_what_a_kept_collection_names_and_runs_on_a_schedule(tmp_
     async with Node(tmp_path / "n", blobs=BlobsConfig(gc_interval=0.05)) as node:
         blobs = node.blobs
         with blobs.import_bytes(b"child") as child, blobs.import_bytes(b"orphan") as orphan:
-            with blobs.import_collection(Collection({"child": child.hash})) as collection:
-                blobs.set_tag("album", collection.hash, BlobFormat.COLLECTION)
+            collection = blobs.import_collection(Collection({"child": child.hash}))
+            blobs.set_tag("album", collection.hash, BlobFormat.COLLECTION)
+            collection.release()
         deleted, freed = await node.collect_garbage()
         assert (deleted, freed) == ([orphan.hash], len(b"orphan"))
-        assert blobs.has(child.hash) and blobs.has(collection.hash)
+        assert blobs.has(child.hash)
+        assert blobs.has(collection.hash)
         # Untagged, the collection and what it names go at the next scheduled GC.
         collected = anyio.Event()
         gc = blobs.gc

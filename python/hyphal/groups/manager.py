@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+from typing import NoReturn
 
 import anyio
 import anyio.abc
@@ -146,7 +147,13 @@ class GroupManager(TaskOwner):
 
     async def join(self, uri: str, member_name: str | None = None, timeout: float = 20.0) -> Group:
         """Join with an invite URI: reach a member (the invite's peers, then the DHT) and
-        publish this device's advert. Rejoining a group left before is allowed."""
+        publish this device's advert. Rejoining a group left before is allowed.
+
+        The join stands only once the invite's secret is proved: a member's AUTH verified
+        on the group channel, or the group info record (§14.6) found in the DHT under it.
+        A peer that declines the group is :class:`InvalidInput` (a forged or mistyped
+        invite); nobody to prove it with is :class:`NotAvailable`. Either way nothing of
+        the join is kept. The group info's name, when found, is the group's name here."""
         invite = Invite.from_uri(uri)
         held = self._records.get(invite.group_key)
         if held is not None and held.closed and not held.left and held.secret == invite.secret:
@@ -163,16 +170,28 @@ class GroupManager(TaskOwner):
             member_name or self.member_name,
             secret=invite.secret,
             seq=held.seq if held is not None else 0,
-            adverts=held.adverts if held is not None else [],
+            adverts=list(held.adverts) if held is not None else [],
             peers=list(invite.peers),
         )
         self._records[record.group_key] = record
-        self.save()
         group = await self._run(record)
         reached = await group.connect_members(timeout)
         if not reached:
             await group.discover()
             reached = await group.connect_members(timeout)
+        name = await group.presence.read_group_info() if not reached or not invite.name else None
+        if not reached and name is None:
+            unreached = group.unreachable()
+            await self._stop(record.group_key)
+            if held is not None:
+                self._records[record.group_key] = held
+            else:
+                del self._records[record.group_key]
+            self.save()
+            _refuse_unproved_invite(invite, unreached, declined=bool(group.replication.refused))
+        if name is not None and name != record.name:
+            record.name = name
+        self.save()
         log.info("joined group %s (%s); %d members reachable", record.name, group.id, reached)
         return group
 
@@ -292,6 +311,19 @@ class GroupManager(TaskOwner):
         # The requester is a member: run the group on its connection at once.
         await group.attach(connection)
         return BackupReply()
+
+
+def _refuse_unproved_invite(invite: Invite, unreached: builtins.list[str], *, declined: bool) -> NoReturn:
+    where = "; ".join(unreached) or "the invite names no peer, and the DHT knows no member"
+    if declined:
+        raise InvalidInput(
+            f"the invite was refused: {where}. Its secret does not match the group there "
+            "(a forged or mistyped invite); ask a member for a new one"
+        )
+    raise NotAvailable(
+        f"could not check the invite of group {invite.group_id}: no member answered ({where}) and "
+        "the group is not in the DHT; try again when a member is online"
+    )
 
 
 __all__ = ["GroupManager"]

@@ -33,7 +33,12 @@ async def group_join(call: Call) -> Json:
     params = call.params
     group = await call.node.join_group(params.text("uri"), member_name=params.opt_text("member_name"))
     reached = len(group.replication.member_connections())
-    return {**encoding.group_summary(group), "connected": reached}
+    return {
+        **encoding.group_summary(group),
+        "connected": reached,
+        "reached": group.reached(),
+        "unreachable": group.unreachable(),
+    }
 
 
 @method("group.list")
