@@ -23,7 +23,7 @@ def anyio_backend() -> str:
 async def test_a_joiner_learns_the_group_name_from_the_dht(tmp_path: Path) -> None:
     async with Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a:
         seed = "{}:{}".format(*a.address)
-        async with Node(tmp_path / "b", listen="127.0.0.2:0", bootstrap=[seed]) as b:
+        async with Node(tmp_path / "b", listen="127.0.0.2:0", bootstrap=[seed]):
             ga = await a.create_group("holiday plans")
             await ga.announce()  # done at start too, but by then B may not have been in A's table
             # No name in the invite: the name comes from the sealed group info in the DHT.
@@ -37,7 +37,7 @@ async def test_a_joiner_learns_the_group_name_from_the_dht(tmp_path: Path) -> No
 def _closed_port() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return "127.0.0.1:{}".format(sock.getsockname()[1])
+        return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def test_an_invite_nobody_can_prove_is_not_joined(tmp_path: Path) -> None:

@@ -156,6 +156,8 @@ class Node:
         self.storage = stack.enter_context(SqliteStorage(data_dir / FEEDS_DB))
         self.blobs = stack.enter_context(BlobStore(data_dir / BLOBS_DIR))
         self.blob_provider = BlobProvider(self.blobs)
+        self.blobs_served: dict[bytes, int] = {}
+        """Blob bytes this node has sent, by the device key of the peer it sent them to."""
         self.blob_fetcher = BlobFetcher(self.blobs)
         """Every fetch of a blob the store lacks (groups', :meth:`fetch_blob`'s): one download per hash."""
         for protocol in FEED_PROTOCOLS:
@@ -325,7 +327,12 @@ class Node:
 
     async def _serve_blobs(self, request: ChannelRequest) -> bool:
         channel = await request.accept()
-        await self.blob_provider.serve_channel(channel)
+        peer = request.connection.remote_public_key
+
+        def sent(n: int) -> None:
+            self.blobs_served[peer] = self.blobs_served.get(peer, 0) + n
+
+        await self.blob_provider.serve_channel(channel, sent)
         return True
 
     async def _route_group(self, request: ChannelRequest) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -86,12 +87,12 @@ class BlobProvider:
         tg.start_soon(self.serve_channel, channel)
         return True
 
-    async def serve_channel(self, channel: Channel) -> None:
-        """Answer requests on ``channel`` until it ends."""
+    async def serve_channel(self, channel: Channel, on_sent: Callable[[int], None] | None = None) -> None:
+        """Answer requests on ``channel`` until it ends; ``on_sent(n)`` for each n blob bytes sent."""
         queue = _Queue()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._worker, channel, queue)
+                tg.start_soon(self._worker, channel, queue, on_sent)
                 await self._read_requests(channel, queue)
                 tg.cancel_scope.cancel()
         finally:
@@ -117,7 +118,9 @@ class BlobProvider:
         except CHANNEL_ENDED:
             pass
 
-    async def _worker(self, channel: Channel, queue: _Queue) -> None:
+    async def _worker(
+        self, channel: Channel, queue: _Queue, on_sent: Callable[[int], None] | None = None
+    ) -> None:
         pacer = _Pacer(self.config.max_rate)
         try:
             while True:
@@ -126,7 +129,7 @@ class BlobProvider:
                     await channel.send(self._have(request))
                 else:
                     queue.current = request.id
-                    await self._get(channel, request, queue.cancelled, pacer)
+                    await self._get(channel, request, queue.cancelled, pacer, on_sent)
                     queue.current = None
                     queue.cancelled.discard(request.id)
         except CHANNEL_ENDED:
@@ -144,7 +147,14 @@ class BlobProvider:
             return m.encode_error(request.id, m.ErrorCode.INTERNAL, "bitfield too large to send")
         return m.encode_have(request.id, m.HaveState.PARTIAL, info.size, raw)
 
-    async def _get(self, channel: Channel, request: m.Get, cancelled: set[int], pacer: _Pacer) -> None:
+    async def _get(
+        self,
+        channel: Channel,
+        request: m.Get,
+        cancelled: set[int],
+        pacer: _Pacer,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
         try:
             if request.end - request.start > INLINE_GROUPS:
                 # A big range: read and verify it off the event loop, which keeps serving.
@@ -164,6 +174,8 @@ class BlobProvider:
             last = at >= len(view)
             await pacer.wait(len(chunk))
             await channel.send([m.data_header(request.id, last), chunk])  # pieces: never joined
+            if on_sent is not None:
+                on_sent(len(chunk))
             if last:
                 return
             if request.id in cancelled:

@@ -18,6 +18,7 @@ async def status(call: Call) -> Json:
         "data_dir": str(node.data_dir),
         "backup": node.group_manager.backup_for is not None,
         "groups": [encoding.group_summary(g) for g in node.groups()],
+        "blobs_served": {peer.hex(): sent for peer, sent in node.blobs_served.items()},
     }
 
 
