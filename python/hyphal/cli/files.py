@@ -85,8 +85,11 @@ def sync(ctx: click.Context, group: str | None) -> None:
     emit(ctx, result, "\n".join(lines))
     if result["fetched_nothing_known"]:
         # The result went to stdout; the failure is the exit status and one line on stderr.
-        what = f"{len(result['missing'])} files" if result["missing"] else "the other members' repos"
-        raise click.ClickException(f"nothing fetched: {what} known, but no reachable peer served them")
+        if result["missing"]:
+            why = f"{len(result['missing'])} file(s) missing and no reachable peer has them"
+        else:
+            why = "no other member could be reached"
+        raise click.ClickException(f"nothing fetched: {why}; retry when a member is online")
 
 
 def event_line(event: dict[str, Any]) -> str:
