@@ -49,7 +49,7 @@ from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.net.address import format_address, parse_address
 from hyphal.net.config import ConnectionConfig
-from hyphal.net.connection import ChannelRequest, Connection, Listener
+from hyphal.net.connection import Channel, ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.net.transport import Transport
@@ -158,6 +158,8 @@ class Node:
         self.blob_provider = BlobProvider(self.blobs)
         self.blobs_served: dict[bytes, int] = {}
         """Blob bytes this node has sent, by the device key of the peer it sent them to."""
+        self._blob_channels: dict[Channel, bytes] = {}
+        self.blob_provider.on_sent = self._count_served
         self.blob_fetcher = BlobFetcher(self.blobs)
         """Every fetch of a blob the store lacks (groups', :meth:`fetch_blob`'s): one download per hash."""
         for protocol in FEED_PROTOCOLS:
@@ -327,13 +329,17 @@ class Node:
 
     async def _serve_blobs(self, request: ChannelRequest) -> bool:
         channel = await request.accept()
-        peer = request.connection.remote_public_key
-
-        def sent(n: int) -> None:
-            self.blobs_served[peer] = self.blobs_served.get(peer, 0) + n
-
-        await self.blob_provider.serve_channel(channel, sent)
+        self._blob_channels[channel] = request.connection.remote_public_key
+        try:
+            await self.blob_provider.serve_channel(channel)
+        finally:
+            del self._blob_channels[channel]
         return True
+
+    def _count_served(self, channel: Channel, sent: int) -> None:
+        peer = self._blob_channels.get(channel)
+        if peer is not None:
+            self.blobs_served[peer] = self.blobs_served.get(peer, 0) + sent
 
     async def _route_group(self, request: ChannelRequest) -> bool:
         return self._groups is not None and await self._groups.handle_group_channel(request)

@@ -71,6 +71,8 @@ class BlobProvider:
     def __init__(self, store: BlobStore, config: ProviderConfig | None = None) -> None:
         self.store = store
         self.config = config or ProviderConfig()
+        self.on_sent: Callable[[Channel, int], None] | None = None
+        """Told each piece of blob data sent, on which channel and how many bytes (for counters)."""
 
     async def serve_connection(self, connection: Connection) -> None:
         """Serve every ``hyphal/blob/1`` channel the peer opens; reject other protocols."""
@@ -87,12 +89,12 @@ class BlobProvider:
         tg.start_soon(self.serve_channel, channel)
         return True
 
-    async def serve_channel(self, channel: Channel, on_sent: Callable[[int], None] | None = None) -> None:
-        """Answer requests on ``channel`` until it ends; ``on_sent(n)`` for each n blob bytes sent."""
+    async def serve_channel(self, channel: Channel) -> None:
+        """Answer requests on ``channel`` until it ends."""
         queue = _Queue()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._worker, channel, queue, on_sent)
+                tg.start_soon(self._worker, channel, queue)
                 await self._read_requests(channel, queue)
                 tg.cancel_scope.cancel()
         finally:
@@ -118,9 +120,7 @@ class BlobProvider:
         except CHANNEL_ENDED:
             pass
 
-    async def _worker(
-        self, channel: Channel, queue: _Queue, on_sent: Callable[[int], None] | None = None
-    ) -> None:
+    async def _worker(self, channel: Channel, queue: _Queue) -> None:
         pacer = _Pacer(self.config.max_rate)
         try:
             while True:
@@ -129,7 +129,7 @@ class BlobProvider:
                     await channel.send(self._have(request))
                 else:
                     queue.current = request.id
-                    await self._get(channel, request, queue.cancelled, pacer, on_sent)
+                    await self._get(channel, request, queue.cancelled, pacer)
                     queue.current = None
                     queue.cancelled.discard(request.id)
         except CHANNEL_ENDED:
@@ -147,14 +147,7 @@ class BlobProvider:
             return m.encode_error(request.id, m.ErrorCode.INTERNAL, "bitfield too large to send")
         return m.encode_have(request.id, m.HaveState.PARTIAL, info.size, raw)
 
-    async def _get(
-        self,
-        channel: Channel,
-        request: m.Get,
-        cancelled: set[int],
-        pacer: _Pacer,
-        on_sent: Callable[[int], None] | None = None,
-    ) -> None:
+    async def _get(self, channel: Channel, request: m.Get, cancelled: set[int], pacer: _Pacer) -> None:
         try:
             if request.end - request.start > INLINE_GROUPS:
                 # A big range: read and verify it off the event loop, which keeps serving.
@@ -174,8 +167,8 @@ class BlobProvider:
             last = at >= len(view)
             await pacer.wait(len(chunk))
             await channel.send([m.data_header(request.id, last), chunk])  # pieces: never joined
-            if on_sent is not None:
-                on_sent(len(chunk))
+            if self.on_sent is not None:
+                self.on_sent(channel, len(chunk))
             if last:
                 return
             if request.id in cancelled:
