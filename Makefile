@@ -12,16 +12,22 @@ CORE_SOURCES := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
 
 all: test
 
+# Quiet unless something fails: a step's output is kept in a log and shown only then.
+QUIETLY = log=$$(mktemp) && trap 'rm -f "$$log"' EXIT && run() { "$$@" >"$$log" 2>&1 || { cat "$$log" >&2; exit 1; }; } && run
+
 $(DEPS): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --group dev
-	touch $@
+	@echo "setting up $(VENV) (once)"
+	@$(QUIETLY) python3 -m venv $(VENV)
+	@$(QUIETLY) $(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(QUIETLY) $(PY) -m pip install -q --disable-pip-version-check --group dev
+	@touch $@
 
 # Build the extension in release mode and install the package (editable) into the venv.
 $(BUILT): $(DEPS) $(CORE_SOURCES)
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
-	touch $@
+	@echo "building the Rust core (release)"
+	@$(QUIETLY) env VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin develop --release -q
+	@touch $@
 
 build: $(BUILT)
 

@@ -91,8 +91,15 @@ class Demo:
 def sync(node: DaemonProcess) -> dict[str, Any]:
     # stderr passes through: the progress bar shows on the terminal.
     result: dict[str, Any] = run_cli(node.data_dir, "sync", stderr=None)
-    check(not result["missing"], f"sync: {result['files']} files, {result['bytes_fetched']:,} bytes fetched")
+    reached = ", ".join(result["reached"])
+    fetched = f"{result['files_fetched']} files, {result['bytes_fetched']:,} bytes fetched from {reached}"
+    check(not result["missing"], f"sync: {fetched}")
     return result
+
+
+def served_to(provider: DaemonProcess, reader: DaemonProcess) -> int:
+    """Blob bytes ``provider`` has sent to ``reader`` (from its status)."""
+    return int(run_cli(provider.data_dir, "status")["blobs_served"].get(reader.public_key, 0))
 
 
 def run(root: Path, stack: ExitStack) -> None:
@@ -116,7 +123,7 @@ def run(root: Path, stack: ExitStack) -> None:
     b = demo.start("bob", "node", "run", "--bootstrap", a.address)
     invite = run_cli(a.data_dir, "group", "invite")["invite"]
     joined = run_cli(b.data_dir, "group", "join", invite, "--as", "bob")
-    check(joined["connected"] >= 1, f"B joined and reached {joined['connected']} member(s)")
+    check(bool(joined["reached"]), f"B joined and reached {', '.join(joined['reached'])}")
     sync(b)
     demo.verify_all(b)
 
@@ -135,9 +142,12 @@ def run(root: Path, stack: ExitStack) -> None:
     d = demo.start("dora", "node", "run", "--bootstrap", c.address)
     invite = run_cli(b.data_dir, "group", "invite")["invite"]
     joined = run_cli(d.data_dir, "group", "join", invite, "--as", "dora")
-    check(joined["connected"] >= 1, f"D joined and reached {joined['connected']} member(s) (A is gone)")
+    check(bool(joined["reached"]), f"D joined and reached {', '.join(joined['reached'])} (A is gone)")
     sync(d)
     demo.verify_all(d)
+    served = {node.data_dir.name: served_to(node, d) for node in (b, c)}
+    print("   bytes served to D: " + ", ".join(f"{name} {n:,}" for name, n in served.items()))
+    check(served["backup"] > 0, "the backup served D bytes of A's files")
     for node in (b, c, d):
         check(node.stop() == 0, f"{node.data_dir.name} exited cleanly on SIGTERM")
     print("All checks held.")

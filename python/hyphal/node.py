@@ -39,10 +39,11 @@ from hyphal.blobs import BlobStore
 from hyphal.blobs.fetch import BlobFetcher
 from hyphal.blobs.provider import PROTOCOL as BLOB_PROTOCOL
 from hyphal.blobs.provider import BlobProvider
-from hyphal.config import IDENTITY_NAME
+from hyphal.config import IDENTITY_NAME, BlobsConfig, NodeConfig
+from hyphal.dht.config import DhtConfig
 from hyphal.dht.sqlite_records import SqliteRecordStore
 from hyphal.dht.udp import UdpDht
-from hyphal.errors import InvalidInput, NotAvailable
+from hyphal.errors import HyphalError, InvalidInput, NotAvailable
 from hyphal.feed import Feed, Manifest
 from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
@@ -55,7 +56,7 @@ from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.net.address import format_address, parse_address
 from hyphal.net.config import ConnectionConfig
-from hyphal.net.connection import ChannelRequest, Connection, Listener
+from hyphal.net.connection import Channel, ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.net.transport import Transport
@@ -63,6 +64,7 @@ from hyphal.replication.discovery import FeedDiscovery, SharedFeedFile
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
 from hyphal.replication.service import FeedService
+from hyphal.replication.state import ReplicatorConfig
 from hyphal.secrets.config import SecretsConfig
 from hyphal.secrets.node_secrets import NodeSecrets
 from hyphal.signing import KeyPair
@@ -78,6 +80,8 @@ GROUPS_FILE = "groups"
 SHARED_FEEDS_FILE = "shared-feeds"
 SECRETS_FILE = "secrets-owned"
 FEED_WRITER_CONTEXT = "hyphal 2026-11 node feed writer"
+EPHEMERAL_LISTEN = "127.0.0.1:0"
+"""Where a node made without a config listens: loopback, any free port."""
 
 
 class Node:
@@ -85,40 +89,63 @@ class Node:
         self,
         data_dir: str | Path | None = None,
         *,
-        listen: str = "127.0.0.1:0",
-        bootstrap: Sequence[str] = (),
+        config: NodeConfig | None = None,
+        listen: str | None = None,
+        bootstrap: Sequence[str] | None = None,
         passphrase: str | None = None,
         name: str | None = None,
-        advertise: Sequence[str] = (),
+        advertise: Sequence[str] | None = None,
         backup_for: Iterable[bytes] | None = None,
         transport: Transport | None = None,
         connection: ConnectionConfig | None = None,
         secrets: SecretsConfig | None = None,
+        dht: DhtConfig | None = None,
+        replication: ReplicatorConfig | None = None,
+        blobs: BlobsConfig | None = None,
     ) -> None:
-        """``name``: this device's name in its groups (default: the host name).
+        """``config``: every option at once (:class:`~hyphal.config.NodeConfig`, as the daemon
+        reads it from its file); the keywords override its fields. Without it, ``data_dir`` (or a
+        temporary dir) and a listen address of ``127.0.0.1:0``.
+        ``name``: this device's name in its groups (default: the host name).
         ``advertise``: the ``host:port`` addresses peers reach this node at (default:
         the listen address, or this host's address when listening on a wildcard).
         ``backup_for``: run as a backup server for groups these device keys ask it to hold.
         ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP.
-        ``connection``: the connections' limits and timers (default: :class:`ConnectionConfig`).
-        ``secrets``: the secret store's replicas, intervals and timeouts (default: :class:`SecretsConfig`)."""
+        ``connection``, ``dht``, ``replication``, ``blobs``, ``secrets``: each service's options
+        (the sections of :class:`~hyphal.config.NodeConfig`)."""
+        if config is None:
+            config = NodeConfig(listen=EPHEMERAL_LISTEN)
+        elif data_dir is None:
+            data_dir = config.data_dir
+        self.config = config.overridden(
+            listen=listen,
+            bootstrap=bootstrap,
+            name=name,
+            advertise=advertise,
+            connection=connection,
+            dht=dht,
+            replication=replication,
+            blobs=blobs,
+            secrets=secrets,
+        )
+        """The options this node runs with (its ``data_dir`` is :attr:`data_dir` once started)."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
-        self._listen = parse_address(listen, allow_port_zero=True)
-        self._bootstrap = [parse_address(seed) for seed in bootstrap]
-        self._advertise = [format_address(parse_address(a)) for a in advertise]
+        self._listen = parse_address(self.config.listen, allow_port_zero=True)
+        self._bootstrap = [parse_address(seed) for seed in self.config.bootstrap]
+        self._advertise = [format_address(parse_address(a)) for a in self.config.advertise]
         self._passphrase = passphrase
-        self._name = (name or socket.gethostname() or "device")[:64]
+        self._name = (self.config.name or socket.gethostname() or "device")[:64]
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
         self._transport = transport
-        self._connection_config = connection
-        self._secrets_config = secrets or SecretsConfig()
+        self._connection_config = self.config.connection
+        self._secrets_config = self.config.secrets
         self._secrets: NodeSecrets | None = None
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
         self._groups: GroupManager | None = None
         self.router = ChannelRouter()
-        self.feeds = FeedService()
+        self.feeds = FeedService(self.config.replication)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -145,6 +172,10 @@ class Node:
         self.storage = stack.enter_context(SqliteStorage(data_dir / FEEDS_DB))
         self.blobs = stack.enter_context(BlobStore(data_dir / BLOBS_DIR))
         self.blob_provider = BlobProvider(self.blobs)
+        self.blobs_served: dict[bytes, int] = {}
+        """Blob bytes this node has sent, by the device key of the peer it sent them to."""
+        self._blob_channels: dict[Channel, bytes] = {}
+        self.blob_provider.on_sent = self._count_served
         self.blob_fetcher = BlobFetcher(self.blobs)
         """Every fetch of a blob the store lacks (groups', :meth:`fetch_blob`'s): one download per hash."""
         for protocol in FEED_PROTOCOLS:
@@ -196,6 +227,10 @@ class Node:
         )
         await stack.enter_async_context(self._groups)
         await self._groups.start()
+        if self.config.blobs.gc_interval is not None:
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)  # runs first on exit: the loop never ends
+            tasks.start_soon(self._collect_garbage_every, self.config.blobs.gc_interval)
 
     async def __aexit__(
         self,
@@ -212,7 +247,7 @@ class Node:
 
     def _dht_driver(self, **options: Any) -> UdpDht:
         """The DHT driver, given ``UdpDht``'s options (the simulator's node overrides it)."""
-        return UdpDht(self.keypair, **options)
+        return UdpDht(self.keypair, config=self.config.dht, **options)
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -297,10 +332,39 @@ class Node:
             blob_hash, peers, tag=tag, what=f"blob {blob_hash.hex()}", timeout=timeout
         )
 
+    async def collect_garbage(self) -> tuple[list[bytes], int]:
+        """Delete every blob nothing references (a tag, a group's file, a download, a
+        collection that is kept); returns their hashes and the bytes freed."""
+        if self._groups is not None:
+            self._groups.release_unreferenced_blobs()
+        sizes = {info.hash: info.size for info in self.blobs.blobs()}
+        deleted = await anyio.to_thread.run_sync(self.blobs.gc)
+        return deleted, sum(sizes.get(h, 0) for h in deleted)
+
+    async def _collect_garbage_every(self, interval: float) -> None:
+        while True:
+            await anyio.sleep(interval)
+            try:
+                deleted, freed = await self.collect_garbage()
+            except (OSError, HyphalError) as exc:  # a full disk, say: try again next time
+                log.warning("blob gc failed: %s", exc)
+            else:
+                if deleted:
+                    log.info("blob gc freed %d blobs, %d bytes", len(deleted), freed)
+
     async def _serve_blobs(self, request: ChannelRequest) -> bool:
         channel = await request.accept()
-        await self.blob_provider.serve_channel(channel)
+        self._blob_channels[channel] = request.connection.remote_public_key
+        try:
+            await self.blob_provider.serve_channel(channel)
+        finally:
+            del self._blob_channels[channel]
         return True
+
+    def _count_served(self, channel: Channel, sent: int) -> None:
+        peer = self._blob_channels.get(channel)
+        if peer is not None:
+            self.blobs_served[peer] = self.blobs_served.get(peer, 0) + sent
 
     async def _route_group(self, request: ChannelRequest) -> bool:
         return self._groups is not None and await self._groups.handle_group_channel(request)

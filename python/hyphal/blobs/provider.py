@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -70,6 +71,8 @@ class BlobProvider:
     def __init__(self, store: BlobStore, config: ProviderConfig | None = None) -> None:
         self.store = store
         self.config = config or ProviderConfig()
+        self.on_sent: Callable[[Channel, int], None] | None = None
+        """Told each piece of blob data sent, on which channel and how many bytes (for counters)."""
 
     async def serve_connection(self, connection: Connection) -> None:
         """Serve every ``hyphal/blob/1`` channel the peer opens; reject other protocols."""
@@ -164,6 +167,8 @@ class BlobProvider:
             last = at >= len(view)
             await pacer.wait(len(chunk))
             await channel.send([m.data_header(request.id, last), chunk])  # pieces: never joined
+            if self.on_sent is not None:
+                self.on_sent(channel, len(chunk))
             if last:
                 return
             if request.id in cancelled:

@@ -18,7 +18,7 @@ from hyphal.cli import blobs, feeds, files, groups, node
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
-from hyphal.config import Config
+from hyphal.config import NodeConfig
 from hyphal.dht.ids import node_id
 from hyphal.errors import InvalidInput
 from hyphal.keystore import identity_is_sealed, identity_public_key, load_or_create_identity
@@ -32,7 +32,7 @@ from hyphal.keystore import identity_is_sealed, identity_public_key, load_or_cre
 @user_errors
 def cli(ctx: click.Context, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
     """hyphal: peer-to-peer, end-to-end encrypted replication."""
-    ctx.obj = {"config": Config.load(config_path, data_dir=data_dir), "json": as_json}
+    ctx.obj = {"config": NodeConfig.load(config_path, data_dir=data_dir), "json": as_json}
 
 
 @cli.command()

@@ -42,4 +42,28 @@ def blob_ls(ctx: click.Context) -> None:
     emit(ctx, blobs, "\n".join(lines) if lines else "no blobs")
 
 
+@blob_group.command("rm")
+@click.argument("hash_hex", metavar="HASH")
+@command_options
+def blob_rm(ctx: click.Context, hash_hex: str) -> None:
+    """Drop this node's tag on a blob; `hyphal blob gc` (or the scheduled GC) then frees it."""
+    removed = call(ctx, "blob.rm", {"hash": hash_hex})
+    if removed["kept_by"]:
+        text = f"untagged {removed['hash']}; still kept by {', '.join(removed['kept_by'])}"
+    elif removed["untagged"]:
+        text = f"untagged {removed['hash']}; the next gc frees it (`hyphal blob gc`)"
+    else:
+        text = f"{removed['hash']} had no tag of this node's; the next gc frees it (`hyphal blob gc`)"
+    emit(ctx, removed, text)
+
+
+@blob_group.command("gc")
+@command_options
+def blob_gc(ctx: click.Context) -> None:
+    """Delete every blob nothing references now (no tag, group file or download keeps it)."""
+    result = call(ctx, "blob.gc")
+    count = len(result["deleted"])
+    emit(ctx, result, f"freed {count} blob{'' if count == 1 else 's'}, {human_size(result['freed_bytes'])}")
+
+
 __all__ = ["blob_group"]

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from hyphal.config import Config
+from hyphal.config import NodeConfig
 from hyphal.control.client import ControlClient, Listener
 from hyphal.errors import HyphalError, InvalidInput
 
@@ -63,8 +63,8 @@ def emit(ctx: click.Context, data: Any, text: str) -> None:
     click.echo(json.dumps(data, sort_keys=True) if wants_json(ctx) else text)
 
 
-def config(ctx: click.Context) -> Config:
-    found: Config = ctx.obj["config"]
+def config(ctx: click.Context) -> NodeConfig:
+    found: NodeConfig = ctx.obj["config"]
     return found
 
 

@@ -75,12 +75,21 @@ def sync(ctx: click.Context, group: str | None) -> None:
     """Fetch every member's repo and every file they hold, from every reachable member."""
     with ByteBar("sync") as bar:
         result = call(ctx, "sync", {"group": group}, on_progress=bar.update)
+    reached = ", ".join(result["reached"]) or "nobody"
     lines = [
         f"synced: {result['members']} members, {result['repos']} repos, {result['files']} files, "
-        f"{human_size(result['bytes_fetched'])} fetched"
+        f"{result['files_fetched']} fetched ({human_size(result['bytes_fetched'])}); reached {reached}"
     ]
+    lines += [f"not reached: {line}" for line in result["unreachable"]]
     lines += [f"missing (no reachable peer has it): {m}" for m in result["missing"]]
     emit(ctx, result, "\n".join(lines))
+    if result["fetched_nothing_known"]:
+        # The result went to stdout; the failure is the exit status and one line on stderr.
+        if result["missing"]:
+            why = f"{len(result['missing'])} file(s) missing and no reachable peer has them"
+        else:
+            why = "no other member could be reached"
+        raise click.ClickException(f"nothing fetched: {why}; retry when a member is online")
 
 
 def event_line(event: dict[str, Any]) -> str:

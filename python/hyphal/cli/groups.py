@@ -39,9 +39,11 @@ def create(ctx: click.Context, name: str, member_name: str | None) -> None:
 def join(ctx: click.Context, uri: str, member_name: str | None) -> None:
     """Join a group with an invite URI."""
     joined = call(ctx, "group.join", {"uri": uri, "member_name": member_name})
-    reached = joined["connected"]
-    note = f"{reached} member(s) connected" if reached else "no member reachable yet; the node keeps trying"
-    emit(ctx, joined, f"joined group {joined['name']} ({joined['id']}); {note}")
+    reached = joined["reached"]
+    note = f"reached {', '.join(reached)}" if reached else "no member reachable yet; the node keeps trying"
+    lines = [f"joined group {joined['name']} ({joined['id']}); {note}"]
+    lines += [f"not reached: {line}" for line in joined["unreachable"]]
+    emit(ctx, joined, "\n".join(lines))
 
 
 @group_group.command("list")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import anyio
@@ -103,16 +102,15 @@ def _options(ctx: click.Context, given: dict[str, Any], backup_for: frozenset[by
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    options = DaemonOptions(
-        data_dir=found.data_dir,
-        listen=given["listen"] or found.listen,
-        bootstrap=tuple(given["bootstrap"]) or found.bootstrap,
+    # The command line's options over the config file's: a repeatable option given replaces the list.
+    node_config = found.overridden(
+        data_dir=found.data_dir.absolute(),
+        listen=given["listen"],
+        bootstrap=given["bootstrap"] or None,
         name=given["name"],
-        advertise=tuple(given["advertise"]),
-        backup_for=backup_for,
-        passphrase=passphrase,
+        advertise=given["advertise"] or None,
     )
-    return replace(options, data_dir=options.data_dir.absolute())
+    return DaemonOptions(node_config, backup_for=backup_for, passphrase=passphrase)
 
 
 def _run(ctx: click.Context, options: DaemonOptions) -> None:

@@ -6,17 +6,31 @@ from types import TracebackType
 from typing import Any, Self
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
 PHASES = {"members": "reaching members", "repos": "syncing repos", "blobs": "fetching files", "done": "done"}
+
+
+class AverageSpeedColumn(ProgressColumn):
+    """Bytes per second since the bar started. (Rich's own column estimates from recent
+    samples and shows ``?`` for a transfer shorter than its window, as most syncs are.)"""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not elapsed or not task.completed:
+            return Text("", style="progress.data.speed")
+        return Text(f"{decimal(int(task.completed / elapsed))}/s", style="progress.data.speed")
 
 
 class ByteBar:
@@ -30,7 +44,7 @@ class ByteBar:
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
-            TransferSpeedColumn(),
+            AverageSpeedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=False,

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from hyphal.config import NodeConfig
 from hyphal.control.protocol import socket_path
 from hyphal.control.server import ControlServer, bind
 from hyphal.files import write_atomically
@@ -32,14 +33,15 @@ PORT_FILE = "listen-port"
 
 @dataclass(frozen=True, slots=True)
 class DaemonOptions:
-    data_dir: Path
-    listen: str
-    bootstrap: tuple[str, ...] = ()
-    name: str | None = None
-    advertise: tuple[str, ...] = ()
+    config: NodeConfig
+    """Every option of the node (the config file's, with the command line's on top)."""
     backup_for: frozenset[bytes] | None = None
     """Device keys this node backs groups up for; ``None``: not a backup server."""
     passphrase: str | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
 
 
 def _remembered_port(data_dir: Path) -> int | None:
@@ -52,18 +54,12 @@ def _remembered_port(data_dir: Path) -> int | None:
 
 def _node(options: DaemonOptions, listen: str) -> Node:
     return Node(
-        options.data_dir,
-        listen=listen,
-        bootstrap=options.bootstrap,
-        passphrase=options.passphrase,
-        name=options.name,
-        advertise=options.advertise,
-        backup_for=options.backup_for,
+        config=options.config, listen=listen, passphrase=options.passphrase, backup_for=options.backup_for
     )
 
 
 async def _start_node(stack: contextlib.AsyncExitStack, options: DaemonOptions) -> Node:
-    host, port = parse_address(options.listen, allow_port_zero=True)
+    host, port = parse_address(options.config.listen, allow_port_zero=True)
     remembered = _remembered_port(options.data_dir) if port == 0 else None
     if remembered is not None:
         try:
@@ -72,7 +68,7 @@ async def _start_node(stack: contextlib.AsyncExitStack, options: DaemonOptions) 
             if exc.errno != errno.EADDRINUSE:
                 raise
             log.warning("port %d, used last time, is taken now; listening on a new one", remembered)
-    node = await stack.enter_async_context(_node(options, options.listen))
+    node = await stack.enter_async_context(_node(options, options.config.listen))
     if port == 0:
         write_atomically(options.data_dir / PORT_FILE, f"{node.address[1]}\n".encode())
     return node

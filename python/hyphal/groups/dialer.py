@@ -61,6 +61,10 @@ class Dialer(TaskOwner):
         self._wake = anyio.Event()
         self._backoff: dict[bytes, tuple[float, float]] = {}
         """Per member key: (when to try next, the delay that was)."""
+        self.failures: dict[str, str] = {}
+        """Per address: why the last dial to it failed (cleared when one succeeds)."""
+        self.answered: dict[str, bytes] = {}
+        """Per address: the device key of the node that answered there last."""
 
     @property
     def _id(self) -> str:
@@ -147,6 +151,8 @@ class Dialer(TaskOwner):
             with anyio.fail_after(DIAL_TIMEOUT):
                 connection = await self._host.dial(address, expected)
                 await self.attach(connection)
+            self.failures.pop(address, None)
+            self.answered[address] = connection.remote_public_key
             return True
         except (
             OSError,
@@ -155,8 +161,16 @@ class Dialer(TaskOwner):
             anyio.BrokenResourceError,
             anyio.ClosedResourceError,
         ) as exc:
+            self.failures[address] = dial_failure(exc)
             log.debug("group %s: dialling %s failed: %s", self._id, address, exc)
             return False
+
+    def why_unreached(self, address: str) -> str:
+        """Why ``address`` is not a member connection now, in a few words."""
+        answered = self.answered.get(address)
+        if answered is not None and answered in self._replication.refused:
+            return f"declined the group ({self._replication.refused[answered]})"
+        return self.failures.get(address, "not tried yet")
 
     async def _run(self) -> None:
         """Keep a connection to every member with an address, backing off from unreachable ones."""
@@ -177,4 +191,22 @@ class Dialer(TaskOwner):
                 await self._wake.wait()
 
 
-__all__ = ["DIAL_BACKOFF", "DIAL_TIMEOUT", "DISCOVER_INTERVAL", "DialHost", "Dialer"]
+def dial_failure(exc: BaseException) -> str:
+    """Why a dial failed, in a few words for a person."""
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+        cause = cause.exceptions[0]
+    if type(exc) is OSError and isinstance(cause, OSError):
+        exc = cause  # anyio's "all connection attempts failed": the attempt's own error says why
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused the connection (no node listening there)"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, HyphalError):
+        return str(exc)
+    return "the connection closed"
+
+
+__all__ = ["DIAL_BACKOFF", "DIAL_TIMEOUT", "DISCOVER_INTERVAL", "DialHost", "Dialer", "dial_failure"]

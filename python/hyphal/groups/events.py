@@ -88,6 +88,20 @@ class SyncResult:
     bytes_fetched: int
     missing: tuple[str, ...] = ()
     """Files no reachable member or backup could serve (named ``member/name``)."""
+    files_fetched: int = 0
+    """Files whose blob this sync fetched (``files`` counts every file it looked at)."""
+    reached: tuple[str, ...] = ()
+    """Names of the members (and backups) connected when the sync fetched."""
+    unreachable: tuple[str, ...] = ()
+    """Members this device could not reach, each with why (:meth:`Group.unreachable`)."""
+
+    @property
+    def fetched_nothing_known(self) -> bool:
+        """Nothing came, though something was known to exist: other members (none reached),
+        or files listed (none fetched). A sync that found everything here already is fine."""
+        if self.files_fetched:
+            return False
+        return bool(self.missing) or (bool(self.unreachable) and not self.reached)
 
 
 __all__ = [

@@ -25,6 +25,7 @@ and cannot open private blobs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -101,9 +102,12 @@ class GroupHost(PresenceHost, DialHost, Protocol):
     def save_groups(self) -> None: ...
 
 
+BLOB_TAG_PREFIX = "group-blob/"
+
+
 def blob_tag(blob_hash: bytes) -> str:
     """The store tag that keeps a group file's blob from garbage collection."""
-    return "group-blob/" + blob_hash.hex()
+    return BLOB_TAG_PREFIX + blob_hash.hex()
 
 
 class Group(TaskOwner):
@@ -168,6 +172,28 @@ class Group(TaskOwner):
     def members(self) -> list[Member]:
         """Current members (backups included), this device too."""
         return self.replication.membership.current()
+
+    def reached(self) -> list[str]:
+        """Names of the members (and backups) connected now, by name."""
+        connected = {c.remote_public_key for c in self.replication.member_connections()}
+        return sorted(m.advert.name for m in self.members() if m.key in connected)
+
+    def unreachable(self) -> list[str]:
+        """Every other member not connected now, with why: ``"alice (1.2.3.4:7300: no answer
+        (timed out))"``; while no member is known, the invite's peers that did not answer."""
+        connected = {c.remote_public_key for c in self.replication.member_connections()}
+        out = []
+        for member in self.members():
+            if member.key == self.device_key or member.key in connected:
+                continue
+            addresses = member.advert.addresses
+            why = "; ".join(f"{a}: {self.dialer.why_unreached(a)}" for a in addresses)
+            out.append(
+                f"{member.advert.name} ({why or 'no address to dial: behind NAT, or never announced'})"
+            )
+        if len(self.members()) <= 1 and not connected:
+            out += [f"invite peer {a} ({self.dialer.why_unreached(a)})" for a in self.record.peers]
+        return sorted(out)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -460,7 +486,10 @@ class Group(TaskOwner):
                     with contextlib.suppress(TimeoutError):
                         await replication.sync(timeout)
         files = [f for f in self.files() if f.member != self.device_key or not self.has_blob(f)]
-        return await self._fetch_all(files, report, timeout)
+        result = await self._fetch_all(files, report, timeout)
+        return dataclasses.replace(
+            result, reached=tuple(self.reached()), unreachable=tuple(self.unreachable())
+        )
 
     async def _fetch_all(
         self, files: list[FileInfo], report: Callable[[SyncProgress], None], timeout: float
@@ -495,7 +524,9 @@ class Group(TaskOwner):
                 tg.start_soon(one, file)
         report(SyncProgress("done", state["files"], len(todo), state["bytes"], total))
         repos = len(self._repos())
-        return SyncResult(len(self.members()), repos, len(files), state["bytes"], tuple(sorted(missing)))
+        return SyncResult(
+            len(self.members()), repos, len(files), state["bytes"], tuple(sorted(missing)), state["files"]
+        )
 
     async def _resume_partials(self) -> None:
         """Finish the fetches a stop cut short: their verified part is on disk already."""
@@ -559,4 +590,4 @@ class Group(TaskOwner):
         self._host.save_groups()
 
 
-__all__ = ["Group", "GroupHost", "blob_tag"]
+__all__ = ["BLOB_TAG_PREFIX", "Group", "GroupHost", "blob_tag"]

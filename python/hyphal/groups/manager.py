@@ -12,13 +12,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+from typing import NoReturn
 
 import anyio
 import anyio.abc
 
 from hyphal.errors import DecodeError, InvalidInput, NotAvailable
 from hyphal.groups.backup import BACKUP_TIMEOUT
-from hyphal.groups.group import Group, GroupHost
+from hyphal.groups.group import BLOB_TAG_PREFIX, Group, GroupHost
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys, new_group_secret
 from hyphal.groups.messages import BackupReply, BackupRequest, decode_request
@@ -146,7 +147,13 @@ class GroupManager(TaskOwner):
 
     async def join(self, uri: str, member_name: str | None = None, timeout: float = 20.0) -> Group:
         """Join with an invite URI: reach a member (the invite's peers, then the DHT) and
-        publish this device's advert. Rejoining a group left before is allowed."""
+        publish this device's advert. Rejoining a group left before is allowed.
+
+        The join stands only once the invite's secret is proved: a member's AUTH verified
+        on the group channel, or the group info record (§14.6) found in the DHT under it.
+        A peer that declines the group is :class:`InvalidInput` (a forged or mistyped
+        invite); nobody to prove it with is :class:`NotAvailable`. Either way nothing of
+        the join is kept. The group info's name, when found, is the group's name here."""
         invite = Invite.from_uri(uri)
         held = self._records.get(invite.group_key)
         if held is not None and held.closed and not held.left and held.secret == invite.secret:
@@ -163,16 +170,28 @@ class GroupManager(TaskOwner):
             member_name or self.member_name,
             secret=invite.secret,
             seq=held.seq if held is not None else 0,
-            adverts=held.adverts if held is not None else [],
+            adverts=list(held.adverts) if held is not None else [],
             peers=list(invite.peers),
         )
         self._records[record.group_key] = record
-        self.save()
         group = await self._run(record)
         reached = await group.connect_members(timeout)
         if not reached:
             await group.discover()
             reached = await group.connect_members(timeout)
+        name = await group.presence.read_group_info() if not reached or not invite.name else None
+        if not reached and name is None:
+            unreached = group.unreachable()
+            await self._stop(record.group_key)
+            if held is not None:
+                self._records[record.group_key] = held
+            else:
+                del self._records[record.group_key]
+            self.save()
+            _refuse_unproved_invite(invite, unreached, declined=bool(group.replication.refused))
+        if name is not None and name != record.name:
+            record.name = name
+        self.save()
         log.info("joined group %s (%s); %d members reachable", record.name, group.id, reached)
         return group
 
@@ -208,6 +227,28 @@ class GroupManager(TaskOwner):
         await group.leave()
         await self._stop(group.keys.group_key)
         self.save()
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def release_unreferenced_blobs(self) -> builtins.list[bytes]:
+        """Drop the group tag of every blob no file of a held group names any more (removed
+        from its repo, or its group left), so the next GC can free it; returns their hashes.
+
+        Only when every group not left is running here: a closed group's repos are not
+        open, so what it names is unknown and every group tag is kept.
+        """
+        if any(not r.left and r.group_key not in self._groups for r in self._records.values()):
+            return []
+        referenced = {f.blob_hash for group in self._groups.values() for f in group.files()}
+        store = self._host.blobs
+        released: builtins.list[bytes] = []
+        # No await from here on: a file added meanwhile on the event loop cannot slip between
+        # the two (a tag set by a worker thread during the GC itself is seen by the GC's lock).
+        for tag, (blob_hash, _) in store.tags().items():
+            if tag.startswith(BLOB_TAG_PREFIX) and blob_hash not in referenced:
+                store.delete_tag(tag)
+                released.append(blob_hash)
+        return released
 
     # -- peers -------------------------------------------------------------------------------
 
@@ -270,6 +311,19 @@ class GroupManager(TaskOwner):
         # The requester is a member: run the group on its connection at once.
         await group.attach(connection)
         return BackupReply()
+
+
+def _refuse_unproved_invite(invite: Invite, unreached: builtins.list[str], *, declined: bool) -> NoReturn:
+    where = "; ".join(unreached) or "the invite names no peer, and the DHT knows no member"
+    if declined:
+        raise InvalidInput(
+            f"the invite was refused: {where}. Its secret does not match the group there "
+            "(a forged or mistyped invite); ask a member for a new one"
+        )
+    raise NotAvailable(
+        f"could not check the invite of group {invite.group_id}: no member answered ({where}) and "
+        "the group is not in the DHT; try again when a member is online"
+    )
 
 
 __all__ = ["GroupManager"]

@@ -306,6 +306,17 @@ def encode_group_info(name: str) -> bytes:
     return name.encode("utf-8")
 
 
+def decode_group_info(data: bytes) -> str:
+    """The group's name from the group info record's plaintext."""
+    try:
+        name = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("the group info's name is not UTF-8") from None
+    if not name or len(name) > 200:
+        raise DecodeError("the group info's name is not 1 to 200 characters")
+    return name
+
+
 # -- §14.8 backup requests ---------------------------------------------------------------------
 
 MAX_BACKUP_NAME = 200
@@ -384,6 +395,7 @@ __all__ = [
     "OpKind",
     "Put",
     "check_name",
+    "decode_group_info",
     "decode_group_message",
     "decode_op",
     "decode_reply",

@@ -23,7 +23,7 @@ from hyphal.dht.udp import UdpDht
 from hyphal.errors import HyphalError
 from hyphal.groups.invite import b32
 from hyphal.groups.members import sign_advert
-from hyphal.groups.messages import GROUP_INFO_LABEL, MemberAdvert, encode_group_info
+from hyphal.groups.messages import GROUP_INFO_LABEL, MemberAdvert, decode_group_info, encode_group_info
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.state import GroupRecord
 from hyphal.net.address import format_address, parse_address
@@ -151,6 +151,26 @@ class Presence:
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: DHT lookup did not complete: %s", self._id, exc)
         return fresh
+
+    async def read_group_info(self, timeout: float = DHT_TIMEOUT) -> str | None:
+        """The group's name from the group info record its creator stores in the DHT, or
+        ``None`` if it cannot be found (§14.6). Found, it also proves the group secret: the
+        record is signed by the group key, stored under a salt derived from the secret, and
+        sealed under a key derived from it."""
+        try:
+            with anyio.fail_after(timeout):
+                found = await self._host.dht.get_mutable(self._keys.group_key, self._keys.discovery_key)
+        except (TimeoutError, HyphalError) as exc:
+            log.info("group %s: reading the group info from the DHT did not complete: %s", self._id, exc)
+            return None
+        signed = found.signed_value
+        if signed is None or signed.public_key != self._keys.group_key:
+            return None
+        try:
+            return decode_group_info(self._keys.open_value(signed.value, GROUP_INFO_LABEL))
+        except HyphalError as exc:
+            log.warning("group %s: the group info in the DHT does not open: %s", self._id, exc)
+            return None
 
     def take(self, signed: SignedValue) -> bool:
         """Merge and spread an advert found elsewhere (the DHT); whether it was new here."""

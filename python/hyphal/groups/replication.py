@@ -31,6 +31,10 @@ class GroupReplication(Fanout):
         self.synced: Notifier[Connection] = Notifier()
         """A peer has sent its whole view (see :meth:`is_synced`), or its channel is gone."""
         self._sessions: dict[Subscriber, GroupSession] = {}
+        self.refused: dict[bytes, str] = {}
+        """Peers (by device key) whose group channel ended, their connection still open,
+        before they proved membership: they hold no group with this secret (a wrong or
+        forged invite's secret, or a peer not in the group), with the channel's reason."""
 
     @property
     def member_peer_count(self) -> int:
@@ -76,8 +80,12 @@ class GroupReplication(Fanout):
         self._perform(sub, self._sessions[sub].receive(data))
 
     def _forgotten(self, sub: Subscriber) -> None:
-        self._sessions.pop(sub, None)
-        self.synced.notify(sub.connection)
+        session = self._sessions.pop(sub, None)
+        connection = sub.connection
+        if session is not None and not session.authenticated and not connection.closed.is_set():
+            reason = sub.channel.close_reason or "no reason given"
+            self.refused[connection.remote_public_key] = reason
+        self.synced.notify(connection)
 
     def _perform(self, sub: Subscriber, actions: list[Action]) -> None:
         for action in actions:
@@ -86,6 +94,7 @@ class GroupReplication(Fanout):
             elif isinstance(action, AdvertAccepted):
                 self._accepted(action, sub)
             elif isinstance(action, PeerSynced):
+                self.refused.pop(sub.connection.remote_public_key, None)
                 self.synced.notify(sub.connection)
             elif isinstance(action, Close):
                 self._drop(sub, action.reason)

@@ -63,7 +63,15 @@ async def sync(call: Call) -> Json:
         throttle(encoding.sync_progress(p))
 
     async def run() -> Json:
-        return {"group": group.id, **encoding.sync_result(await group.sync_all(progress))}
+        result = await group.sync_all(progress)
+        return {
+            "group": group.id,
+            **encoding.sync_result(result),
+            "files_fetched": result.files_fetched,
+            "reached": list(result.reached),
+            "unreachable": list(result.unreachable),
+            "fetched_nothing_known": result.fetched_nothing_known,
+        }
 
     return await throttle.run(run)
 

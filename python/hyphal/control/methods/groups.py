@@ -18,6 +18,7 @@ async def status(call: Call) -> Json:
         "data_dir": str(node.data_dir),
         "backup": node.group_manager.backup_for is not None,
         "groups": [encoding.group_summary(g) for g in node.groups()],
+        "blobs_served": {peer.hex(): sent for peer, sent in node.blobs_served.items()},
     }
 
 
@@ -33,7 +34,12 @@ async def group_join(call: Call) -> Json:
     params = call.params
     group = await call.node.join_group(params.text("uri"), member_name=params.opt_text("member_name"))
     reached = len(group.replication.member_connections())
-    return {**encoding.group_summary(group), "connected": reached}
+    return {
+        **encoding.group_summary(group),
+        "connected": reached,
+        "reached": group.reached(),
+        "unreachable": group.unreachable(),
+    }
 
 
 @method("group.list")
