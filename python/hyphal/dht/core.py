@@ -175,7 +175,7 @@ class DhtCore:
         self._pinging: set[bytes] = set()
         self._handlers: dict[int, Handler] = {Method.PING: _answer_ping, Method.FIND_NODE: _answer_find_node}
         self.observed_addresses: dict[Addr, int] = {}
-        """How often responders saw us at each address (a node behind NAT learns its public address)."""
+        """How often responders saw us at each address: counted for diagnostics; nothing acts on it yet."""
         self.on_new_contact: list[Callable[[float, Contact], None]] = []
         """Called with each node that enters the routing table (extensions rebalance on it)."""
         self.closed = False
