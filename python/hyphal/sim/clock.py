@@ -48,7 +48,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
-from anyio._backends._asyncio import AsyncIOBackend
+from anyio._backends._asyncio import AsyncIOBackend, CancelScope
 
 from hyphal.errors import HyphalError, InvalidInput
 from hyphal.sim.network import EPOCH
@@ -145,6 +145,19 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         return future
 
 
+class _OrderedSet(dict[Any, None]):
+    """The part of ``set`` anyio's cancel scopes use, iterated in insertion order."""
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+    def remove(self, item: Any) -> None:
+        del self[item]
+
+    def discard(self, item: Any) -> None:
+        self.pop(item, None)
+
+
 def _running_virtual_loop() -> VirtualLoop | None:
     loop = asyncio.events._get_running_loop()
     return loop if isinstance(loop, VirtualLoop) else None
@@ -155,7 +168,8 @@ _hooks_installed = False
 
 
 def _install_hooks() -> None:
-    """Route ``anyio.to_thread`` and ``secrets.token_bytes`` to the virtual loop when one runs.
+    """Route ``anyio.to_thread`` and ``secrets.token_bytes`` to the virtual loop when one runs,
+    and order anyio's cancellation (see below) under it.
 
     Installed once per process; each hook checks for a running virtual loop
     and otherwise calls what it replaced, so code outside the simulator is
@@ -192,6 +206,19 @@ def _install_hooks() -> None:
             return func(*args)
 
         AsyncIOBackend.run_sync_in_worker_thread = classmethod(run_sync_in_worker_thread)  # type: ignore[method-assign, assignment]
+
+        # A cancel scope delivers a cancellation by walking sets of its tasks and child scopes,
+        # hashed by id(): the tasks would wake in memory-address order, different on each run.
+        # Under a virtual loop those sets keep insertion order instead.
+        scope_init = CancelScope.__init__
+
+        def cancel_scope_init(self: CancelScope, *args: Any, **kwargs: Any) -> None:
+            scope_init(self, *args, **kwargs)
+            if _running_virtual_loop() is not None:
+                self._child_scopes = _OrderedSet()  # type: ignore[assignment]
+                self._tasks = _OrderedSet()  # type: ignore[assignment]
+
+        CancelScope.__init__ = cancel_scope_init  # type: ignore[method-assign]
 
 
 def run(

@@ -54,6 +54,7 @@ import anyio
 import anyio.abc
 
 from hyphal import _core
+from hyphal.hashing import blake3
 from hyphal.net.transport import Acceptor, HostPort, TransportAttribute
 
 _F64 = struct.Struct("<d")
@@ -290,6 +291,7 @@ class StreamNetwork:
         bandwidth: float = 50e6,
         window: int = 4 * 1024 * 1024,
         loss: float = 0.0,
+        keep_trace: bool = False,
     ) -> None:
         self.rng = random.Random(seed)
         self.base_latency = base_latency
@@ -303,6 +305,9 @@ class StreamNetwork:
         self.datagram_ports: dict[HostPort, DatagramReceiver] = {}
         """Who receives datagrams sent to each address (see :meth:`send_datagram`)."""
         self._hasher = _core.Hasher()
+        self.trace: list[tuple[str, float, str, int, str]] | None = [] if keep_trace else None
+        """With ``keep_trace``: each event the digest covers, as (kind, virtual time, route, size,
+        the bytes' BLAKE3 prefix); for finding where two runs first part (a debugging aid)."""
         self.delivered_bytes = 0
         self.connects = 0
         self.resets = 0
@@ -392,6 +397,8 @@ class StreamNetwork:
         head = f"{src[0]}:{src[1]}>{dst[0]}:{dst[1]}".encode()
         self._hasher.update(kind + _F64.pack(now) + len(head).to_bytes(2, "little") + head)
         self._hasher.update(len(data).to_bytes(8, "little") + data)
+        if self.trace is not None:
+            self.trace.append((kind.decode(), now, head.decode(), len(data), blake3(data).hex()[:16]))
 
     def _ephemeral_port(self, host: NetHost) -> int:
         while host.next_port in host.listeners:
