@@ -111,7 +111,8 @@ def test_fetch_from_a_closing_connection_is_not_available(tmp_path: Path) -> Non
             async with anyio.create_task_group() as tg:
                 tg.start_soon(connection.aclose, "duplicate")
                 await anyio.lowlevel.checkpoint()  # the close has begun, it has not ended
-                assert connection.close_reason == "duplicate" and not connection.closed.is_set()
+                assert connection.close_reason == "duplicate"
+                assert not connection.closed.is_set()
                 with pytest.raises(NotAvailable):
                     await sim.nodes[node_ip(2)].blob_fetcher.fetch(
                         file.blob_hash, lambda: [connection], tag="t", what="f", timeout=30.0
