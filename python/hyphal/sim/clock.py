@@ -14,6 +14,11 @@ same run, callback for callback:
 - asyncio's ready queue is FIFO and its timer heap is ordered by deadline;
   with no real I/O and no threads, the order of every step is a function of
   the program alone.
+- anyio delivers a cancellation by walking a cancel scope's tasks and child
+  scopes, kept in sets hashed by ``id()``: the cancelled tasks would wake in
+  memory-address order, a new one each run. Under a virtual loop those sets
+  keep insertion order (hyphal's own code keeps waiters it wakes in dicts,
+  for the same reason).
 - Threads would break that (a worker's result lands whenever the OS says),
   so under a virtual loop ``anyio.to_thread.run_sync`` (and
   ``loop.run_in_executor``) run the function inline, at once, in zero

@@ -35,7 +35,10 @@ dropped across a partition or to a host that is down.
 (virtual time, both addresses, the bytes) and every connect, refusal and
 reset. Under a virtual loop every byte is a function of the seed (see
 :mod:`hyphal.sim.clock` on entropy), so the digest is the same on every run
-with the same seed and scenario.
+with the same seed and scenario, in this process or another (string
+hashing, ``PYTHONHASHSEED``, plays no part). When two runs part,
+``StreamNetwork(keep_trace=True)`` keeps the events as a list
+(:attr:`StreamNetwork.trace`): the first that differs shows where.
 """
 
 from __future__ import annotations
