@@ -19,7 +19,7 @@ same run, callback for callback:
   memory-address order, a new one each run. Under a virtual loop those sets
   keep insertion order (hyphal's own code keeps waiters it wakes in dicts,
   for the same reason).
-- Threads would break that (a worker's result lands whenever the OS says),
+- Threads would break the order too (a worker's result lands whenever the OS says),
   so under a virtual loop ``anyio.to_thread.run_sync`` (and
   ``loop.run_in_executor``) run the function inline, at once, in zero
   virtual time. The blob store's hashing and the provider's encoding are
