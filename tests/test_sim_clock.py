@@ -104,3 +104,34 @@ def test_a_deadlock_raises_instead_of_hanging() -> None:
 
     with pytest.raises(SimulationStalled):
         run(main, stall_timeout=0.01)
+
+
+def test_a_cancelled_group_wakes_its_tasks_in_the_order_they_started() -> None:
+    """anyio delivers a cancellation by walking sets hashed by id(): memory-address order, different
+    on each run. Under the virtual loop the order is the tasks' own (both for tasks waiting in the
+    group's scope and for those in scopes of their own)."""
+
+    async def main() -> list[int]:
+        woke: list[int] = []
+
+        async def wait(i: int) -> None:
+            with anyio.CancelScope():  # half of them in a child scope of the group's
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    woke.append(i)
+
+        async def wait_here(i: int) -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                woke.append(i)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(64):
+                tg.start_soon(wait if i % 2 else wait_here, i)
+            await anyio.sleep(1)
+            tg.cancel_scope.cancel()
+        return woke
+
+    assert run(main) == list(range(64))

@@ -161,3 +161,23 @@ def test_connections_run_over_the_sim_and_time_out_across_a_partition() -> None:
     assert 15 <= waited <= 20, reason
     assert run(_connection_scenario, 1, seed=1) == (digest, waited, reason)
     assert run(_connection_scenario, 2, seed=2)[0] != digest
+
+
+def test_keep_trace_lists_what_the_digest_covers() -> None:
+    async def exchange(net: StreamNetwork) -> str:
+        dialled, accepted = await pair(net)
+        await dialled.send(b"hello")
+        assert await accepted.receive() == b"hello"
+        return net.trace_digest
+
+    kept = StreamNetwork(1, keep_trace=True)
+    assert run(exchange, kept) == run(exchange, StreamNetwork(1))  # the same digest either way
+
+    async def main() -> None:
+        assert kept.trace is not None
+        assert [(kind, route, size) for kind, _, route, size, _ in kept.trace] == [
+            ("C", "10.0.0.1:40000>10.0.0.2:7300", 0),
+            ("D", "10.0.0.1:40000>10.0.0.2:7300", 5),
+        ]
+
+    run(main)

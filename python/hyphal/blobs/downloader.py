@@ -263,11 +263,28 @@ async def download_blob(
     on_progress: Callable[[Progress], None] | None = None,
     timeout: float | None = None,
 ) -> TempTag:
-    """Download ``hash_`` from every connection's peer at once; returns a temp tag on it."""
+    """Download ``hash_`` from every connection's peer at once; returns a temp tag on it.
+
+    Raises :class:`DownloadFailed`, or ``TimeoutError`` after ``timeout``, as
+    themselves (not in an ExceptionGroup of the downloader's task group). A
+    connection that is closing by the time its channel would open (the pool
+    replaced it with a duplicate's survivor, say) is one provider fewer, as if
+    its channel had ended at once: with none left the download fails as one
+    with no provider does.
+    """
+    outcome: TempTag | DownloadFailed | TimeoutError
     async with BlobDownloader(store, hash_, config=config, on_progress=on_progress) as dl:
         for connection in connections:
-            await dl.add_provider(connection)
-        return await dl.wait(timeout)
+            with contextlib.suppress(anyio.ClosedResourceError):
+                await dl.add_provider(connection)
+        # Raised here, an error would leave the task group wrapped in an ExceptionGroup.
+        try:
+            outcome = await dl.wait(timeout)
+        except (DownloadFailed, TimeoutError) as exc:
+            outcome = exc
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 __all__ = ["BlobDownloader", "DownloadFailed", "download_blob"]

@@ -115,7 +115,9 @@ class Connection:
         # Unanswered requests by pair, oldest first; the mux bounds how many.
         self._incoming: dict[tuple[str, bytes], ChannelRequest] = {}
         self._incoming_event = anyio.Event()
-        self._room_waiters: set[Channel] = set()
+        # Insertion-ordered (not a set of id()-hashed channels): senders wake in the order they
+        # blocked, not in memory-address order, so a simulation replays.
+        self._room_waiters: dict[Channel, None] = {}
         self._wake = anyio.Event()
         # Only one task writes at a time: the writer task, or _close once the writer
         # has stopped. A flag and an event, not a lock: a lock costs an event-loop
@@ -376,7 +378,7 @@ class Connection:
             # Wake blocked senders at half the buffer, not at every write, so that
             # each wake-up queues several messages.
             if self._room_waiters and self.queued_bytes <= self._config.send_buffer // 2:
-                waiters, self._room_waiters = self._room_waiters, set()
+                waiters, self._room_waiters = self._room_waiters, {}
                 for channel in waiters:
                     channel.notify_writable()
 
@@ -409,7 +411,7 @@ class Connection:
         return self._mux.outgoing_bytes + self._in_flight < self._config.send_buffer
 
     def notify_when_send_room(self, channel: Channel) -> None:
-        self._room_waiters.add(channel)
+        self._room_waiters[channel] = None
 
     def channel_closed(self, channel: Channel) -> None:
         if self._channels.get(channel.number) is channel:

@@ -31,7 +31,9 @@ class FeedService(TaskOwner):
         self._config = config
         self._replications: dict[bytes, FeedReplication] = {}
         self._scopes: dict[bytes, anyio.CancelScope] = {}
-        self._connections: set[Connection] = set()
+        # A dict for its order: attaching walks it, and a set of id()-hashed connections would
+        # attach in memory-address order (a simulation's replay must not depend on that).
+        self._connections: dict[Connection, None] = {}
         # (discovery key, connection) -> set once the feed is attached there (or failed to).
         self._attached: dict[tuple[bytes, Connection], anyio.Event] = {}
 
@@ -63,7 +65,7 @@ class FeedService(TaskOwner):
         """A new connection: attach every feed to it, and forget it when it closes.
         (Again for a connection it knows: attaches what is not attached yet.)"""
         if connection not in self._connections:
-            self._connections.add(connection)
+            self._connections[connection] = None
             self._spawn(self._forget_when_closed, connection)
         for replication in list(self._replications.values()):
             await self._attach(replication, connection)
@@ -106,7 +108,7 @@ class FeedService(TaskOwner):
 
     async def _forget_when_closed(self, connection: Connection) -> None:
         await connection.closed.wait()
-        self._connections.discard(connection)
+        self._connections.pop(connection, None)
         for key in [k for k in self._attached if k[1] is connection]:
             del self._attached[key]
 

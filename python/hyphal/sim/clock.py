@@ -14,7 +14,12 @@ same run, callback for callback:
 - asyncio's ready queue is FIFO and its timer heap is ordered by deadline;
   with no real I/O and no threads, the order of every step is a function of
   the program alone.
-- Threads would break that (a worker's result lands whenever the OS says),
+- anyio delivers a cancellation by walking a cancel scope's tasks and child
+  scopes, kept in sets hashed by ``id()``: the cancelled tasks would wake in
+  memory-address order, a new one each run. Under a virtual loop those sets
+  keep insertion order (hyphal's own code keeps waiters it wakes in dicts,
+  for the same reason).
+- Threads would break the order too (a worker's result lands whenever the OS says),
   so under a virtual loop ``anyio.to_thread.run_sync`` (and
   ``loop.run_in_executor``) run the function inline, at once, in zero
   virtual time. The blob store's hashing and the provider's encoding are
@@ -48,7 +53,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
-from anyio._backends._asyncio import AsyncIOBackend
+from anyio._backends._asyncio import AsyncIOBackend, CancelScope
 
 from hyphal.errors import HyphalError, InvalidInput
 from hyphal.sim.network import EPOCH
@@ -145,6 +150,19 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         return future
 
 
+class _OrderedSet(dict[Any, None]):
+    """The part of ``set`` anyio's cancel scopes use, iterated in insertion order."""
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+    def remove(self, item: Any) -> None:
+        del self[item]
+
+    def discard(self, item: Any) -> None:
+        self.pop(item, None)
+
+
 def _running_virtual_loop() -> VirtualLoop | None:
     loop = asyncio.events._get_running_loop()
     return loop if isinstance(loop, VirtualLoop) else None
@@ -155,7 +173,8 @@ _hooks_installed = False
 
 
 def _install_hooks() -> None:
-    """Route ``anyio.to_thread`` and ``secrets.token_bytes`` to the virtual loop when one runs.
+    """Route ``anyio.to_thread`` and ``secrets.token_bytes`` to the virtual loop when one runs,
+    and order anyio's cancellation (see below) under it.
 
     Installed once per process; each hook checks for a running virtual loop
     and otherwise calls what it replaced, so code outside the simulator is
@@ -192,6 +211,19 @@ def _install_hooks() -> None:
             return func(*args)
 
         AsyncIOBackend.run_sync_in_worker_thread = classmethod(run_sync_in_worker_thread)  # type: ignore[method-assign, assignment]
+
+        # A cancel scope delivers a cancellation by walking sets of its tasks and child scopes,
+        # hashed by id(): the tasks would wake in memory-address order, different on each run.
+        # Under a virtual loop those sets keep insertion order instead.
+        scope_init = CancelScope.__init__
+
+        def cancel_scope_init(self: CancelScope, *args: Any, **kwargs: Any) -> None:
+            scope_init(self, *args, **kwargs)
+            if _running_virtual_loop() is not None:
+                self._child_scopes = _OrderedSet()  # type: ignore[assignment]
+                self._tasks = _OrderedSet()  # type: ignore[assignment]
+
+        CancelScope.__init__ = cancel_scope_init  # type: ignore[method-assign]
 
 
 def run(

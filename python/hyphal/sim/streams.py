@@ -35,7 +35,10 @@ dropped across a partition or to a host that is down.
 (virtual time, both addresses, the bytes) and every connect, refusal and
 reset. Under a virtual loop every byte is a function of the seed (see
 :mod:`hyphal.sim.clock` on entropy), so the digest is the same on every run
-with the same seed and scenario.
+with the same seed and scenario, in this process or another (string
+hashing, ``PYTHONHASHSEED``, plays no part). When two runs part,
+``StreamNetwork(keep_trace=True)`` keeps the events as a list
+(:attr:`StreamNetwork.trace`): the first that differs shows where.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import anyio
 import anyio.abc
 
 from hyphal import _core
+from hyphal.hashing import blake3
 from hyphal.net.transport import Acceptor, HostPort, TransportAttribute
 
 _F64 = struct.Struct("<d")
@@ -290,6 +294,7 @@ class StreamNetwork:
         bandwidth: float = 50e6,
         window: int = 4 * 1024 * 1024,
         loss: float = 0.0,
+        keep_trace: bool = False,
     ) -> None:
         self.rng = random.Random(seed)
         self.base_latency = base_latency
@@ -303,6 +308,9 @@ class StreamNetwork:
         self.datagram_ports: dict[HostPort, DatagramReceiver] = {}
         """Who receives datagrams sent to each address (see :meth:`send_datagram`)."""
         self._hasher = _core.Hasher()
+        self.trace: list[tuple[str, float, str, int, str]] | None = [] if keep_trace else None
+        """With ``keep_trace``: each event the digest covers, as (kind, virtual time, route, size,
+        the bytes' BLAKE3 prefix); for finding where two runs first part (a debugging aid)."""
         self.delivered_bytes = 0
         self.connects = 0
         self.resets = 0
@@ -392,6 +400,8 @@ class StreamNetwork:
         head = f"{src[0]}:{src[1]}>{dst[0]}:{dst[1]}".encode()
         self._hasher.update(kind + _F64.pack(now) + len(head).to_bytes(2, "little") + head)
         self._hasher.update(len(data).to_bytes(8, "little") + data)
+        if self.trace is not None:
+            self.trace.append((kind.decode(), now, head.decode(), len(data), blake3(data).hex()[:16]))
 
     def _ephemeral_port(self, host: NetHost) -> int:
         while host.next_port in host.listeners:
