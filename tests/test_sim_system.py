@@ -154,26 +154,21 @@ async def scenario(root: Path) -> tuple[str, dict[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def seed_one(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int], float]:
-    """The scenario with seed 1: its digest, its stats and the CPU seconds it took (this process's:
-    wall time on a machine shared with other jobs measures them, not the scenario)."""
-    started = time.process_time()
-    digest, stats = run(scenario, tmp_path_factory.mktemp("seed1"), seed=1)
-    return digest, stats, time.process_time() - started
+def seed_one(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]]:
+    """The scenario with seed 1: its digest and its stats (its cost is the suite's, not a test's:
+    speed is measured in benches/)."""
+    return run(scenario, tmp_path_factory.mktemp("seed1"), seed=1)
 
 
-def test_twenty_nodes_three_groups_partition_and_crash(seed_one: tuple[str, dict[str, int], float]) -> None:
-    digest, stats, seconds = seed_one
+def test_twenty_nodes_three_groups_partition_and_crash(seed_one: tuple[str, dict[str, int]]) -> None:
+    digest, stats = seed_one
     assert stats["connects"] > N
     assert stats["groups held at restart"] > 0
     assert len(digest) == 64
-    assert seconds < 30, stats
 
 
-def test_the_same_seed_replays_the_same_trace(
-    tmp_path: Path, seed_one: tuple[str, dict[str, int], float]
-) -> None:
-    digest, stats, _ = seed_one
+def test_the_same_seed_replays_the_same_trace(tmp_path: Path, seed_one: tuple[str, dict[str, int]]) -> None:
+    digest, stats = seed_one
     assert run(scenario, tmp_path / "again", seed=1) == (digest, stats), (
         "a replay parted from the first run: find where with StreamNetwork(keep_trace=True)"
     )
@@ -196,7 +191,7 @@ print(run(test_sim_system.scenario, Path(sys.argv[2]), seed=1)[0])
 
 
 def test_another_process_with_another_hash_seed_replays_the_trace(
-    tmp_path: Path, seed_one: tuple[str, dict[str, int], float]
+    tmp_path: Path, seed_one: tuple[str, dict[str, int]]
 ) -> None:
     """A failing seed from a bug report replays elsewhere: str and bytes hash differently in
     another process (PYTHONHASHSEED), and the digest must not depend on that."""
