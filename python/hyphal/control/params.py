@@ -38,6 +38,12 @@ class Params:
             raise InvalidInput(f"{self._method}: param {key!r} must be true or false")
         return value
 
+    def opt_int(self, key: str, *, minimum: int = 0) -> int | None:
+        value = self._raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise InvalidInput(f"{self._method}: param {key!r} must be an integer of at least {minimum}")
+        return value
+
     def path(self, key: str) -> Path:
         """An absolute path: the daemon's working dir is not the caller's."""
         path = Path(self.text(key))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hyphal.control.methods import blobs, feeds, files, groups
+from hyphal.control.methods import blobs, dht, feeds, files, groups, records, values
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
-__all__ = ["METHODS", "Call", "blobs", "feeds", "files", "groups", "lookup"]
+__all__ = ["METHODS", "Call", "blobs", "dht", "feeds", "files", "groups", "lookup", "records", "values"]
