@@ -234,3 +234,8 @@ async def test_two_nodes_the_holder_gets_what_it_holds() -> None:
             held = b.node.store.get_one(2, got.signed_value.id)
             assert held is not None
             assert held.seq == 2
+            # Announces too: A's lands on B alone, and B's lookup of the topic finds it.
+            topic = b"\x0a" * 32
+            await a.announce(owner, topic, [("192.0.2.9", 4000)])
+            found = await b.lookup(topic)
+            assert [x.public_key for x in found.announces] == [owner.public_key]

@@ -93,7 +93,8 @@ class RecordClient(DhtCore):
         self._published.pop((RecordKind.ANNOUNCE, topic, public_key), None)
 
     def lookup(self, now: float, topic: bytes) -> Operation[LookupResult]:
-        """Find the peers announced for ``topic``: the newest valid announce of each, newest first."""
+        """Find the peers announced for ``topic``: the newest valid announce of each, newest first
+        (those this node holds for others included: the lookup never asks this node)."""
         found: dict[bytes, AnnounceRecord] = {}
 
         def on_reply(t: float, c: Candidate, resp: Response) -> None:
@@ -102,6 +103,9 @@ class RecordClient(DhtCore):
             except DecodeError:
                 self.counters.malformed += 1
                 return
+            take(t, raw)
+
+        def take(t: float, raw: list[bytes]) -> None:
             for item in raw:
                 a = self.counters.verified(AnnounceRecord.decode, item)
                 if a is None or a.topic != topic or a.expires <= t:
@@ -113,6 +117,7 @@ class RecordClient(DhtCore):
                     found[a.public_key] = a
 
         op: Operation[LookupResult] = Operation("lookup", now)
+        take(now, [row.value for row in self.store.get(RecordKind.ANNOUNCE, topic) if row.expires > now])
 
         def done(t: float, lk: Lookup) -> None:
             result = self._result(lk)
