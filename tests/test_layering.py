@@ -33,6 +33,7 @@ PURE_MODULES = [
     "hyphal.feed.manifest",
     "hyphal.feed.bitfield",
     "hyphal.feed.encryption",
+    "hyphal.feed.share",
     # connections
     "hyphal.net.address",
     "hyphal.net.noise",
@@ -73,6 +74,7 @@ PURE_MODULES = [
     "hyphal.dht.record_client",
     "hyphal.dht.node",
     "hyphal.secrets.records",
+    "hyphal.secrets.config",
     # groups
     "hyphal.groups.state",
     "hyphal.groups.session",

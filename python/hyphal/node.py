@@ -9,9 +9,16 @@ in the reverse order and saves the DHT's routing table, so a restart from
 the same data dir comes back with its identity, feeds, blobs and table.
 ``Node()`` without a data dir is ephemeral: a temporary dir, deleted on exit.
 
+The node also runs its share of the replicated secret store on its DHT
+(``node.secrets``, :mod:`hyphal.secrets`): it pulls what it is responsible
+for when it starts, and hands its share off before the DHT closes.
+
 The node also runs the groups it is in (:mod:`hyphal.groups`): create or
 join one, add and fetch files, sync, watch and leave; and, as a backup
 server (``backup_for``), the groups members ask it to hold.
+
+Feeds shared outside groups (``node.shared_feeds``, :mod:`hyphal.replication.discovery`)
+are announced on the DHT under their discovery keys, so a reader finds them by key alone.
 """
 
 from __future__ import annotations
@@ -52,11 +59,14 @@ from hyphal.net.connection import ChannelRequest, Connection, Listener
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.net.transport import Transport
+from hyphal.replication.discovery import FeedDiscovery, SharedFeedFile
 from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
 from hyphal.replication.service import FeedService
 from hyphal.replication.values import PROTOCOL as VALUE_PROTOCOL
 from hyphal.replication.values import ValueService
+from hyphal.secrets.config import SecretsConfig
+from hyphal.secrets.node_secrets import NodeSecrets
 from hyphal.signing import KeyPair
 from hyphal.storage.sqlite import SqliteStorage
 
@@ -67,6 +77,8 @@ BLOBS_DIR = "blobs"
 DHT_DB = "dht.db"
 DHT_TABLE = "dht-table"
 GROUPS_FILE = "groups"
+SHARED_FEEDS_FILE = "shared-feeds"
+SECRETS_FILE = "secrets-owned"
 FEED_WRITER_CONTEXT = "hyphal 2026-11 node feed writer"
 
 
@@ -83,13 +95,15 @@ class Node:
         backup_for: Iterable[bytes] | None = None,
         transport: Transport | None = None,
         connection: ConnectionConfig | None = None,
+        secrets: SecretsConfig | None = None,
     ) -> None:
         """``name``: this device's name in its groups (default: the host name).
         ``advertise``: the ``host:port`` addresses peers reach this node at (default:
         the listen address, or this host's address when listening on a wildcard).
         ``backup_for``: run as a backup server for groups these device keys ask it to hold.
         ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP.
-        ``connection``: the connections' limits and timers (default: :class:`ConnectionConfig`)."""
+        ``connection``: the connections' limits and timers (default: :class:`ConnectionConfig`).
+        ``secrets``: the secret store's replicas, intervals and timeouts (default: :class:`SecretsConfig`)."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
         self._listen = parse_address(listen, allow_port_zero=True)
         self._bootstrap = [parse_address(seed) for seed in bootstrap]
@@ -99,6 +113,8 @@ class Node:
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
         self._transport = transport
         self._connection_config = connection
+        self._secrets_config = secrets or SecretsConfig()
+        self._secrets: NodeSecrets | None = None
         self._stack = contextlib.AsyncExitStack()
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
@@ -170,6 +186,14 @@ class Node:
                 store=dht_store,
             )
         )
+        self._secrets = NodeSecrets(self.dht, self.keypair, data_dir / SECRETS_FILE, self._secrets_config)
+        # Registered after the DHT: the hand-off runs before the DHT closes.
+        stack.push_async_callback(self._secrets.hand_off)
+        await self._secrets.pull()
+        # Shared feeds: announced on the DHT under their discovery keys, found by key alone.
+        self.shared_feeds = FeedDiscovery(self, SharedFeedFile(data_dir / SHARED_FEEDS_FILE, self.keypair))
+        await stack.enter_async_context(self.shared_feeds)
+        await self.shared_feeds.start()
         self._groups = GroupManager(
             self,
             GroupFile(data_dir / GROUPS_FILE, self.keypair),
@@ -190,6 +214,7 @@ class Node:
         # (No shielding scope around this: the task groups inside were entered before it.)
         await self._stack.aclose()
         self._groups = None
+        self._secrets = None
 
     def _dht_driver(self, **options: Any) -> UdpDht:
         """The DHT driver, given ``UdpDht``'s options (the simulator's node overrides it)."""
@@ -289,6 +314,15 @@ class Node:
 
     async def _route_backup(self, request: ChannelRequest) -> bool:
         return self._groups is not None and await self._groups.handle_backup_channel(request)
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> NodeSecrets:
+        """The replicated secret store, used as this node's identity (see :class:`NodeSecrets`)."""
+        if self._secrets is None:
+            raise InvalidInput("the node is not running (use `async with Node(...)`)")
+        return self._secrets
 
     # -- groups ------------------------------------------------------------------------------
 

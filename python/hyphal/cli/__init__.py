@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
+from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
 from hyphal.config import Config
@@ -94,6 +95,7 @@ for command in (
     values.value_group,
     dht.dht_group,
     dht.peers,
+    secrets.secret_group,
 ):
     cli.add_command(command)
 

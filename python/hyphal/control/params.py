@@ -38,18 +38,25 @@ class Params:
             raise InvalidInput(f"{self._method}: param {key!r} must be true or false")
         return value
 
-    def opt_int(self, key: str, *, minimum: int = 0) -> int | None:
-        value = self._raw.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise InvalidInput(f"{self._method}: param {key!r} must be an integer of at least {minimum}")
-        return value
-
     def path(self, key: str) -> Path:
         """An absolute path: the daemon's working dir is not the caller's."""
         path = Path(self.text(key))
         if not path.is_absolute():
             raise InvalidInput(f"{self._method}: param {key!r} must be an absolute path")
         return path
+
+    def opt_int(self, key: str, minimum: int = 0) -> int | None:
+        value = self._raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise InvalidInput(f"{self._method}: param {key!r} must be an integer of at least {minimum}")
+        return value
+
+    def opt_seconds(self, key: str) -> float | None:
+        value = self._raw.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and (not number or value <= 0):
+            raise InvalidInput(f"{self._method}: param {key!r} must be a positive number of seconds")
+        return None if value is None else float(value)
 
     def hex32(self, key: str) -> bytes:
         text = self.text(key)

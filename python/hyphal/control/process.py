@@ -109,6 +109,15 @@ class DaemonProcess:
             self.kill()
             raise HyphalError(f"the node in {self.data_dir} did not stop on SIGTERM") from None
 
+    def exited(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the process to exit: its status, or None if it still runs."""
+        if self._process is None:
+            return 0
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()

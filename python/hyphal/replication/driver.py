@@ -149,6 +149,15 @@ class FeedReplication(ChannelDriver):
                 await self._ran.wait()
             await self.download(0, max(self.feed.length, self._replicator.remote_length))
 
+    async def settle(self, timeout: float | None = None) -> int:
+        """Wait until every attached peer's SYNC is in and its head verified (as :meth:`sync`
+        does); returns the longest length known, here or at a peer. ``TimeoutError`` after ``timeout``."""
+        with anyio.fail_after(math.inf if timeout is None else timeout):
+            while not self._replicator.peers_settled():
+                self._ran = anyio.Event()
+                await self._ran.wait()
+        return max(self.feed.length, self._replicator.remote_length)
+
     def cancel(self, handle: int) -> None:
         """Stop download ``handle``; requests only it needed are cancelled."""
         self._run(self._replicator.cancel(handle))

@@ -42,14 +42,22 @@ What it costs, and why it stays correct:
   rebalance, not at once: the pusher covers the responsible set it sees, and
   the holders that push the same copy meanwhile are confirmed, not pushed.
 
-Client side: :meth:`SecretStore.put`, :meth:`SecretStore.get` and
-:meth:`SecretStore.delete` look up the secret id and talk to the closest
-node that answers, falling back to the next closest.
+Joining and leaving: :meth:`SecretStore.pull` asks the nearest nodes to push
+what a node that just joined is now responsible for;
+:meth:`SecretStore.hand_off` pushes everything a node that is about to leave
+holds to the nodes responsible for it without that node, and ends when each
+push was answered (or timed out).
+
+Client side: :meth:`SecretStore.put`, :meth:`SecretStore.get` (and
+:meth:`SecretStore.read`, with the record) and :meth:`SecretStore.delete`
+look up the secret id and talk to the closest node that answers, falling
+back to the next closest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hyphal import _core
@@ -72,6 +80,20 @@ KIND_SECRET = 16
 KIND_NONCE = 17
 FOREVER = 1e18
 TOMBSTONE_TTL = 30 * 86400.0
+
+
+@dataclass(slots=True)
+class Handoff:
+    """What :meth:`SecretStore.hand_off` did."""
+
+    secrets: int = 0
+    """Secrets (and tombstones) this node held."""
+    pushed: int = 0
+    """Pushes to nodes that become responsible and had not confirmed our version."""
+    acknowledged: int = 0
+    """Pushes the receiver answered (it holds that version, or a newer one)."""
+    already: int = 0
+    """Nodes that become responsible and had confirmed our version: not pushed again."""
 
 
 class SecretStore:
@@ -249,10 +271,96 @@ class SecretStore:
             else:
                 self._rebalance(now, sid)
 
-    def pull(self, now: float) -> None:
-        """Ask our nearest neighbours to push what we are now responsible for (after joining)."""
-        for c in self.node.table.closest(self.node.id, self.replicas * 2):
-            self.node.request(now, c.addr, SECRET_PULL, expect_id=c.id)
+    def pull(self, now: float) -> Operation[int]:
+        """Ask our nearest neighbours to push what we are now responsible for (after joining).
+
+        The result is how many answered; their pushes follow the answer, each on its own."""
+        op: Operation[int] = Operation("secret pull", now)
+        asked = self.node.table.closest(self.node.id, self.replicas * 2)
+        pending, answered = len(asked), 0
+
+        def done(o: Operation[tuple[Response, NodeRecord] | None]) -> None:
+            nonlocal pending, answered
+            pending -= 1
+            answered += o.error is None and o.result() is not None
+            if pending == 0:
+                op._finish(o.finished_at or now, answered)
+
+        for c in asked:
+            self.node.request(now, c.addr, SECRET_PULL, expect_id=c.id).on_done(done)
+        if not asked:
+            op._finish(now, 0)
+        return op
+
+    def hand_off(self, now: float) -> Operation[Handoff]:
+        """Before leaving: push every secret held to the nodes responsible for it without us.
+
+        Each secret has ``replicas`` places among the live nodes we know, nearest first. A node
+        that confirmed the version we hold fills its place as it is; the others are pushed, and
+        a push nobody answers (the node left, and we have not noticed yet) passes its place on to
+        the next nearest node. Every request ends (answered or timed out), so this does."""
+        op: Operation[Handoff] = Operation("secret hand-off", now)
+        report = Handoff()
+        pending = 0
+        started = False
+
+        def settle(t: float) -> None:
+            if started and pending == 0:
+                op._finish(t, report)
+
+        def fill(t: float, record: SecretRecord, queue: list[Contact]) -> None:
+            """Fill one place with the nearest node left in ``queue``."""
+            nonlocal pending
+            confirmed = self._confirmed.get(record.id, {})
+            while queue:
+                contact = queue.pop(0)
+                if confirmed.get(contact.id) == contact.record.seq:
+                    report.already += 1
+                    return
+                report.pushed += 1
+                pending += 1
+                sent = self.node.request(
+                    t,
+                    contact.addr,
+                    SECRET_REPLICATE,
+                    target=record.id,
+                    payload=record.encoded,
+                    expect_id=contact.id,
+                )
+
+                def done(o: Operation[tuple[Response, NodeRecord] | None]) -> None:
+                    nonlocal pending
+                    pending -= 1
+                    t2 = o.finished_at or t
+                    reply = None if o.error is not None else o.result()
+                    if reply is not None and reply[0].status in (Status.OK, Status.SEQ_TOO_OLD):
+                        report.acknowledged += 1
+                    else:
+                        fill(t2, record, queue)
+                    settle(t2)
+
+                sent.on_done(done)
+                return
+
+        for sid in sorted(self._held):
+            record = self.record(sid)
+            if record is None:
+                continue
+            report.secrets += 1
+            queue = self._successors(sid)
+            for _ in range(min(self.replicas, len(queue))):
+                fill(now, record, queue)
+        started = True
+        settle(now)
+        return op
+
+    def _successors(self, sid: bytes) -> list[Contact]:
+        """The live nodes we know, nearest ``sid`` first, ourselves left out (we are leaving)."""
+        live = [c for c in self.node.table.closest(sid, self.replicas + 8) if c.failures == 0]
+        live = [c for c in live if c.id != self.node.id]
+        if not live:
+            return []
+        return [live[i] for i in _core.xor_closest(sid, b"".join(c.id for c in live), len(live))]
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -357,8 +465,24 @@ class SecretStore:
 
     def get(self, now: float, reader: KeyPair, owner: bytes, url: str) -> Operation[bytes]:
         """Read and decrypt a secret of ``owner`` as ``reader`` (the owner or a key on its ACL)."""
-        sid = secret_id(owner, locator(url))
         op: Operation[bytes] = Operation("secret get", now)
+
+        def opened(o: Operation[tuple[SecretRecord, bytes]]) -> None:
+            t = o.finished_at or now
+            if o.error is not None:
+                op._finish(t, error=o.error)
+            else:
+                op._finish(t, o.result()[1])
+
+        self.read(now, reader, owner, url).on_done(opened)
+        return op
+
+    def read(
+        self, now: float, reader: KeyPair, owner: bytes, url: str
+    ) -> Operation[tuple[SecretRecord, bytes]]:
+        """:meth:`get`, with the record it opened (its version and readers)."""
+        sid = secret_id(owner, locator(url))
+        op: Operation[tuple[SecretRecord, bytes]] = Operation("secret get", now)
 
         def answer(t: float, status: int, payload: bytes) -> bool:
             if status == Status.NOT_FOUND:
@@ -372,6 +496,10 @@ class SecretStore:
                     return False
                 op._finish(t, error=NotAvailable("the secret was deleted"))
                 return True
+            if status == Status.UNAUTHORIZED:
+                why = "this key is neither its owner nor one of its readers (or the clocks differ a lot)"
+                op._finish(t, error=Unauthorized(f"secret read refused: {why}"))
+                return True
             if status != Status.OK:
                 op._finish(t, error=Unauthorized(f"secret read refused (status {status})"))
                 return True
@@ -379,7 +507,7 @@ class SecretStore:
                 record = SecretRecord.decode(payload)
                 if record.id != sid:
                     raise VerificationError("the node answered with another secret")
-                op._finish(t, record.open(reader))
+                op._finish(t, (record, record.open(reader)))
             except (DecodeError, VerificationError) as e:
                 op._finish(t, error=e)
             return True
@@ -419,7 +547,7 @@ class SecretStore:
 
         def ask(t: float, candidates: list[tuple[NodeRecord, Addr]]) -> None:
             if not candidates:
-                op._finish(t, error=NotAvailable("no node holding the secret answered"))
+                op._finish(t, error=NotAvailable("no node holds it (none of the closest nodes had a copy)"))
                 return
             (record, addr), rest = candidates[0], candidates[1:]
             request = SecretRequest.sign(keypair, kind, sid, record.id, t, body, self.node.random_bytes)
@@ -443,4 +571,12 @@ class SecretStore:
         lookup.on_done(found)
 
 
-__all__ = ["KIND_NONCE", "KIND_SECRET", "SECRET_PULL", "SECRET_REPLICATE", "SECRET_REQUEST", "SecretStore"]
+__all__ = [
+    "KIND_NONCE",
+    "KIND_SECRET",
+    "SECRET_PULL",
+    "SECRET_REPLICATE",
+    "SECRET_REQUEST",
+    "Handoff",
+    "SecretStore",
+]

@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from hyphal.control.methods import blobs, dht, feeds, files, groups, records, values
+from hyphal.control.methods import secrets as secrets
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
-__all__ = ["METHODS", "Call", "blobs", "dht", "feeds", "files", "groups", "lookup", "records", "values"]
+__all__ = [
+    "METHODS",
+    "Call",
+    "blobs",
+    "dht",
+    "feeds",
+    "files",
+    "groups",
+    "lookup",
+    "records",
+    "secrets",
+    "values",
+]
