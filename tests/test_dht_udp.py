@@ -13,7 +13,7 @@ from hyphal.dht import DhtConfig
 from hyphal.dht.records import NodeRecord
 from hyphal.dht.routing import RoutingTable
 from hyphal.dht.udp import UdpDht
-from hyphal.errors import InvalidInput
+from hyphal.errors import InvalidInput, SeqConflict
 from hyphal.signing import KeyPair
 
 NODES = 30
@@ -198,3 +198,44 @@ async def test_udp_secret_store(tmp_path: Path) -> None:
             with anyio.fail_after(5):
                 while sum(1 for s in stores if s.held) < 5:
                     await anyio.wait_all_tasks_blocked()
+
+
+@pytest.mark.anyio
+async def test_two_nodes_the_holder_gets_what_it_holds() -> None:
+    """In a two-node DHT a put lands only on the other node (a lookup never asks itself): that
+    holder's get must read its own store, and a mutable get still keeps the highest seq."""
+    owner = KeyPair(b"\x55" * 32)
+    with anyio.fail_after(20):
+        async with (
+            UdpDht(_keypair(0), config=CONFIG) as a,
+            UdpDht(_keypair(1), config=CONFIG, seeds=[a.address]) as b,
+        ):
+            stored = await a.put_immutable(b"held by b alone")
+            assert stored.stored == 1
+            assert b.node.store.get_one(1, stored.key) is not None
+            assert await b.get_immutable(stored.key) == b"held by b alone"
+            assert await a.get_immutable(stored.key) == b"held by b alone"
+
+            put = await a.put_mutable(owner, b"v1", salt=b"s")
+            assert (put.stored, put.seq) == (1, 1)
+            got = await b.get_mutable(owner.public_key, b"s")
+            assert got.signed_value is not None
+            assert (got.signed_value.seq, got.signed_value.value) == (1, b"v1")
+            # B, the holder, writes next: its seq follows its own copy's, and CAS sees it.
+            with pytest.raises(SeqConflict):
+                await b.put_mutable(owner, b"stale", salt=b"s", cas=0)
+            again = await b.put_mutable(owner, b"v2", salt=b"s", cas=1)
+            assert again.seq == 2
+            # A holds v2 now, B still v1: B's get prefers the higher remote seq and
+            # repairs its own copy.
+            got = await b.get_mutable(owner.public_key, b"s")
+            assert got.signed_value is not None
+            assert (got.signed_value.seq, got.signed_value.value) == (2, b"v2")
+            held = b.node.store.get_one(2, got.signed_value.id)
+            assert held is not None
+            assert held.seq == 2
+            # Announces too: A's lands on B alone, and B's lookup of the topic finds it.
+            topic = b"\x0a" * 32
+            await a.announce(owner, topic, [("192.0.2.9", 4000)])
+            found = await b.lookup(topic)
+            assert [x.public_key for x in found.announces] == [owner.public_key]

@@ -294,3 +294,18 @@ def test_dead_nodes_cost_a_few_round_trips_not_seconds() -> None:
     # Per-node timeouts of a few RTTs: dead nodes roughly double a lookup, they don't add seconds.
     assert statistics.median(degraded) < 3 * statistics.median(healthy)
     assert max(degraded) < sim.config.max_timeout
+
+
+def test_two_nodes_the_only_holder_reads_its_own_store() -> None:
+    sim, (a, b) = build(2, seed=5)
+    owner = KeyPair(b"\x0e" * 32)
+    put = sim.run_until_done(sim.start(a, lambda n, now: n.put_immutable(now, b"only on b")))
+    assert put.result().stored == 1
+    key = put.result().key
+    got = sim.run_until_done(sim.start(b, lambda n, now: n.get_immutable(now, key)))
+    assert got.result().value == b"only on b"
+    sim.run_until_done(sim.start(a, lambda n, now: n.put_mutable(now, owner, b"m1")))
+    got_m = sim.run_until_done(sim.start(b, lambda n, now: n.get_mutable(now, owner.public_key)))
+    signed = got_m.result().signed_value
+    assert signed is not None
+    assert (signed.seq, signed.value) == (1, b"m1")

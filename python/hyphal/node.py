@@ -4,7 +4,7 @@
 unlocks (or creates) the identity in the data dir, opens the feed store
 (SQLite) and the blob store, binds TCP for encrypted connections and UDP on
 the same port for the DHT, and routes every channel a peer opens to the
-service of its protocol (feeds, manifests, blobs). Leaving stops everything
+service of its protocol (feeds, manifests, blobs, signed values). Leaving stops everything
 in the reverse order and saves the DHT's routing table, so a restart from
 the same data dir comes back with its identity, feeds, blobs and table.
 ``Node()`` without a data dir is ephemeral: a temporary dir, deleted on exit.
@@ -65,6 +65,8 @@ from hyphal.replication.driver import FeedReplication
 from hyphal.replication.service import PROTOCOLS as FEED_PROTOCOLS
 from hyphal.replication.service import FeedService
 from hyphal.replication.state import ReplicatorConfig
+from hyphal.replication.values import PROTOCOL as VALUE_PROTOCOL
+from hyphal.replication.values import ValueService
 from hyphal.secrets.config import SecretsConfig
 from hyphal.secrets.node_secrets import NodeSecrets
 from hyphal.signing import KeyPair
@@ -146,6 +148,8 @@ class Node:
         self._groups: GroupManager | None = None
         self.router = ChannelRouter()
         self.feeds = FeedService(self.config.replication)
+        self.values = ValueService(self)
+        """Signed values this node writes or follows (:mod:`hyphal.replication.values`)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -183,8 +187,10 @@ class Node:
         self.router.route(BLOB_PROTOCOL, self._serve_blobs)
         self.router.route(GROUP_PROTOCOL, self._route_group)
         self.router.route(BACKUP_PROTOCOL, self._route_backup)
+        self.router.route(VALUE_PROTOCOL, self.values.handle)
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
+        await stack.enter_async_context(self.values)
         self.pool = await stack.enter_async_context(
             ConnectionPool(
                 self.keypair,
@@ -309,6 +315,7 @@ class Node:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.router.serve, connection)
                 await self.feeds.connected(connection)
+                await self.values.connected(connection)
                 if self._groups is not None:
                     await self._groups.connected(connection)
                 ready.set()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from hyphal.cli import blobs, feeds, files, groups, node
+from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
@@ -91,6 +91,10 @@ for command in (
     files.watch,
     feeds.feed_group,
     blobs.blob_group,
+    records.record_group,
+    values.value_group,
+    dht.dht_group,
+    dht.peers,
     secrets.secret_group,
 ):
     cli.add_command(command)

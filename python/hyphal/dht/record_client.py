@@ -29,7 +29,7 @@ from hyphal.dht.messages import (
     encode_mutable_put,
 )
 from hyphal.dht.operation import LookupResult, Operation, PutResult
-from hyphal.dht.record_store import RecordKind, RecordStore
+from hyphal.dht.record_store import RecordKind, RecordStore, StoredRecord
 from hyphal.dht.records import Addr, AnnounceRecord, NodeRecord
 from hyphal.errors import DecodeError, InvalidInput, SeqConflict
 from hyphal.signed_value import SignedValue, value_id
@@ -93,7 +93,8 @@ class RecordClient(DhtCore):
         self._published.pop((RecordKind.ANNOUNCE, topic, public_key), None)
 
     def lookup(self, now: float, topic: bytes) -> Operation[LookupResult]:
-        """Find the peers announced for ``topic``: the newest valid announce of each, newest first."""
+        """Find the peers announced for ``topic``: the newest valid announce of each, newest first
+        (those this node holds for others included: the lookup never asks this node)."""
         found: dict[bytes, AnnounceRecord] = {}
 
         def on_reply(t: float, c: Candidate, resp: Response) -> None:
@@ -102,6 +103,9 @@ class RecordClient(DhtCore):
             except DecodeError:
                 self.counters.malformed += 1
                 return
+            take(t, raw)
+
+        def take(t: float, raw: list[bytes]) -> None:
             for item in raw:
                 a = self.counters.verified(AnnounceRecord.decode, item)
                 if a is None or a.topic != topic or a.expires <= t:
@@ -113,6 +117,7 @@ class RecordClient(DhtCore):
                     found[a.public_key] = a
 
         op: Operation[LookupResult] = Operation("lookup", now)
+        take(now, [row.value for row in self.store.get(RecordKind.ANNOUNCE, topic) if row.expires > now])
 
         def done(t: float, lk: Lookup) -> None:
             result = self._result(lk)
@@ -138,8 +143,16 @@ class RecordClient(DhtCore):
         return self._put(now, "put_immutable", key, Method.GET_IMMUTABLE, Method.PUT_IMMUTABLE, lambda: value)
 
     def get_immutable(self, now: float, key: bytes) -> Operation[LookupResult]:
-        """Find the value stored under ``key``; the result's ``value`` is None when nobody had it."""
+        """Find the value stored under ``key``; the result's ``value`` is None when nobody had it.
+
+        A copy this node holds for others answers at once: the lookup excludes this node, so
+        without it a holder (in a two-node DHT, the only one) would ask everyone but itself.
+        """
         op: Operation[LookupResult] = Operation("get_immutable", now)
+        row = self.store.get_one(RecordKind.IMMUTABLE, key)
+        if row is not None and row.expires > now and immutable_key(row.value) == key:
+            op._finish(now, LookupResult(key, [], value=row.value))
+            return op
         found: list[bytes] = []
 
         def on_reply(t: float, c: Candidate, resp: Response) -> None:
@@ -185,7 +198,7 @@ class RecordClient(DhtCore):
         """
         key = value_id(keypair.public_key, salt)
         op: Operation[PutResult] = Operation("put_mutable", now)
-        latest = self._collect_mutable(key)
+        latest = self._collect_mutable(now, key)
 
         def after_get(t: float, lk: Lookup) -> None:
             best = latest.best
@@ -220,16 +233,18 @@ class RecordClient(DhtCore):
         )
 
     def get_mutable(self, now: float, public_key: bytes, salt: bytes = b"") -> Operation[LookupResult]:
-        """The highest valid seq the closest nodes hold (``signed_value``), repairing stale copies."""
+        """The highest valid seq this node and the closest nodes hold (``signed_value``), repairing
+        stale copies (this node's own too, if it holds one)."""
         key = value_id(public_key, salt)
         op: Operation[LookupResult] = Operation("get_mutable", now)
-        latest = self._collect_mutable(key)
+        latest = self._collect_mutable(now, key)
 
         def done(t: float, lk: Lookup) -> None:
             result = self._result(lk)
             best = result.signed_value = latest.best
             if best is not None and self.config.repair_on_get:
                 result.repaired = self._repair(t, lk, key, best, latest.seqs)
+                self._repair_local(t, key, best)
             op._finish(t, result)
 
         self._lookup(now, key, Method.GET_MUTABLE, on_reply=latest.on_reply, on_done=done)
@@ -244,8 +259,20 @@ class RecordClient(DhtCore):
     def stop_publishing(self, kind: int, key: bytes, sub: bytes = b"") -> None:
         self._published.pop((kind, key, sub), None)
 
-    def _collect_mutable(self, key: bytes) -> _MutableCollector:
-        return _MutableCollector(self, key)
+    def _collect_mutable(self, now: float, key: bytes) -> _MutableCollector:
+        """A collector that starts from the copy this node holds for others, if any: the lookup
+        excludes this node, and a holder must not read (or put over) an older seq than its own."""
+        latest = _MutableCollector(self, key)
+        row = self.store.get_one(RecordKind.MUTABLE, key)
+        if row is not None and row.expires > now:
+            latest.offer(row.value)
+        return latest
+
+    def _repair_local(self, now: float, key: bytes, best: SignedValue) -> None:
+        row = self.store.get_one(RecordKind.MUTABLE, key)
+        if row is not None and row.seq < best.seq:
+            expires = now + self.config.record_ttl
+            self.store.put(StoredRecord(RecordKind.MUTABLE, key, b"", best.seq, best.encode(), expires))
 
     def _repair(self, now: float, lk: Lookup, key: bytes, best: SignedValue, seqs: dict[bytes, int]) -> int:
         payload = encode_mutable_put(best.encode(), None)
@@ -387,18 +414,23 @@ class _MutableCollector:
     def on_reply(self, now: float, c: Candidate, resp: Response) -> None:
         if not resp.payload:
             return
-        signed = self.node.counters.verified(SignedValue.decode_verified, resp.payload)
+        signed = self.offer(resp.payload)
+        if signed is not None:
+            self.seqs[c.id] = signed.seq
+
+    def offer(self, encoded: bytes) -> SignedValue | None:
+        """Consider one encoded value (a holder's answer, or this node's own copy); the value if it
+        verifies under the expected id."""
+        signed = self.node.counters.verified(SignedValue.decode_verified, encoded)
         if signed is None:
-            return
+            return None
         if signed.id != self.key:
             self.node.counters.forged += 1
-            return
-        self.seqs[c.id] = signed.seq
+            return None
         validate = self.node.config.validate_mutable
-        if validate is not None and not validate(signed):
-            return
-        if self.best is None or signed.seq > self.best.seq:
+        if (validate is None or validate(signed)) and (self.best is None or signed.seq > self.best.seq):
             self.best = signed
+        return signed
 
 
 __all__ = ["RecordClient"]

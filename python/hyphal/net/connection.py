@@ -413,6 +413,10 @@ class Connection:
     def notify_when_send_room(self, channel: Channel) -> None:
         self._room_waiters[channel] = None
 
+    def channels(self) -> list[Channel]:
+        """The channels open (or opening) on this connection now, for status displays."""
+        return list(self._channels.values())
+
     def channel_closed(self, channel: Channel) -> None:
         if self._channels.get(channel.number) is channel:
             del self._channels[channel.number]

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from hyphal.control.methods import blobs, feeds, files, groups
+from hyphal.control.methods import blobs, dht, feeds, files, groups, records, values
 from hyphal.control.methods import secrets as secrets
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
-__all__ = ["METHODS", "Call", "blobs", "feeds", "files", "groups", "lookup", "secrets"]
+__all__ = [
+    "METHODS",
+    "Call",
+    "blobs",
+    "dht",
+    "feeds",
+    "files",
+    "groups",
+    "lookup",
+    "records",
+    "secrets",
+    "values",
+]
