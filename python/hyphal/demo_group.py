@@ -8,7 +8,9 @@ Each node is a `hyphal node run` (or `hyphal serve --backup`) process on
 3. C runs as a backup server authorised for A's key; A asks it to hold the group.
 4. A stops.
 5. B adds a file; a new device D joins with B's invite and syncs from B and C,
-   and checks every file again, A's included.
+   and checks every file again, A's included, and how many bytes each served it.
+6. B creates a feed and shares its key; D finds it through the DHT alone and reads it.
+7. B stores a secret in the replicated store for D and stops; D still reads it.
 
 Exits non-zero if anything does not hold; every node process is stopped at the end.
 Usage: ``python -m hyphal.demo_group``.
@@ -16,7 +18,9 @@ Usage: ``python -m hyphal.demo_group``.
 
 from __future__ import annotations
 
+import base64
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,13 +28,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from hyphal.control.process import DaemonProcess, run_cli
+from hyphal.control.process import DaemonProcess, hyphal_command, run_cli
 from hyphal.errors import HyphalError
 from hyphal.hashing import blake3
 
 BIG_FILE_SIZE = 6 * 2**20
 BACKUP_DEADLINE = 30.0
 POLL_INTERVAL = 0.2
+SECRET = b"sk-demo-8c1f2e"
 
 
 class DemoFailure(Exception):
@@ -97,6 +102,16 @@ def sync(node: DaemonProcess) -> dict[str, Any]:
     return result
 
 
+def cli_output(data_dir: Path, *args: str) -> bytes:
+    """What ``hyphal --data-dir DATA_DIR ARGS`` prints for a person (its stdout, as bytes)."""
+    done = subprocess.run(
+        [*hyphal_command(), "--data-dir", str(data_dir), *args], capture_output=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise DemoFailure(f"hyphal {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
 def served_to(provider: DaemonProcess, reader: DaemonProcess) -> int:
     """Blob bytes ``provider`` has sent to ``reader`` (from its status)."""
     return int(run_cli(provider.data_dir, "status")["blobs_served"].get(reader.public_key, 0))
@@ -148,7 +163,23 @@ def run(root: Path, stack: ExitStack) -> None:
     served = {node.data_dir.name: served_to(node, d) for node in (b, c)}
     print("   bytes served to D: " + ", ".join(f"{name} {n:,}" for name, n in served.items()))
     check(served["backup"] > 0, "the backup served D bytes of A's files")
-    for node in (b, c, d):
+
+    print("6. B shares a feed by its key alone; D reads it through the DHT, given no address of B")
+    share = run_cli(b.data_dir, "feed", "create")["share"]
+    lines = b"".join(f"reading {i}: {i * 7 % 100} C\n".encode() for i in range(20_000))
+    appended = run_cli(b.data_dir, "feed", "append", share, str(demo.write("readings.log", lines)))
+    print(f"   share string {share[:40]}… ({appended['length']} blocks)")
+    read = cli_output(d.data_dir, "feed", "cat", share)
+    check(read == lines, f"D read all {len(read):,} bytes of B's feed, every block verified")
+
+    print("7. B keeps a secret in the replicated store for D, then stops; D still reads it")
+    url = "https://api.example.com"
+    run_cli(b.data_dir, "secret", "put", url, "--file", str(demo.write("api-key", SECRET)))
+    run_cli(b.data_dir, "secret", "grant", url, d.public_key)
+    check(b.stop() == 0, "B exited cleanly on SIGTERM (handing its share of the secrets on)")
+    got = run_cli(d.data_dir, "secret", "get", b.public_key, url)
+    check(base64.b64decode(got["value"]) == SECRET, f"D read B's secret for {url} with B gone")
+    for node in (c, d):
         check(node.stop() == 0, f"{node.data_dir.name} exited cleanly on SIGTERM")
     print("All checks held.")
 
