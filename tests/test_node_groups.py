@@ -374,3 +374,21 @@ async def test_a_closed_group_stays_closed_across_restarts_until_opened(tmp_path
         assert a.group_manager.closed() == []
         with pytest.raises(NotAvailable):
             await a.open_group("g")  # open already
+
+
+async def test_a_group_closed_and_opened_while_connected_replicates_again(tmp_path: Path) -> None:
+    """Closing a group leaves the node's connections up; opening it again must attach its repos
+    afresh on them (the old channels were once left open, and opening failed as 'already open')."""
+    async with (
+        Node(tmp_path / "a", listen="127.0.0.1:0", name="alice") as a,
+        Node(tmp_path / "b", listen="127.0.0.2:0", name="bob") as b,
+    ):
+        ga = await a.create_group("g")
+        ga.add_bytes("one.txt", b"first")
+        gb = await b.join_group(ga.invite().to_uri())
+        await until(gb, lambda: names(gb) == {"one.txt"})
+        await b.close_group("g")
+        gb = await b.open_group("g")
+        ga.add_bytes("two.txt", b"second")
+        await until(gb, lambda: names(gb) == {"one.txt", "two.txt"})
+        assert await gb.read("two.txt") == b"second"

@@ -63,11 +63,12 @@ async def test_feeds_replicate_between_services_and_unknown_feeds_are_declined(t
                         assert await copy.feed.get(2) == b"three"
                         while a_router.rejected.get("not available here", 0) < 2:
                             await a_router.rejections.wait()
-                        # Removed: it is forgotten and its channels close.
-                        b_feeds.remove(copy.feed.discovery_key)
+                        # Removed: it is forgotten, and its channels are closed when remove returns.
+                        channels = [p.channel for p in copy._peers.values()]
+                        await b_feeds.remove(copy.feed.discovery_key)
                         assert b_feeds.get(copy.feed.discovery_key) is None
-                        while copy.peer_count:
-                            await anyio.wait_all_tasks_blocked()
+                        assert copy.peer_count == 0
+                        assert channels and all(c.close_reason == "stopped" for c in channels)
                         tg.cancel_scope.cancel()
         assert a_feeds.get(writer.discovery_key) is not None
         assert a_feeds.get(elsewhere.discovery_key) is None

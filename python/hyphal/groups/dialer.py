@@ -91,7 +91,15 @@ class Dialer(TaskOwner):
         done = self._attached.get(connection)
         if done is not None:
             await done.wait()
-            return
+            if self._replication.attached_to(connection):
+                return
+            if connection.remote_public_key in self._replication.refused:
+                return  # it declined the group on this connection: no asking again
+            # The channel ended with the connection still up: the peer closed the group (and
+            # opens it again now), so the channel is opened afresh.
+            if self._attached.get(connection) is done:
+                del self._attached[connection]
+            return await self.attach(connection)
         done = self._attached[connection] = anyio.Event()
         try:
             await self._replication.attach(connection)

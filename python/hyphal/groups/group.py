@@ -230,9 +230,9 @@ class Group(TaskOwner):
         await self._stack.aclose()
         for repo in [self.own_repo, *self.repos.values()]:
             if repo is not None:
-                repo.close()
                 # A closed or left group replicates nothing more: its repos' channels go too.
-                self._host.feeds.remove(repo.feed.discovery_key)
+                await self._host.feeds.remove(repo.feed.discovery_key)
+                repo.close()
         await super()._stopping()
 
     # -- connections and presence ------------------------------------------------------------

@@ -45,6 +45,17 @@ class PeerChannel:
     outbox: Outbox
 
 
+async def close_channels(channels: list[Channel], reason: str) -> None:
+    """Close ``channels`` even while cancelled: a driver that stops closes what it opened.
+
+    The connections outlive their drivers (a group closed on a running node): a channel pair left
+    open on one would make attaching the same feed or group there again fail as "already open".
+    """
+    with anyio.CancelScope(shield=True):
+        for channel in channels:
+            await channel.aclose(reason)
+
+
 class ChannelDriver(TaskOwner):
     """Runs a sans-I/O machine over one channel per peer; see the module docstring.
 
@@ -73,13 +84,18 @@ class ChannelDriver(TaskOwner):
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._group is not None
+        # Taken first: a peer's reader forgets it when cancelled, without closing its channel.
+        channels = [peer.channel for peer in self._peers.values()]
         try:
             await self._stopping()
         finally:
             # Always leave the task group, even if stopping failed: one left entered corrupts
             # its task's cancel scopes. The timer runs forever, so cancel first.
             self._group.cancel_scope.cancel()
-            result = await self._group.__aexit__(exc_type, exc, tb)
+            try:
+                result = await self._group.__aexit__(exc_type, exc, tb)
+            finally:
+                await close_channels(channels, "stopped")
         return result
 
     # -- peers ---------------------------------------------------------------------------

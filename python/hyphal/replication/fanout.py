@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from types import TracebackType
 
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.connection import Channel, Connection
+from hyphal.net.driver import close_channels
 from hyphal.net.outbox import CHANNEL_ENDED, Outbox
 from hyphal.notifier import Notifier
 
@@ -53,6 +55,23 @@ class Fanout(TaskOwner):
         self._spawn(self._writer, sub)
         self._spawn(self._reader, sub)
         return sub
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        # Taken first: a subscriber's reader forgets it when cancelled, without closing its channel.
+        channels = [sub.channel for sub in self.subscribers]
+        try:
+            return await super().__aexit__(exc_type, exc, tb)
+        finally:
+            await close_channels(channels, "stopped")
+
+    def attached_to(self, connection: Connection) -> bool:
+        """The channel runs on ``connection`` now."""
+        return any(sub.connection is connection for sub in self.subscribers)
 
     def broadcast(self, message: bytes, *, skip: Subscriber | None = None) -> None:
         for sub in self.subscribers:

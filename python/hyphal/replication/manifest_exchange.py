@@ -63,6 +63,16 @@ async def serve_manifest(connection: Connection, channel: Channel, feed_key: byt
     sends a MAC that does not verify (logged; the channel is closed).
     """
     try:
+        await _answer(connection, channel, feed_key, manifest)
+    finally:
+        # Also when the replication stops first (a group closed on this node): a pair left open
+        # would make attaching the feed again on this connection fail as "already open".
+        with anyio.CancelScope(shield=True):
+            await channel.aclose()
+
+
+async def _answer(connection: Connection, channel: Channel, feed_key: bytes, manifest: bytes) -> None:
+    try:
         mac = await channel.receive()
     except CHANNEL_ENDED:
         return
@@ -77,7 +87,6 @@ async def serve_manifest(connection: Connection, channel: Channel, feed_key: byt
         await channel.send(manifest)
     except CHANNEL_ENDED:
         return
-    await channel.aclose()
 
 
 __all__ = ["PROTOCOL", "fetch_manifest", "serve_manifest"]

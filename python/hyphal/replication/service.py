@@ -31,6 +31,7 @@ class FeedService(TaskOwner):
         self._config = config
         self._replications: dict[bytes, FeedReplication] = {}
         self._scopes: dict[bytes, anyio.CancelScope] = {}
+        self._stopped: dict[bytes, anyio.Event] = {}
         # A dict for its order: attaching walks it, and a set of id()-hashed connections would
         # attach in memory-address order (a simulation's replay must not depend on that).
         self._connections: dict[Connection, None] = {}
@@ -52,14 +53,20 @@ class FeedService(TaskOwner):
             await self._attach(replication, connection)
         return replication
 
-    def remove(self, discovery_key: bytes) -> None:
-        """Stop replicating a feed (its channels close; its data stays in storage)."""
+    async def remove(self, discovery_key: bytes) -> None:
+        """Stop replicating a feed (its channels close; its data stays in storage).
+
+        Returns once its channels are closed, so adding the feed again at once (a group closed
+        and opened) opens fresh channels instead of finding the old pairs still open."""
         self._replications.pop(discovery_key, None)
         scope = self._scopes.pop(discovery_key, None)
+        stopped = self._stopped.pop(discovery_key, None)
         if scope is not None:
             scope.cancel()
         for key in [k for k in self._attached if k[0] == discovery_key]:
             del self._attached[key]
+        if stopped is not None:
+            await stopped.wait()
 
     async def connected(self, connection: Connection) -> None:
         """A new connection: attach every feed to it, and forget it when it closes.
@@ -100,11 +107,15 @@ class FeedService(TaskOwner):
             done.set()
 
     async def _run(self, replication: FeedReplication, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        with anyio.CancelScope() as scope:
-            self._scopes[replication.feed.discovery_key] = scope
-            async with replication:
-                task_status.started()
-                await anyio.sleep_forever()
+        stopped = self._stopped[replication.feed.discovery_key] = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._scopes[replication.feed.discovery_key] = scope
+                async with replication:
+                    task_status.started()
+                    await anyio.sleep_forever()
+        finally:
+            stopped.set()
 
     async def _forget_when_closed(self, connection: Connection) -> None:
         await connection.closed.wait()

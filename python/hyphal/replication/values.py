@@ -139,7 +139,8 @@ class ValueService(TaskOwner):
     def __init__(self, host: ValueHost) -> None:
         self._host = host
         self._replications: dict[bytes, SignedValueReplication] = {}
-        self._connections: set[Connection] = set()
+        # A dict for its order (id()-hashed connections in a set would make the simulator's runs differ).
+        self._connections: dict[Connection, None] = {}
         self._announced: set[bytes] = set()
         self._attaching: dict[tuple[bytes, Connection], anyio.Event] = {}
 
@@ -161,7 +162,7 @@ class ValueService(TaskOwner):
     async def connected(self, connection: Connection) -> None:
         """A new connection: attach every value to it, and forget it when it closes."""
         if connection not in self._connections:
-            self._connections.add(connection)
+            self._connections[connection] = None
             self._spawn(self._forget_when_closed, connection)
         for replication in list(self._replications.values()):
             await self._attach(replication, connection)
@@ -200,7 +201,7 @@ class ValueService(TaskOwner):
 
     async def _forget_when_closed(self, connection: Connection) -> None:
         await connection.closed.wait()
-        self._connections.discard(connection)
+        self._connections.pop(connection, None)
 
     # -- by key, through the DHT -------------------------------------------------------------
 

@@ -164,12 +164,14 @@ class SecretRecord:
         version: int,
         plaintext: bytes,
         readers: tuple[bytes, ...] = (),
-        random_bytes: Callable[[int], bytes] = _random.token_bytes,
+        random_bytes: Callable[[int], bytes] | None = None,
     ) -> SecretRecord:
         """Encrypt ``plaintext`` for the owner and ``readers`` and sign the result.
 
         ``random_bytes`` makes the data key and nonce (a CSPRNG; the simulator passes its seeded one).
         """
+        # Looked up per call, not bound as a default: the simulator seeds ``secrets.token_bytes``.
+        random_bytes = random_bytes or _random.token_bytes
         if len(plaintext) > MAX_PLAINTEXT:
             raise InvalidInput(f"a secret is at most {MAX_PLAINTEXT} bytes")
         loc = locator(url)
@@ -293,8 +295,9 @@ class SecretRequest:
         node_id: bytes,
         now: float,
         body: bytes = b"",
-        random_bytes: Callable[[int], bytes] = _random.token_bytes,
+        random_bytes: Callable[[int], bytes] | None = None,
     ) -> SecretRequest:
+        random_bytes = random_bytes or _random.token_bytes
         unsigned = cls(
             op,
             secret,
