@@ -68,7 +68,8 @@ async def test_feeds_replicate_between_services_and_unknown_feeds_are_declined(t
                         await b_feeds.remove(copy.feed.discovery_key)
                         assert b_feeds.get(copy.feed.discovery_key) is None
                         assert copy.peer_count == 0
-                        assert channels and all(c.close_reason == "stopped" for c in channels)
+                        assert channels
+                        assert all(c.close_reason == "stopped" for c in channels)
                         tg.cancel_scope.cancel()
         assert a_feeds.get(writer.discovery_key) is not None
         assert a_feeds.get(elsewhere.discovery_key) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, TypeVarTuple
@@ -58,4 +59,31 @@ class TaskOwner:
             self._group.cancel_scope.cancel()
 
 
-__all__ = ["TaskOwner"]
+async def close_stack(stack: contextlib.AsyncExitStack) -> None:
+    """``await stack.aclose()``, with any cycle in the escaping exception's context chain cut.
+
+    Why: when several anyio task groups on one stack re-raise the same CancelledError,
+    contextlib's context fixing can make that exception an ancestor of itself. anyio's
+    ``task_done`` walks ``__context__`` to the first CancelledError and would spin there forever
+    (a node stuck at 100% CPU while stopping under cancellation; seen in the test suite).
+    """
+    try:
+        await stack.aclose()
+    except BaseException as exc:
+        break_context_cycle(exc)
+        raise
+
+
+def break_context_cycle(exc: BaseException) -> None:
+    """Cut ``exc``'s ``__context__`` chain where it first loops back on itself."""
+    seen = {id(exc)}
+    current = exc
+    while current.__context__ is not None:
+        if id(current.__context__) in seen:
+            current.__context__ = None
+            return
+        seen.add(id(current.__context__))
+        current = current.__context__
+
+
+__all__ = ["TaskOwner", "break_context_cycle", "close_stack"]

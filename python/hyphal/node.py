@@ -54,6 +54,7 @@ from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
+from hyphal.lifecycle import close_stack
 from hyphal.net.address import format_address, parse_address
 from hyphal.net.config import ConnectionConfig
 from hyphal.net.connection import Channel, ChannelRequest, Connection, Listener
@@ -157,7 +158,7 @@ class Node:
         try:
             await self._start()
         except BaseException:
-            await self._stack.aclose()
+            await close_stack(self._stack)
             raise
         return self
 
@@ -247,7 +248,7 @@ class Node:
         # Newest first: the connections this node dialled, the DHT, the listener (and the
         # connections it accepted), the services, then the stores.
         # (No shielding scope around this: the task groups inside were entered before it.)
-        await self._stack.aclose()
+        await close_stack(self._stack)
         self._groups = None
         self._secrets = None
 

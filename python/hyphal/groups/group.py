@@ -69,7 +69,7 @@ from hyphal.groups.replication import GroupReplication
 from hyphal.groups.repo import Repo
 from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
-from hyphal.lifecycle import TaskOwner
+from hyphal.lifecycle import TaskOwner, close_stack
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
@@ -227,7 +227,7 @@ class Group(TaskOwner):
             unsubscribe()
         for watcher in self._watchers:
             watcher.close()
-        await self._stack.aclose()
+        await close_stack(self._stack)
         for repo in [self.own_repo, *self.repos.values()]:
             if repo is not None:
                 # A closed or left group replicates nothing more: its repos' channels go too.

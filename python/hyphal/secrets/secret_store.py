@@ -295,8 +295,8 @@ class SecretStore:
     def hand_off(self, now: float) -> Operation[Handoff]:
         """Before leaving: push every secret held to the nodes responsible for it without us.
 
-        Each secret has ``replicas`` places among the live nodes we know, nearest first. A node
-        that confirmed the version we hold fills its place as it is; the others are pushed, and
+        Each secret has ``replicas`` places among the live nodes we know, nearest first. Each is
+        pushed (a node that holds the version already says so, counted in ``already``), and
         a push nobody answers (the node left, and we have not noticed yet) passes its place on to
         the next nearest node. Every request ends (answered or timed out), so this does."""
         op: Operation[Handoff] = Operation("secret hand-off", now)
@@ -311,12 +311,10 @@ class SecretStore:
         def fill(t: float, record: SecretRecord, queue: list[Contact]) -> None:
             """Fill one place with the nearest node left in ``queue``."""
             nonlocal pending
-            confirmed = self._confirmed.get(record.id, {})
+            # Every place is pushed, even one that confirmed this version before: that node may
+            # be leaving too (two holders stopping one after the other each counted the other).
             while queue:
                 contact = queue.pop(0)
-                if confirmed.get(contact.id) == contact.record.seq:
-                    report.already += 1
-                    return
                 report.pushed += 1
                 pending += 1
                 sent = self.node.request(
@@ -335,6 +333,8 @@ class SecretStore:
                     reply = None if o.error is not None else o.result()
                     if reply is not None and reply[0].status in (Status.OK, Status.SEQ_TOO_OLD):
                         report.acknowledged += 1
+                        if reply[0].status == Status.SEQ_TOO_OLD:
+                            report.already += 1
                     else:
                         fill(t2, record, queue)
                     settle(t2)
