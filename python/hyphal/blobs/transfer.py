@@ -459,7 +459,8 @@ class Download:
         # this one included: its provider would otherwise stream groups we hold to the end.
         if self._duplicating():
             for o in list(self._requests.values()):
-                if o is self._probe or o.decoder.done or _any_missing(self._state, o.next, o.end):
+                # Another request's decoder may be busy on a worker thread: only r's is read.
+                if o is self._probe or (o is r and r.decoder.done) or _any_missing(self._state, o.next, o.end):
                     continue
                 self._forget(o)
                 actions.append(Send(o.provider, encode_cancel(o.id)))
@@ -505,13 +506,16 @@ class Download:
 
     def _share(self) -> int:
         """The most groups a new GET may take: ``request_groups``, and with several providers
-        no more than a fair share of what is free, so that each gets about as much and the
-        end game (which duplicates) has only small remainders left to work on."""
+        no more than a fair share of what is free (of a window's worth each, but at least
+        ``MIN_SHARE_GROUPS`` unless that is more than one provider's share). Requests shrink as
+        the free groups do, so a pool is left for whoever finishes first to pull from, and
+        the end game (which duplicates) only meets small remainders."""
         limit = self.config.request_groups
         ready = sum(1 for q in self._providers.values() if q.ready)
         if ready > 1:
-            share = -(-self._state.count(_FREE) // (ready * self.config.window))
-            limit = min(limit, max(MIN_SHARE_GROUPS, share))
+            free = self._state.count(_FREE)
+            share = max(-(-free // (ready * self.config.window)), min(MIN_SHARE_GROUPS, -(-free // ready)))
+            limit = min(limit, share)
         return limit
 
     def _free_run(self, p: _Provider) -> tuple[int, int, _Request | None] | None:
