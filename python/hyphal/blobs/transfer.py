@@ -460,7 +460,11 @@ class Download:
         if self._duplicating():
             for o in list(self._requests.values()):
                 # Another request's decoder may be busy on a worker thread: only r's is read.
-                if o is self._probe or (o is r and r.decoder.done) or _any_missing(self._state, o.next, o.end):
+                if (
+                    o is self._probe
+                    or (o is r and r.decoder.done)
+                    or _any_missing(self._state, o.next, o.end)
+                ):
                     continue
                 self._forget(o)
                 actions.append(Send(o.provider, encode_cancel(o.id)))
@@ -504,7 +508,7 @@ class Download:
                 progress = True
         return actions
 
-    def _share(self) -> int:
+    def _share(self, first_free: int) -> int:
         """The most groups a new GET may take: ``request_groups``, and with several providers
         no more than a fair share of what is free (of a window's worth each, but at least
         ``MIN_SHARE_GROUPS`` unless that is more than one provider's share). Requests shrink as
@@ -513,7 +517,9 @@ class Download:
         limit = self.config.request_groups
         ready = sum(1 for q in self._providers.values() if q.ready)
         if ready > 1:
-            free = self._state.count(_FREE)
+            # Counted only as far as can matter: a large blob's every GET must not scan it all.
+            span = ready * self.config.window * limit
+            free = self._state.count(_FREE, first_free, first_free + span)
             share = max(-(-free // (ready * self.config.window)), min(MIN_SHARE_GROUPS, -(-free // ready)))
             limit = min(limit, share)
         return limit
@@ -523,7 +529,7 @@ class Download:
         i = state.find(_FREE)
         if i < 0:
             return None
-        limit = self._share()
+        limit = self._share(i)
         while i >= 0:
             if p.bits is None or i in p.bits:
                 end = i + 1
