@@ -172,6 +172,32 @@ async def test_provider_joins_mid_download(tmp_path: Path) -> None:
         s.close()
 
 
+@pytest.mark.parametrize("size", [1_000_000, 6_000_000])
+async def test_two_providers_do_not_both_send_the_whole_blob(tmp_path: Path, size: int) -> None:
+    """With the default config one provider's first window could cover a blob this size; the
+    work must be shared and the end game must not have both stream it all (on loopback a
+    duplicate is sent in full long before its CANCEL lands)."""
+    data = os.urandom(size)
+    a, b, dst = stores(tmp_path, "abc")
+    h = a.import_bytes(data).hash
+    b.import_bytes(data)
+    providers = [BlobProvider(a), BlobProvider(b)]
+    sent = [0, 0]
+    for i, provider in enumerate(providers):
+        provider.on_sent = lambda _channel, n, i=i: sent.__setitem__(i, sent[i] + n)
+    me = KeyPair.generate()
+    async with serving(providers[0]) as dial_a, serving(providers[1]) as dial_b:
+        conn_a, conn_b = await dial_a(me), await dial_b(me)
+        async with conn_a, conn_b, BlobDownloader(dst, h) as dl:
+            await dl.add_provider(conn_a)
+            await dl.add_provider(conn_b)
+            await dl.wait(WAIT)
+    assert dst.read(h) == data
+    assert sum(sent) <= 1.15 * size, sent  # the encoded ranges' tree nodes are ~0.5% of it
+    for s in (a, b, dst):
+        s.close()
+
+
 async def request(channel: Channel, message: bytes) -> m.Reply:
     await channel.send(message)
     with anyio.fail_after(WAIT):

@@ -13,15 +13,21 @@ How it works:
 - The blob's groups are striped over the providers: each has a window of
   GETs in flight, and whenever one completes it pulls the next free run of
   groups it holds, so faster providers get more of the work. Providers may
-  join at any time and start pulling at once.
+  join at any time and start pulling at once. With several providers a GET
+  takes at most its fair share of what is free (free groups over providers
+  times window, at least ``MIN_SHARE_GROUPS``): one provider's first window
+  must not swallow a small blob and leave the others nothing but end game.
 - Each GET's reply is verified group by group as it streams in
   (:class:`hyphal._core.RangeDecoder`); verified groups go to the store at
   once. A reply that fails verification drops its provider, and the groups
   it had not delivered go back to the pool for the others.
 - A request without progress for ``stall_timeout`` drops its provider (dead
-  or too slow). When no free work is left, an idle provider duplicates the
-  largest remainder of another's request (end game); whichever delivers a
-  group first wins, and requests whose groups all arrived are cancelled.
+  or too slow). When no free work is left, a provider with nothing in
+  flight steals the back half of the largest remainder not yet stolen of
+  another's request (end game): the owner reaches that part last, so each
+  steal duplicates at most half a remainder, even when the owner's bytes are
+  already on the wire. Whichever delivers a group first wins, and requests
+  whose groups all arrived are cancelled (the owner's as well as the thief's).
 """
 
 from __future__ import annotations
@@ -66,6 +72,10 @@ GROUP_SIZE: int = _core.BLOB_GROUP_SIZE
 
 _FREE, _REQUESTED, _HAVE = 0, 1, 2
 
+MIN_SHARE_GROUPS = 4
+"""The smallest GET the fair share cuts requests down to (64 KiB): smaller ones would
+cost a round of parent nodes and a message each for little balance gained."""
+
 
 @dataclass(frozen=True)
 class DownloadConfig:
@@ -100,8 +110,10 @@ class _Request:
     next: int
     """First group of the range not delivered yet."""
     last_progress: float
+    steal_end: int
+    """Groups from here to ``end`` were stolen by end-game duplicates; ``end`` if none."""
     duplicate_of: _Request | None = None
-    duplicated: bool = False
+    """The request whose tail this one duplicates (end game), while that one runs."""
 
 
 @dataclass(eq=False)
@@ -391,18 +403,23 @@ class Download:
             self._bytes_done = sum(_group_bytes(size, a, b) for a, b in have.runs(True))
 
     def _request(self, p: _Provider, start: int, end: int, size: int, now: float) -> _Request:
-        r = _Request(
-            self._new_id(), p.id, start, end, _core.RangeDecoder(self.hash, size, start, end), start, now
-        )
+        decoder = _core.RangeDecoder(self.hash, size, start, end)
+        r = _Request(self._new_id(), p.id, start, end, decoder, start, now, end)
         p.requests[r.id] = r
         self._requests[r.id] = r
         return r
 
     def _forget(self, r: _Request) -> None:
         """Retire a request; groups it was to fetch and nobody else has in flight become free."""
-        self._requests.pop(r.id, None)
-        if r.duplicate_of is not None:
-            r.duplicate_of.duplicated = False
+        if self._requests.pop(r.id, None) is None:
+            return
+        victim = r.duplicate_of
+        if victim is not None and r.next < r.end:
+            # A thief gone before its tail was in: that tail may be stolen again.
+            victim.steal_end = max(victim.steal_end, r.end)
+        for o in self._requests.values():
+            if o.duplicate_of is r:
+                o.duplicate_of = None  # no longer a duplicate: a request like any other
         p = self._providers.get(r.provider)
         if p is not None:
             p.requests.pop(r.id, None)
@@ -438,12 +455,19 @@ class Download:
         self._bytes_done += new
         self._received += new
         actions: list[Action] = [Store(nodes, groups)]
-        # Requests whose remaining groups all arrived by another route (end game) are done.
+        # Requests whose remaining groups all arrived by another route (end game) are done,
+        # this one included: its provider would otherwise stream groups we hold to the end.
         if self._duplicating():
             for o in list(self._requests.values()):
-                if o is not r and o is not self._probe and not _any_missing(self._state, o.next, o.end):
-                    self._forget(o)
-                    actions.append(Send(o.provider, encode_cancel(o.id)))
+                # Another request's decoder may be busy on a worker thread: only r's is read.
+                if (
+                    o is self._probe
+                    or (o is r and r.decoder.done)
+                    or _any_missing(self._state, o.next, o.end)
+                ):
+                    continue
+                self._forget(o)
+                actions.append(Send(o.provider, encode_cancel(o.id)))
         elapsed = max(now - self._started, 1e-9)
         rate = self._received / elapsed
         left = self.size - self._bytes_done
@@ -456,7 +480,7 @@ class Download:
 
     def _duplicating(self) -> bool:
         """Whether two requests may cover the same groups (the end game)."""
-        return any(r.duplicated for r in self._requests.values())
+        return any(r.duplicate_of is not None or r.steal_end < r.end for r in self._requests.values())
 
     def _fill(self, now: float) -> list[Action]:
         """Give every ready provider work up to its window."""
@@ -476,7 +500,7 @@ class Download:
                 start, end, original = run
                 r = self._request(p, start, end, self.size, now)
                 if original is not None:
-                    r.duplicate_of, original.duplicated = original, True
+                    r.duplicate_of, original.steal_end = original, start
                 for i in range(start, end):
                     if self._state[i] == _FREE:
                         self._state[i] = _REQUESTED
@@ -484,9 +508,28 @@ class Download:
                 progress = True
         return actions
 
+    def _share(self, first_free: int) -> int:
+        """The most groups a new GET may take: ``request_groups``, and with several providers
+        no more than a fair share of what is free (of a window's worth each, but at least
+        ``MIN_SHARE_GROUPS`` unless that is more than one provider's share). Requests shrink as
+        the free groups do, so a pool is left for whoever finishes first to pull from, and
+        the end game (which duplicates) only meets small remainders."""
+        limit = self.config.request_groups
+        ready = sum(1 for q in self._providers.values() if q.ready)
+        if ready > 1:
+            # Counted only as far as can matter: a large blob's every GET must not scan it all.
+            span = ready * self.config.window * limit
+            free = self._state.count(_FREE, first_free, first_free + span)
+            share = max(-(-free // (ready * self.config.window)), min(MIN_SHARE_GROUPS, -(-free // ready)))
+            limit = min(limit, share)
+        return limit
+
     def _free_run(self, p: _Provider) -> tuple[int, int, _Request | None] | None:
-        state, limit = self._state, self.config.request_groups
+        state = self._state
         i = state.find(_FREE)
+        if i < 0:
+            return None
+        limit = self._share(i)
         while i >= 0:
             if p.bits is None or i in p.bits:
                 end = i + 1
@@ -502,21 +545,26 @@ class Download:
         return None
 
     def _endgame_run(self, p: _Provider) -> tuple[int, int, _Request | None] | None:
-        """Nothing free: duplicate the largest remainder of another provider's request
-        (one duplicate in flight per provider, one duplicate per request)."""
-        if any(r.duplicate_of is not None for r in p.requests.values()):
+        """Nothing free: steal the back half of the largest remainder not yet stolen of
+        another provider's request. Only a provider with nothing in flight steals (one busy
+        with its own work would finish that first anyway), and never from a duplicate.
+        The owner streams its range in order and reaches the stolen part last, so when it
+        is merely a little behind, it is cancelled having sent at most that half twice."""
+        if p.requests:
             return None
-        best: _Request | None = None
+        best: tuple[int, int, _Request] | None = None
+        most = 0
         for r in self._requests.values():
-            if r.provider == p.id or r.duplicate_of is not None or r.duplicated or r is self._probe:
+            if r.provider == p.id or r.duplicate_of is not None or r is self._probe:
                 continue
-            if p.bits is not None and any(i not in p.bits for i in range(r.next, r.end)):
+            missing = _missing(self._state, r.next, r.steal_end)
+            if missing <= most:
                 continue
-            if best is None or r.end - r.next > best.end - best.next:
-                best = r
-        if best is None or best.next >= best.end:
-            return None
-        return best.next, best.end, best
+            start, end = _back_half(self._state, r.next, r.steal_end, missing)
+            if p.bits is not None and any(i not in p.bits for i in range(start, end)):
+                continue
+            best, most = (start, end, r), missing
+        return best
 
     def _drop(self, p: _Provider, reason: str, now: float) -> list[Action]:
         log.warning("blob %s: dropping provider %r: %s", self.hash.hex()[:16], p.id, reason)
@@ -544,6 +592,22 @@ def _group_bytes(size: int, start: int, end: int) -> int:
 
 def _any_missing(state: bytearray, start: int, end: int) -> bool:
     return state.count(_HAVE, start, end) != end - start
+
+
+def _missing(state: bytearray, start: int, end: int) -> int:
+    return end - start - state.count(_HAVE, start, end) if start < end else 0
+
+
+def _back_half(state: bytearray, start: int, end: int, missing: int) -> tuple[int, int]:
+    """The range holding the last ``ceil(missing / 2)`` of the ``missing`` groups not held
+    in ``[start, end)``, trimmed of held groups at both ends."""
+    while state[end - 1] == _HAVE:
+        end -= 1
+    want, at = (missing + 1) // 2, end
+    while want:
+        at -= 1
+        want -= state[at] != _HAVE
+    return at, end
 
 
 def _without(bits: GroupBits, start: int, end: int) -> GroupBits:
