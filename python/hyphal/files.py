@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from hyphal.errors import InvalidInput
+from hyphal import aead
+from hyphal.errors import DecodeError, DecryptionError, InvalidInput
 
 LOCK_NAME = "lock"
 
@@ -62,4 +64,44 @@ def exclusive_dir(path: Path, what: str = "a node") -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["LOCK_NAME", "exclusive_dir", "fsync_dir", "write_atomically"]
+def read_sealed_list(path: Path, key: bytes, magic: bytes, what: str) -> list[object]:
+    """The JSON list sealed in ``path`` by :func:`write_sealed_list`; ``[]`` if there is no file.
+
+    A damaged file is an error (:class:`DecodeError`), and one sealed under another key a
+    :class:`DecryptionError`: never a silent reset.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    head = len(magic) + aead.NONCE_SIZE
+    if not data.startswith(magic) or len(data) < head + aead.TAG_SIZE:
+        raise DecodeError(f"{path} is not a hyphal {what} file")
+    try:
+        plain = aead.open(key, data[len(magic) : head], data[head:], magic)
+    except DecryptionError:
+        raise DecryptionError(f"{path} does not open with this node's identity") from None
+    try:
+        entries = json.loads(plain)
+    except ValueError as exc:
+        raise DecodeError(f"{path}: {exc}") from None
+    if not isinstance(entries, list):
+        raise DecodeError(f"{path}: not a list of {what}")
+    return entries
+
+
+def write_sealed_list(path: Path, key: bytes, magic: bytes, entries: list[object]) -> None:
+    """``magic ‖ nonce ‖ XChaCha20-Poly1305(json(entries), ad=magic)``, written atomically."""
+    plain = json.dumps(entries).encode("utf-8")
+    nonce = secrets.token_bytes(aead.NONCE_SIZE)
+    write_atomically(path, magic + nonce + aead.seal(key, nonce, plain, magic))
+
+
+__all__ = [
+    "LOCK_NAME",
+    "exclusive_dir",
+    "fsync_dir",
+    "read_sealed_list",
+    "write_atomically",
+    "write_sealed_list",
+]

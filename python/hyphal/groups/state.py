@@ -11,16 +11,13 @@ before the DHT answers. Layout in docs/PROTOCOL.md §14.7.
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyphal import aead
-from hyphal.errors import DecodeError, DecryptionError
-from hyphal.files import write_atomically
+from hyphal.errors import DecodeError
+from hyphal.files import read_sealed_list, write_sealed_list
 from hyphal.hashing import derive_key
 from hyphal.signing import KeyPair
 
@@ -105,29 +102,12 @@ class GroupFile:
 
     def load(self) -> list[GroupRecord]:
         """Every group saved; none if there is no file yet. A damaged file is an error, not a reset."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + aead.NONCE_SIZE + aead.TAG_SIZE:
-            raise DecodeError(f"{self.path} is not a hyphal groups file")
-        nonce = data[len(MAGIC) : len(MAGIC) + aead.NONCE_SIZE]
-        try:
-            plain = aead.open(self._key, nonce, data[len(MAGIC) + aead.NONCE_SIZE :], MAGIC)
-        except DecryptionError:
-            raise DecryptionError(f"{self.path} does not open with this node's identity") from None
-        try:
-            entries = json.loads(plain)
-        except ValueError as exc:
-            raise DecodeError(f"{self.path}: {exc}") from None
-        if not isinstance(entries, list):
-            raise DecodeError(f"{self.path}: not a list of groups")
-        return [GroupRecord.from_wire(entry) for entry in entries]
+        return [
+            GroupRecord.from_wire(entry) for entry in read_sealed_list(self.path, self._key, MAGIC, "groups")
+        ]
 
     def save(self, records: list[GroupRecord]) -> None:
-        plain = json.dumps([record.to_wire() for record in records]).encode("utf-8")
-        nonce = secrets.token_bytes(aead.NONCE_SIZE)
-        write_atomically(self.path, MAGIC + nonce + aead.seal(self._key, nonce, plain, MAGIC))
+        write_sealed_list(self.path, self._key, MAGIC, [record.to_wire() for record in records])
 
 
 __all__ = ["GroupFile", "GroupRecord"]

@@ -18,7 +18,6 @@ runs and announces them again.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -27,12 +26,11 @@ from typing import Protocol
 
 import anyio
 
-from hyphal import aead
 from hyphal.dht.udp import UdpDht
 from hyphal.errors import DecodeError, DecryptionError, HyphalError, NotAvailable, Unauthorized
 from hyphal.feed import Feed, Manifest
 from hyphal.feed.share import PRIVATE_LABEL, FeedShare
-from hyphal.files import write_atomically
+from hyphal.files import read_sealed_list, write_sealed_list
 from hyphal.hashing import derive_key
 from hyphal.lifecycle import TaskOwner
 from hyphal.net.address import format_address, parse_address
@@ -118,29 +116,13 @@ class SharedFeedFile:
         self._key = derive_key(FILE_KEY_CONTEXT, identity.seed)
 
     def load(self) -> list[SharedFeed]:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        head = len(MAGIC) + aead.NONCE_SIZE
-        if not data.startswith(MAGIC) or len(data) < head + aead.TAG_SIZE:
-            raise DecodeError(f"{self.path} is not a hyphal shared-feeds file")
-        try:
-            plain = aead.open(self._key, data[len(MAGIC) : head], data[head:], MAGIC)
-        except DecryptionError:
-            raise DecryptionError(f"{self.path} does not open with this node's identity") from None
-        try:
-            entries = json.loads(plain)
-        except ValueError as exc:
-            raise DecodeError(f"{self.path}: {exc}") from None
-        if not isinstance(entries, list):
-            raise DecodeError(f"{self.path}: not a list of feeds")
-        return [SharedFeed.from_wire(entry) for entry in entries]
+        return [
+            SharedFeed.from_wire(entry)
+            for entry in read_sealed_list(self.path, self._key, MAGIC, "shared-feeds")
+        ]
 
     def save(self, entries: list[SharedFeed]) -> None:
-        plain = json.dumps([entry.to_wire() for entry in entries]).encode("utf-8")
-        nonce = secrets.token_bytes(aead.NONCE_SIZE)
-        write_atomically(self.path, MAGIC + nonce + aead.seal(self._key, nonce, plain, MAGIC))
+        write_sealed_list(self.path, self._key, MAGIC, [entry.to_wire() for entry in entries])
 
 
 def short(key: bytes) -> str:
