@@ -84,6 +84,22 @@ class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
 
+class MissingExtra(HyphalError, ImportError):
+    """A feature needs an optional dependency group that is not installed (``pip install 'hyphal[http]'``)."""
+
+    def __init__(self, extra: str, feature: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {module!r}, which is not installed; "
+            f"install it with: pip install 'hyphal[{extra}]'"
+        )
+        self.extra = extra
+        self.feature = feature
+        self.module = module
+
+    def __reduce__(self) -> tuple[type[MissingExtra], tuple[str, str, str]]:
+        return type(self), (self.extra, self.feature, self.module)
+
+
 __all__ = [
     "DecodeError",
     "DecryptionError",
@@ -91,6 +107,7 @@ __all__ = [
     "HyphalError",
     "InvalidAddress",
     "InvalidInput",
+    "MissingExtra",
     "NotAvailable",
     "ProofError",
     "ProtocolError",
