@@ -8,7 +8,7 @@ DEPS := $(VENV)/.deps-installed
 BUILT := $(VENV)/.core-built
 CORE_SOURCES := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
 
-.PHONY: all build test test-rust test-python check-wheel lint demo bench clean
+.PHONY: all build test test-rust test-python dist check-wheel lint demo bench clean
 
 all: test
 
@@ -39,12 +39,46 @@ test-python: $(BUILT)
 
 test: build test-rust test-python check-wheel lint
 
-# What users do: `pip wheel .` then `pip install` into a fresh venv, used from outside the source tree.
-check-wheel: $(DEPS)
-	rm -rf $(VENV)/wheel-check && python3 -m venv $(VENV)/wheel-check
-	$(VENV)/wheel-check/bin/pip wheel . --no-deps -q -w $(VENV)/wheel-check/dist
-	$(VENV)/wheel-check/bin/pip install -q $(VENV)/wheel-check/dist/hyphal-*.whl
-	cd $(VENV)/wheel-check && bin/python -m hyphal.demo > demo.log && tail -n 1 demo.log
+# What a release uploads: the sdist, and an abi3 wheel for x86_64 Linux linked by zig against glibc 2.17,
+# so it is manylinux2014 (= manylinux_2_17, the oldest glibc Rust still targets) whatever glibc builds it.
+DIST := dist
+WHEEL_POLICY := manylinux_2_17_x86_64
+
+dist: $(DEPS)
+	@echo "building the $(WHEEL_POLICY) wheel and the sdist into $(DIST)/"
+	@rm -rf $(DIST)
+	@$(QUIETLY) env PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --sdist --out $(DIST)
+	@$(QUIETLY) $(VENV)/bin/auditwheel show $(DIST)/hyphal-*.whl && tr -s ' \n' ' ' <"$$log" \
+		| grep -q 'consistent with the following platform tag: "$(WHEEL_POLICY)"' \
+		|| { cat "$$log" >&2; echo "auditwheel does not find the wheel $(WHEEL_POLICY)" >&2; exit 1; }
+	@cd $(DIST) && ls hyphal-*
+
+# What users do, outside the source tree and with nothing from it on the path: install `make dist`'s wheel
+# with no extras into a fresh venv, check it (tests/wheel_check.py) and run the demo; then copy the sdist
+# alone into an empty directory, build a wheel from it in another fresh venv, and check and run that one.
+# CHECK_PYTHON=python3.13 checks the same abi3 wheel and sdist on another CPython.
+CHECK_PYTHON ?= python3
+CHECK_DIR := $(or $(TMPDIR),/tmp)/hyphal-check-wheel-$(shell id -u)-$(notdir $(abspath .))
+# in DIR, CMD...: run CMD in DIR with nothing of the checkout's environment that could leak the tree in.
+IN = env -u PYTHONPATH -u VIRTUAL_ENV -u CARGO_TARGET_DIR -C
+
+check-wheel: dist
+	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/sdist && cp tests/wheel_check.py $(CHECK_DIR)/
+	@echo "checking the wheel: a core install (no extras) in a fresh venv"
+	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/wheel-venv
+	@$(QUIETLY) $(CHECK_DIR)/wheel-venv/bin/pip install -q --disable-pip-version-check $(DIST)/hyphal-*.whl
+	@$(QUIETLY) $(IN) $(CHECK_DIR) wheel-venv/bin/python wheel_check.py
+	@$(QUIETLY) $(IN) $(CHECK_DIR) wheel-venv/bin/python -m hyphal.demo && tail -n 1 "$$log"
+	@echo "checking the sdist: a wheel built from it alone, in a fresh venv"
+	@cp $(DIST)/hyphal-*.tar.gz $(CHECK_DIR)/sdist/
+	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/sdist-venv
+	@$(QUIETLY) $(IN) $(CHECK_DIR)/sdist ../sdist-venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
+		-w wheel $(CHECK_DIR)/sdist/hyphal-*.tar.gz
+	@$(QUIETLY) $(CHECK_DIR)/sdist-venv/bin/pip install -q --disable-pip-version-check $(CHECK_DIR)/sdist/wheel/hyphal-*.whl
+	@$(QUIETLY) $(IN) $(CHECK_DIR) sdist-venv/bin/python wheel_check.py
+	@$(QUIETLY) $(IN) $(CHECK_DIR) sdist-venv/bin/python -m hyphal.demo && tail -n 1 "$$log"
+	@rm -rf $(CHECK_DIR)
 
 lint: $(BUILT)
 	$(VENV)/bin/ruff check python tests benches
@@ -66,4 +100,4 @@ bench: $(BUILT)
 	$(PY) -m benches group
 
 clean:
-	rm -rf $(VENV) target python/hyphal/_core*.so
+	rm -rf $(VENV) target $(DIST) python/hyphal/_core*.so

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from hyphal import __version__
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
@@ -25,6 +26,7 @@ from hyphal.keystore import identity_is_sealed, identity_public_key, load_or_cre
 
 
 @click.group()
+@click.version_option(__version__, prog_name="hyphal", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the node keeps its data.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
