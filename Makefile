@@ -39,45 +39,49 @@ test-python: $(BUILT)
 
 test: build test-rust test-python check-wheel lint
 
-# What a release uploads: the sdist, and an abi3 wheel for x86_64 Linux linked by zig against glibc 2.17,
-# so it is manylinux2014 (= manylinux_2_17, the oldest glibc Rust still targets) whatever glibc builds it.
+# What a release uploads, and the checks that users can install it. `make dist` builds the sdist, then the
+# wheel from the sdist alone: only the .tar.gz is copied to an empty directory, and pip builds it from a fresh
+# venv with build isolation (maturin from PyPI, as for a user), so what the sdist lacks fails here. zig links
+# the wheel against glibc 2.17: manylinux2014 (= manylinux_2_17, the oldest glibc Rust still targets),
+# abi3 for CPython 3.11 and later, whatever glibc builds it. CHECK_PYTHON=python3.13 uses another CPython.
 DIST := dist
 WHEEL_POLICY := manylinux_2_17_x86_64
+CHECK_PYTHON ?= python3
+# The sdist holds every tracked file, so any of them changing rebuilds dist/.
+DIST_INPUTS := $(wildcard $(shell git ls-files 2>/dev/null))
+CHECK_DIR := $(or $(TMPDIR),/tmp)/hyphal-check-wheel-$(shell id -u)-$(notdir $(abspath .))
+# $(IN) DIR CMD...: run CMD in DIR with nothing of the checkout's environment that could leak the tree in.
+IN = env -u PYTHONPATH -u VIRTUAL_ENV -u CARGO_TARGET_DIR -C
 
-dist: $(DEPS)
-	@echo "building the $(WHEEL_POLICY) wheel and the sdist into $(DIST)/"
-	@rm -rf $(DIST)
-	@$(QUIETLY) env PATH=$(abspath $(VENV))/bin:$$PATH \
-		$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --sdist --out $(DIST)
+dist: $(DIST)/.built
+
+$(DIST)/.built: $(DEPS) $(DIST_INPUTS)
+	@echo "building the sdist, then from it alone the $(WHEEL_POLICY) wheel, into $(DIST)/"
+	@rm -rf $(DIST) $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/sdist
+	@$(QUIETLY) $(VENV)/bin/maturin sdist --out $(DIST)
+	@! tar -tzf $(DIST)/hyphal-*.tar.gz | grep -E '\.(so|pyd|dylib)$$' \
+		|| { echo "the sdist holds a built library from the checkout" >&2; exit 1; }
+	@cp $(DIST)/hyphal-*.tar.gz $(CHECK_DIR)/sdist/
+	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/build-venv
+	@$(QUIETLY) $(IN) $(CHECK_DIR)/sdist MATURIN_PEP517_ARGS="--zig --compatibility manylinux2014" \
+		CARGO_ZIGBUILD_ZIG_PATH=$$($(PY) -c 'import ziglang, pathlib; print(pathlib.Path(ziglang.__file__).with_name("zig"))') \
+		../build-venv/bin/pip wheel -q --disable-pip-version-check --no-deps -w $(abspath $(DIST)) \
+		$(CHECK_DIR)/sdist/hyphal-*.tar.gz
 	@$(QUIETLY) $(VENV)/bin/auditwheel show $(DIST)/hyphal-*.whl && tr -s ' \n' ' ' <"$$log" \
 		| grep -q 'consistent with the following platform tag: "$(WHEEL_POLICY)"' \
 		|| { cat "$$log" >&2; echo "auditwheel does not find the wheel $(WHEEL_POLICY)" >&2; exit 1; }
-	@cd $(DIST) && ls hyphal-*
+	@rm -rf $(CHECK_DIR)
+	@cd $(DIST) && ls hyphal-* && touch .built
 
-# What users do, outside the source tree and with nothing from it on the path: install `make dist`'s wheel
-# with no extras into a fresh venv, check it (tests/wheel_check.py) and run the demo; then copy the sdist
-# alone into an empty directory, build a wheel from it in another fresh venv, and check and run that one.
-# CHECK_PYTHON=python3.13 checks the same abi3 wheel and sdist on another CPython.
-CHECK_PYTHON ?= python3
-CHECK_DIR := $(or $(TMPDIR),/tmp)/hyphal-check-wheel-$(shell id -u)-$(notdir $(abspath .))
-# in DIR, CMD...: run CMD in DIR with nothing of the checkout's environment that could leak the tree in.
-IN = env -u PYTHONPATH -u VIRTUAL_ENV -u CARGO_TARGET_DIR -C
-
+# What users do, outside the source tree with nothing of it on the path: install the wheel `make dist` built
+# from the sdist, with no extras, into a fresh venv, check it (tests/wheel_check.py) and run the demo.
 check-wheel: dist
-	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/sdist && cp tests/wheel_check.py $(CHECK_DIR)/
-	@echo "checking the wheel: a core install (no extras) in a fresh venv"
-	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/wheel-venv
-	@$(QUIETLY) $(CHECK_DIR)/wheel-venv/bin/pip install -q --disable-pip-version-check $(DIST)/hyphal-*.whl
-	@$(QUIETLY) $(IN) $(CHECK_DIR) wheel-venv/bin/python wheel_check.py
-	@$(QUIETLY) $(IN) $(CHECK_DIR) wheel-venv/bin/python -m hyphal.demo && tail -n 1 "$$log"
-	@echo "checking the sdist: a wheel built from it alone, in a fresh venv"
-	@cp $(DIST)/hyphal-*.tar.gz $(CHECK_DIR)/sdist/
-	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/sdist-venv
-	@$(QUIETLY) $(IN) $(CHECK_DIR)/sdist ../sdist-venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
-		-w wheel $(CHECK_DIR)/sdist/hyphal-*.tar.gz
-	@$(QUIETLY) $(CHECK_DIR)/sdist-venv/bin/pip install -q --disable-pip-version-check $(CHECK_DIR)/sdist/wheel/hyphal-*.whl
-	@$(QUIETLY) $(IN) $(CHECK_DIR) sdist-venv/bin/python wheel_check.py
-	@$(QUIETLY) $(IN) $(CHECK_DIR) sdist-venv/bin/python -m hyphal.demo && tail -n 1 "$$log"
+	@echo "checking the wheel: a core install (no extras) in a fresh venv runs the demo"
+	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR) && cp tests/wheel_check.py $(CHECK_DIR)/
+	@$(QUIETLY) $(CHECK_PYTHON) -m venv $(CHECK_DIR)/venv
+	@$(QUIETLY) $(CHECK_DIR)/venv/bin/pip install -q --disable-pip-version-check $(DIST)/hyphal-*.whl
+	@$(QUIETLY) $(IN) $(CHECK_DIR) venv/bin/python wheel_check.py && tail -n 1 "$$log"
+	@$(QUIETLY) $(IN) $(CHECK_DIR) venv/bin/python -m hyphal.demo && tail -n 1 "$$log"
 	@rm -rf $(CHECK_DIR)
 
 lint: $(BUILT)

@@ -55,7 +55,7 @@ def check_metadata() -> None:
         check(bool(meta.get(field, "").strip()), f"the metadata has {field}: {meta.get(field)!r}")
     check(meta["License-Expression"] == LICENCE, f"the licence is {LICENCE}")
     files = {Path(str(f)).name for f in importlib.metadata.files("hyphal") or () if "licenses" in str(f)}
-    check(LICENCE_FILES <= files, f"both licence texts are in the wheel ({sorted(files)})")
+    check(files >= LICENCE_FILES, f"both licence texts are in the wheel ({sorted(files)})")
     classifiers = meta.get_all("Classifier") or []
     this_python = f"Programming Language :: Python :: {sys.version_info[0]}.{sys.version_info[1]}"
     check(this_python in classifiers, f"the classifiers name this Python ({this_python})")

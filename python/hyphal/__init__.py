@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hyphal import errors, flat_tree
+
 # The one version, Cargo.toml's: compiled into the extension, and the same
 # string maturin writes into the wheel's metadata (so a checkout knows it too).
 from hyphal._core import __version__
