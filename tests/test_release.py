@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 import hyphal
 from hyphal import _core
@@ -42,6 +43,9 @@ def test_the_version_is_cargo_tomls_everywhere(project: dict[str, Any]) -> None:
     assert "version" not in project, "the version lives in Cargo.toml only"
     assert "version" in project["dynamic"]
     assert hyphal.__version__ == _core.__version__ == cargo_version
+    # maturin writes the PEP 440 spelling into the metadata ("0.2.0-alpha.1" becomes "0.2.0a1"); only a
+    # plain X.Y.Z is spelled the same both ways, so __version__ and `pip show` agree.
+    assert str(Version(cargo_version)) == cargo_version
 
 
 def test_hyphal_version_prints_it_without_a_node_or_config(tmp_path: Path) -> None:
