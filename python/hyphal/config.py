@@ -30,6 +30,8 @@ gc_interval = 3600.0                  # seconds between garbage collections; fal
 
 [secrets]      # hyphal.secrets.config.SecretsConfig: replicas, interval, skew, timeouts
 replicas = 5
+
+[http]         # hyphal.http.config.HttpConfig: listen (default 127.0.0.1:0), cors_origins; `http = false`: off
 ```
 
 Values: integers for ``int`` fields (``true`` is not one), numbers for
@@ -51,6 +53,7 @@ import platformdirs
 
 from hyphal.dht.config import DhtConfig
 from hyphal.errors import InvalidInput
+from hyphal.http.config import HttpConfig
 from hyphal.net.config import ConnectionConfig
 from hyphal.replication.state import ReplicatorConfig
 from hyphal.secrets.config import SecretsConfig
@@ -97,6 +100,7 @@ class NodeConfig:
     replication: ReplicatorConfig = field(default_factory=ReplicatorConfig)
     blobs: BlobsConfig = field(default_factory=BlobsConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    http: HttpConfig | None = field(default_factory=HttpConfig)  # the HTTP API; `http = false`: off
 
     def __post_init__(self) -> None:
         # DhtConfig is the DHT's own (mutable, unchecked) record: the node checks what would

@@ -16,6 +16,7 @@ import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
 from hyphal.cli import secrets as secrets
+from hyphal.cli.http import http_group, open_command
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
 from hyphal.config import NodeConfig
@@ -96,6 +97,8 @@ for command in (
     dht.dht_group,
     dht.peers,
     secrets.secret_group,
+    http_group,
+    open_command,
 ):
     cli.add_command(command)
 

@@ -23,6 +23,7 @@ from hyphal.cli.common import (
 from hyphal.control.daemon import DaemonOptions, run_daemon
 from hyphal.control.protocol import socket_path
 from hyphal.errors import InvalidInput
+from hyphal.http.access import read_url
 from hyphal.net.address import format_address
 from hyphal.node import Node
 
@@ -125,6 +126,7 @@ def _run(ctx: click.Context, options: DaemonOptions) -> None:
             "control": str(socket_path(options.data_dir)),
             "data_dir": str(options.data_dir),
             "backup": options.backup_for is not None,
+            "http": read_url(options.data_dir),
         }
         emit(ctx, data, f"{role} {public} listening on {address}")
         sys.stdout.flush()

@@ -1,0 +1,77 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and a live daemon that keeps to it under schemathesis.
+
+schemathesis generates requests from the document (a few examples per
+operation, bounded so the run stays well under a minute) against a real
+daemon, and checks that none gets a 5xx and every response matches its
+documented status, content type and schema. The event streams are left out:
+they never end, by design (their tests are in test_http_api.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from openapi_spec_validator import validate
+
+from hyphal.control.process import DaemonProcess
+from hyphal.http.access import load_or_create_token
+from tests.http_daemons import client, start
+
+NEVER_ENDING = r"^/(events|feeds/\{key\}/follow|values/\{key\}/watch)$"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    root = tmp_path_factory.mktemp("http-schema")
+    node = start(root, "f", "127.0.0.36", http_toml="")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_the_document_is_valid_openapi_3_1(daemon: DaemonProcess) -> None:
+    with client(daemon) as api:
+        doc: dict[str, Any] = api.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+    paths = set(doc["paths"])
+    for path in ("/groups", "/groups/{group}/files", "/groups/{group}/files/{name}", "/blobs/{hash}",
+                 "/feeds/{key}/follow", "/events", "/records", "/values/{key}/watch", "/secrets", "/dht"):
+        assert path in paths, path
+    upload = doc["paths"]["/groups/{group}/files"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+    problem = doc["paths"]["/status"]["get"]["responses"]["default"]["content"]
+    assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@pytest.fixture
+def live_schema(daemon: DaemonProcess) -> Any:
+    loaded = schemathesis.openapi.from_url(daemon.info["http"] + "/openapi.json")
+    return loaded.exclude(path_regex=NEVER_ENDING)
+
+
+schema = schemathesis.pytest.from_fixture("live_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_gets_a_5xx_or_breaks_the_schema(case: Any, daemon: DaemonProcess) -> None:
+    token = load_or_create_token(daemon.data_dir)
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_the_daemon_still_answers_after_the_fuzzing(daemon: DaemonProcess, tmp_path: Path) -> None:
+    with client(daemon) as api:
+        assert api.get("/status").status_code == 200
+    assert "crashed" not in daemon.log_path.read_text()

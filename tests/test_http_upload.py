@@ -1,0 +1,95 @@
+"""A 200 MiB upload streams through the daemon to disk: its peak RSS (VmHWM) barely moves."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hyphal.hashing import Hasher
+from tests.http_daemons import client, start
+
+SIZE = 200 * 2**20
+PIECE = 2**20
+ALLOWED_GROWTH = 64 * 2**20
+"""Far below the file: a daemon that held the upload (or a quarter of it) would exceed it."""
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def body(seed: bytes) -> Iterator[bytes]:
+    """200 MiB in 1 MiB pieces, each different (nothing deduplicates), made as they are sent."""
+    base = os.urandom(PIECE)
+    for i in range(SIZE // PIECE):
+        yield i.to_bytes(8, "big") + seed + base[8 + len(seed) :]
+
+
+def test_a_200_mib_upload_does_not_grow_the_daemon(tmp_path: Path) -> None:
+    daemon = start(tmp_path, "big", "127.0.0.35")
+    try:
+        with client(daemon) as api:
+            gid = api.post("/groups", json={"name": "big"}).json()["id"]
+            assert api.get("/status").status_code == 200  # warm: the app's first request is done
+            before = status_kib(daemon.pid, "VmHWM") * 1024
+            hasher = Hasher()
+            pieces = list(body(b"seed"))  # reused below; the test process may hold it, the daemon may not
+            for piece in pieces:
+                hasher.update(piece)
+            boundary = "hyphal-test-boundary"
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+            peak_anon = [0]
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.wait(0.02):
+                    peak_anon[0] = max(peak_anon[0], status_kib(daemon.pid, "RssAnon") * 1024)
+
+            def stream() -> Iterator[bytes]:
+                yield head
+                yield from pieces
+                yield tail
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            try:
+                added = api.post(
+                    f"/groups/{gid}/files",
+                    content=stream(),
+                    headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+                    timeout=300,
+                )
+            finally:
+                done.set()
+                sampler.join()
+            assert added.status_code == 200, added.text
+            after = status_kib(daemon.pid, "VmHWM") * 1024
+            assert added.json()["size"] == SIZE
+            assert added.json()["hash"] == hasher.finalize().hex()
+            growth = after - before
+            print(f"daemon VmHWM {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "
+                  f"(+{growth / 2**20:.1f}); peak RssAnon {peak_anon[0] / 2**20:.1f} MiB")
+            assert growth < ALLOWED_GROWTH, f"the daemon's peak RSS grew {growth / 2**20:.0f} MiB"
+            # The upload's temp file is gone; the blob is whole in the store.
+            assert not any((daemon.data_dir / "http-uploads").iterdir())
+            ranged = api.get(f"/groups/{gid}/files/big.bin", headers={"Range": f"bytes={SIZE - 10}-"})
+            assert ranged.status_code == 206 and ranged.content == pieces[-1][-10:]
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(autouse=True)
+def _needs_proc() -> None:
+    if not Path("/proc/self/status").exists():
+        pytest.skip("reads the daemon's peak RSS from /proc")
