@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from http_daemons import client, events, next_event, start
 from hyphal.control.process import DaemonProcess
 from hyphal.hashing import blake3
-from tests.http_daemons import client, events, next_event, start
 
 PROBLEM = "application/problem+json"
 
@@ -53,8 +53,11 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
     body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["code"] == code, body
-    assert body["type"].endswith("/" + code) and body["title"] and body["detail"]
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert body["type"].endswith("/" + code)
+    assert body["title"]
+    assert body["detail"]
     return body
 
 
@@ -69,11 +72,13 @@ def test_status_peers_and_the_dht(pair: Pair) -> None:
     peers = ok(pair.api_b.get("/peers"))
     assert isinstance(peers, list)
     dht = ok(pair.api_b.get("/dht"))
-    assert dht["public_key"] == pair.b.public_key and dht["table_size"] >= 1
+    assert dht["public_key"] == pair.b.public_key
+    assert dht["table_size"] >= 1
     contacts = ok(pair.api_b.get("/dht/peers"))
     assert pair.a.public_key in {c["public_key"] for c in contacts}
     found = ok(pair.api_b.get(f"/dht/lookup/{pair.a.public_key}"))
-    assert found["key"] == pair.a.public_key and found["closest"]
+    assert found["key"] == pair.a.public_key
+    assert found["closest"]
 
 
 def test_groups_create_join_info_members_invite_close_open_leave(pair: Pair) -> None:
@@ -82,7 +87,8 @@ def test_groups_create_join_info_members_invite_close_open_leave(pair: Pair) -> 
     assert made["invite"].startswith("hyphal://group/")
     assert gid in {g["id"] for g in ok(pair.api_a.get("/groups"))}
     joined = ok(pair.api_b.post("/groups/join", json={"uri": made["invite"], "member_name": "bob"}))
-    assert joined["id"] == gid and joined["connected"] >= 1
+    assert joined["id"] == gid
+    assert joined["connected"] >= 1
     info = ok(pair.api_b.get(f"/groups/{gid}"))
     assert info["name"] == "g-groups"
     members = ok(pair.api_b.get(f"/groups/{gid}/members"))
@@ -101,14 +107,17 @@ def test_files_upload_list_download_ranges_and_remove(pair: Pair) -> None:
     gid = ok(pair.api_a.post("/groups", json={"name": "g-files"}))["id"]
     data = os.urandom(300_000)
     added = upload(pair.api_a, gid, "photo.jpg", data)
-    assert added["size"] == len(data) and added["hash"] == blake3(data).hex()
+    assert added["size"] == len(data)
+    assert added["hash"] == blake3(data).hex()
     upload(pair.api_a, gid, "ignored-filename", data[:1000], name="dir/secret.bin", private="true")
     listed = {f["name"]: f for f in ok(pair.api_a.get(f"/groups/{gid}/files"))}
-    assert set(listed) == {"photo.jpg", "dir/secret.bin"} and listed["dir/secret.bin"]["private"]
+    assert set(listed) == {"photo.jpg", "dir/secret.bin"}
+    assert listed["dir/secret.bin"]["private"]
 
     whole = pair.api_a.get(f"/groups/{gid}/files/photo.jpg")
     assert ok(whole) == data
-    assert whole.headers["accept-ranges"] == "bytes" and whole.headers["etag"] == f'"{blake3(data).hex()}"'
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["etag"] == f'"{blake3(data).hex()}"'
     for header, want in (
         ("bytes=10-19", data[10:20]),
         ("bytes=299990-", data[299990:]),
@@ -147,9 +156,11 @@ def test_sync_with_progress_and_events_from_another_node(pair: Pair) -> None:
     first = os.urandom(200_000)
     upload(pair.api_a, gid, "first.bin", first)
     with pair.api_b.stream("POST", f"/groups/{gid}/sync", headers={"Accept": "text/event-stream"}) as sse:
-        assert sse.status_code == 200 and sse.headers["content-type"].startswith("text/event-stream")
+        assert sse.status_code == 200
+        assert sse.headers["content-type"].startswith("text/event-stream")
         got = list(events(sse))
-    assert got[-1][0] == "result" and got[-1][1]["missing"] == []
+    assert got[-1][0] == "result"
+    assert got[-1][1]["missing"] == []
     assert all(name == "progress" for name, _ in got[:-1])
     assert ok(pair.api_b.get(f"/groups/{gid}/files/first.bin")) == first
     assert ok(pair.api_b.post(f"/groups/{gid}/sync"))["group"] == gid
@@ -160,7 +171,8 @@ def test_sync_with_progress_and_events_from_another_node(pair: Pair) -> None:
         assert next_event(stream, "progress", group=gid)["watching"] == gid
         upload(pair.api_a, gid, "second.bin", b"second")
         added = next_event(stream, "event", group=gid, type="file_added", name="second.bin")
-        assert added["member_name"] == "alice" and added["size"] == 6
+        assert added["member_name"] == "alice"
+        assert added["size"] == 6
         ok(pair.api_a.delete(f"/groups/{gid}/files/second.bin"))
         next_event(stream, "event", group=gid, type="file_removed", name="second.bin")
     problem(pair.api_b.get("/events", params={"group": "no-such-group"}), 404, "not_available")
@@ -170,7 +182,9 @@ def test_blobs_add_list_get_range_remove_gc(pair: Pair) -> None:
     data = os.urandom(100_000)
     added = ok(pair.api_a.post("/blobs", files={"file": ("blob", data)}))
     h = added["hash"]
-    assert h == blake3(data).hex() and added["size"] == len(data) and added["complete"]
+    assert h == blake3(data).hex()
+    assert added["size"] == len(data)
+    assert added["complete"]
     assert h in {b["hash"] for b in ok(pair.api_a.get("/blobs"))}
     assert ok(pair.api_a.get(f"/blobs/{h}")) == data
     assert ok(pair.api_a.get(f"/blobs/{h}", headers={"Range": "bytes=4096-8191"}), 206) == data[4096:8192]
@@ -187,22 +201,27 @@ def test_blobs_add_list_get_range_remove_gc(pair: Pair) -> None:
 def test_feeds_create_append_info_blocks_and_follow(pair: Pair) -> None:
     made = ok(pair.api_a.post("/feeds", json={"name": "http-feed"}))
     key = made["key"]
-    assert made["writable"] and made["share"] == f"hyphal://feed/{key}"
+    assert made["writable"]
+    assert made["share"] == f"hyphal://feed/{key}"
     appended = ok(pair.api_a.post(f"/feeds/{key}/append", content=b"hello "))
-    assert appended["appended_blocks"] == 1 and appended["length"] == 1
+    assert appended["appended_blocks"] == 1
+    assert appended["length"] == 1
     big = os.urandom(200_000)
     assert ok(pair.api_a.post(f"/feeds/{key}/append", content=big))["appended_bytes"] == len(big)
     info = ok(pair.api_a.get(f"/feeds/{key}"))
-    assert info["length"] == 5 and info["byte_length"] == 6 + len(big)
+    assert info["length"] == 5
+    assert info["byte_length"] == 6 + len(big)
     assert key in {f["key"] for f in ok(pair.api_a.get("/feeds"))}
     assert ok(pair.api_a.get(f"/feeds/{key}/blocks")) == b"hello " + big
     # B finds the feed by its key on the DHT and reads a range, verified.
     assert ok(pair.api_b.get(f"/feeds/{key}/blocks", params={"start": 0, "end": 1})) == b"hello "
-    with pair.api_b.stream("GET", f"/feeds/{key}/blocks", params={"start": 1, "end": 2},
-                           headers={"Accept": "text/event-stream"}) as sse:
+    with pair.api_b.stream(
+        "GET", f"/feeds/{key}/blocks", params={"start": 1, "end": 2}, headers={"Accept": "text/event-stream"}
+    ) as sse:
         got = list(events(sse))
     blocks = [d for name, d in got if name == "event"]
-    assert got[-1][0] == "result" and base64.b64decode(blocks[0]["data"]) == big[:65536]
+    assert got[-1][0] == "result"
+    assert base64.b64decode(blocks[0]["data"]) == big[:65536]
     # follow on B: a block A appends arrives live.
     with pair.api_b.stream("GET", f"/feeds/{key}/follow", params={"start": 5}) as sse:
         stream = events(sse)
@@ -217,7 +236,8 @@ def test_feeds_create_append_info_blocks_and_follow(pair: Pair) -> None:
 def test_records_and_signed_values_with_a_live_watch(pair: Pair) -> None:
     put = ok(pair.api_a.post("/records", json={"value_hex": b"http record".hex()}))
     got = ok(pair.api_b.get(f"/records/{put['key']}"))
-    assert got["value_text"] == "http record" and got["mutable"] is False
+    assert got["value_text"] == "http record"
+    assert got["mutable"] is False
     mutable = ok(pair.api_a.post("/records", json={"value_hex": "01", "mutable": True, "salt": "s"}))
     assert ok(pair.api_b.get(f"/records/{mutable['key']}", params={"salt": "s"}))["seq"] == mutable["seq"]
     stale = pair.api_a.post("/records", json={"value_hex": "02", "mutable": True, "salt": "s", "cas": 999})
@@ -237,7 +257,8 @@ def test_secrets_put_get_grant_revoke_list_delete(pair: Pair) -> None:
     url = "https://mail.example/http"
     value = base64.b64encode(b"hunter2").decode()
     put = ok(pair.api_a.put("/secrets", json={"url": url, "value": value}))
-    assert put["url"] == url and put["owner"] == pair.a.public_key
+    assert put["url"] == url
+    assert put["owner"] == pair.a.public_key
     assert ok(pair.api_a.get("/secrets/value", params={"url": url}))["value"] == value
     assert url in {s["url"] for s in ok(pair.api_a.get("/secrets"))}
     assert isinstance(ok(pair.api_a.get("/secrets", params={"held": "true"})), list)
@@ -245,15 +266,21 @@ def test_secrets_put_get_grant_revoke_list_delete(pair: Pair) -> None:
     assert granted["readers"] == [pair.b.public_key]
     read = ok(pair.api_b.get("/secrets/value", params={"url": url, "owner": pair.a.public_key}))
     assert base64.b64decode(read["value"]) == b"hunter2"
-    assert ok(pair.api_a.post("/secrets/revoke", json={"url": url, "reader": pair.b.public_key}))["readers"] == []
+    assert (
+        ok(pair.api_a.post("/secrets/revoke", json={"url": url, "reader": pair.b.public_key}))["readers"]
+        == []
+    )
     assert ok(pair.api_a.request("DELETE", "/secrets", params={"url": url}))["url"] == url
     problem(pair.api_a.get("/secrets/value", params={"url": url}), 404, "not_available")
 
 
 def test_bad_requests_are_problems_and_the_node_keeps_answering(pair: Pair, tmp_path: Path) -> None:
     api = pair.api_a
-    problem(api.post("/groups", content=b"{not json", headers={"content-type": "application/json"}),
-            422, "invalid_request")
+    problem(
+        api.post("/groups", content=b"{not json", headers={"content-type": "application/json"}),
+        422,
+        "invalid_request",
+    )
     body = problem(api.post("/groups", json={"name": 5}), 422, "invalid_request")
     assert body["errors"][0]["loc"] == ["body", "name"]
     problem(api.post("/groups", json={"name": "x", "surprise": 1}), 422, "invalid_request")

@@ -24,7 +24,9 @@ def test_every_error_class_has_its_own_row() -> None:
 def test_codes_are_unique_and_statuses_are_errors() -> None:
     codes = [p.code for p in problems.ERROR_TABLE.values()] + list(problems.HTTP_PROBLEMS)
     assert len(codes) == len(set(codes))
-    assert all(400 <= p.status < 600 for p in [*problems.ERROR_TABLE.values(), *problems.HTTP_PROBLEMS.values()])
+    assert all(
+        400 <= p.status < 600 for p in [*problems.ERROR_TABLE.values(), *problems.HTTP_PROBLEMS.values()]
+    )
 
 
 def test_a_subclass_defined_elsewhere_takes_its_ancestors_row() -> None:
@@ -47,7 +49,8 @@ def test_a_body_is_rfc_9457_and_hides_what_is_not_ours() -> None:
         "error": "SeqConflict",
     }
     leaked = problems.error_body(RuntimeError("/home/someone/secret path"))
-    assert "/home" not in leaked["detail"] and leaked["status"] == 500
+    assert "/home" not in leaked["detail"]
+    assert leaked["status"] == 500
 
 
 @pytest.mark.parametrize(

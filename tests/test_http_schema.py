@@ -18,9 +18,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
+from http_daemons import client, start
 from hyphal.control.process import DaemonProcess
 from hyphal.http.access import load_or_create_token
-from tests.http_daemons import client, start
 
 NEVER_ENDING = r"^/(events|feeds/\{key\}/follow|values/\{key\}/watch)$"
 
@@ -41,8 +41,18 @@ def test_the_document_is_valid_openapi_3_1(daemon: DaemonProcess) -> None:
     assert doc["openapi"].startswith("3.1")
     validate(doc)
     paths = set(doc["paths"])
-    for path in ("/groups", "/groups/{group}/files", "/groups/{group}/files/{name}", "/blobs/{hash}",
-                 "/feeds/{key}/follow", "/events", "/records", "/values/{key}/watch", "/secrets", "/dht"):
+    for path in (
+        "/groups",
+        "/groups/{group}/files",
+        "/groups/{group}/files/{name}",
+        "/blobs/{hash}",
+        "/feeds/{key}/follow",
+        "/events",
+        "/records",
+        "/values/{key}/watch",
+        "/secrets",
+        "/dht",
+    ):
         assert path in paths, path
     upload = doc["paths"]["/groups/{group}/files"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload

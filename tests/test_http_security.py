@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from http_daemons import client, start
 from hyphal.control.process import DaemonProcess, hyphal_command, run_cli
 from hyphal.http.access import load_or_create_token, token_path
-from tests.http_daemons import client, start
 
 APP_ORIGIN = "http://app.example:8080"
 
@@ -43,7 +43,8 @@ def test_every_request_needs_the_token(node: DaemonProcess) -> None:
     token = load_or_create_token(node.data_dir)
     with bare(node) as api:
         missing = api.get("/status")
-        assert missing.status_code == 401 and code(missing) == "token_required"
+        assert missing.status_code == 401
+        assert code(missing) == "token_required"
         assert missing.headers["www-authenticate"].startswith("Bearer")
         wrong = api.get("/status", headers={"Authorization": "Bearer " + "x" * len(token)})
         assert wrong.status_code == 401
@@ -54,7 +55,9 @@ def test_every_request_needs_the_token(node: DaemonProcess) -> None:
         assert refused.status_code == 401
         # The public pages: the index and the API's documents.
         index = api.get("/")
-        assert index.status_code == 200 and "web app" in index.text and "/docs" in index.text
+        assert index.status_code == 200
+        assert "web app" in index.text
+        assert "/docs" in index.text
         assert api.get("/openapi.json").json()["openapi"].startswith("3.1")
         assert api.get("/docs").status_code == 200
         assert index.headers["referrer-policy"] == "no-referrer"
@@ -66,20 +69,29 @@ def test_the_token_file_is_private_and_the_cli_prints_it(node: DaemonProcess) ->
     token = load_or_create_token(node.data_dir)
     printed = subprocess.run(
         [*hyphal_command(), "--data-dir", str(node.data_dir), "http", "token"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert printed.returncode == 0 and printed.stdout.strip() == token
+    assert printed.returncode == 0
+    assert printed.stdout.strip() == token
     opened = run_cli(node.data_dir, "open")
     url = urlsplit(opened["url"])
-    assert f"{url.scheme}://{url.netloc}" == node.info["http"] and url.path == "/"
+    assert f"{url.scheme}://{url.netloc}" == node.info["http"]
+    assert url.path == "/"
     assert url.fragment == f"token={token}"
 
 
 def test_open_without_a_running_api_says_how(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*hyphal_command(), "--data-dir", str(tmp_path / "idle"), "open"], capture_output=True, text=True, timeout=60
+        [*hyphal_command(), "--data-dir", str(tmp_path / "idle"), "open"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert done.returncode == 1 and "hyphal node run" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1
+    assert "hyphal node run" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_foreign_host_is_refused_even_with_the_token(node: DaemonProcess) -> None:
@@ -87,7 +99,8 @@ def test_a_foreign_host_is_refused_even_with_the_token(node: DaemonProcess) -> N
     with client(node) as api:
         for host in (f"evil.example:{port}", "127.0.0.33:1", f"127.0.0.1.nip.io:{port}"):
             refused = api.get("/status", headers={"Host": host})
-            assert refused.status_code == 403 and code(refused) == "host_refused", host
+            assert refused.status_code == 403, host
+            assert code(refused) == "host_refused", host
         for host in (f"localhost:{port}", f"127.0.0.33:{port}"):
             assert api.get("/status", headers={"Host": host}).status_code == 200
     log = node.log_path.read_text()
@@ -99,12 +112,15 @@ def test_cross_site_requests_are_refused_and_cors_is_only_for_configured_origins
     with client(node) as api:
         for origin in ("https://evil.example", "null", "http://evil.example:80"):
             refused = api.post("/groups", headers={"Origin": origin}, json={"name": "g"})
-            assert refused.status_code == 403 and code(refused) == "origin_refused", origin
+            assert refused.status_code == 403, origin
+            assert code(refused) == "origin_refused", origin
             assert "access-control-allow-origin" not in refused.headers
         same = api.get("/status", headers={"Origin": own})
-        assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
+        assert same.status_code == 200
+        assert "access-control-allow-origin" not in same.headers
         allowed = api.get("/status", headers={"Origin": APP_ORIGIN})
-        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == APP_ORIGIN
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == APP_ORIGIN
     with bare(node) as api:
         preflight = api.options(
             "/groups",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from http_daemons import client, start
 from hyphal.hashing import Hasher
-from tests.http_daemons import client, start
 
 SIZE = 200 * 2**20
 PIECE = 2**20
@@ -78,13 +78,16 @@ def test_a_200_mib_upload_does_not_grow_the_daemon(tmp_path: Path) -> None:
             assert added.json()["size"] == SIZE
             assert added.json()["hash"] == hasher.finalize().hex()
             growth = after - before
-            print(f"daemon VmHWM {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "
-                  f"(+{growth / 2**20:.1f}); peak RssAnon {peak_anon[0] / 2**20:.1f} MiB")
+            print(
+                f"daemon VmHWM {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "
+                f"(+{growth / 2**20:.1f}); peak RssAnon {peak_anon[0] / 2**20:.1f} MiB"
+            )
             assert growth < ALLOWED_GROWTH, f"the daemon's peak RSS grew {growth / 2**20:.0f} MiB"
             # The upload's temp file is gone; the blob is whole in the store.
             assert not any((daemon.data_dir / "http-uploads").iterdir())
             ranged = api.get(f"/groups/{gid}/files/big.bin", headers={"Range": f"bytes={SIZE - 10}-"})
-            assert ranged.status_code == 206 and ranged.content == pieces[-1][-10:]
+            assert ranged.status_code == 206
+            assert ranged.content == pieces[-1][-10:]
     finally:
         daemon.stop()
 

@@ -31,7 +31,8 @@ gc_interval = 3600.0                  # seconds between garbage collections; fal
 [secrets]      # hyphal.secrets.config.SecretsConfig: replicas, interval, skew, timeouts
 replicas = 5
 
-[http]         # hyphal.http.config.HttpConfig: listen (default 127.0.0.1:0), cors_origins; `http = false`: off
+[http]         # hyphal.http.config.HttpConfig: listen (default 127.0.0.1:0), cors_origins
+               # (`http = false` instead turns the HTTP API off)
 ```
 
 Values: integers for ``int`` fields (``true`` is not one), numbers for

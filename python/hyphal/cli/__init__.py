@@ -16,9 +16,9 @@ import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
 from hyphal.cli import secrets as secrets
-from hyphal.cli.http import http_group, open_command
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
+from hyphal.cli.http import http_group, open_command
 from hyphal.config import NodeConfig
 from hyphal.dht.ids import node_id
 from hyphal.errors import InvalidInput

@@ -55,7 +55,8 @@ code { background: #f2f2f2; padding: 0 .2em; }
 <li><a href="/docs">Interactive API documentation</a> (its scripts load from a CDN: it needs a network)</li>
 <li><a href="/openapi.json">The OpenAPI document</a></li>
 </ul>
-<p id="token-note">Open this page with <code>hyphal open</code> to sign in: the link carries the node's token once.</p>
+<p id="token-note">Open this page with <code>hyphal open</code> to sign in:
+the link carries the node's token once.</p>
 <script>
 // The token arrives once, in the fragment (never sent to a server or logged), is kept for this
 // tab in sessionStorage, and is taken out of the address bar and history.
@@ -84,7 +85,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "string",
             "enum": sorted({p.code for p in problems.ERROR_TABLE.values()} | set(problems.HTTP_PROBLEMS)),
         },
-        "error": {"type": "string", "description": "The error's class name (for logs, not for switching on)."},
+        "error": {
+            "type": "string",
+            "description": "The error's class name (for logs, not for switching on).",
+        },
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -121,7 +125,11 @@ def _handle_errors(app: fastapi.FastAPI) -> None:
     async def invalid_request(request: fastapi.Request, exc: Exception) -> responses.Response:
         assert isinstance(exc, fastapi_exceptions.RequestValidationError)
         found = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
             for e in exc.errors()
         ]
         first = found[0] if found else {"loc": [], "msg": "invalid"}
@@ -132,7 +140,9 @@ def _handle_errors(app: fastapi.FastAPI) -> None:
     async def http_error(request: fastapi.Request, exc: Exception) -> responses.Response:
         assert isinstance(exc, starlette_exceptions.HTTPException)
         by_status = {p.status: p for p in problems.HTTP_PROBLEMS.values()}
-        problem = by_status.get(exc.status_code, problems.Problem(exc.status_code, "http_error", "HTTP error"))
+        problem = by_status.get(
+            exc.status_code, problems.Problem(exc.status_code, "http_error", "HTTP error")
+        )
         body = problems.body(problem, str(exc.detail))
         return responses.JSONResponse(
             body, status_code=exc.status_code, media_type=problems.PROBLEM_TYPE, headers=exc.headers

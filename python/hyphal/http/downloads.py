@@ -80,7 +80,8 @@ def response(content: Content, range_header: str | None) -> responses.Response:
         wanted = parse_range(range_header, content.size)
     except RangeNotSatisfiable:
         problem = problems.HTTP_PROBLEMS["range_not_satisfiable"]
-        detail = f"the range {range_header[:64]!r} is outside the {content.size} bytes"
+        shown = (range_header or '')[:64]
+        detail = f"the range {shown!r} is outside the {content.size} bytes"
         return responses.JSONResponse(
             problems.body(problem, detail),
             status_code=416,
@@ -94,7 +95,10 @@ def response(content: Content, range_header: str | None) -> responses.Response:
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{content.size}"
     return responses.StreamingResponse(
-        _pieces(content.read, start, end), status_code=status, headers=headers, media_type="application/octet-stream"
+        _pieces(content.read, start, end),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
     )
 
 

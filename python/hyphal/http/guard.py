@@ -105,7 +105,9 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and not self.origin_allowed(origin):
             log.warning("http: refused a cross-site request from %r", origin[:80])
-            detail = "requests from other sites are refused; add the origin to [http] cors_origins to allow it"
+            detail = (
+                "requests from other sites are refused; add the origin to [http] cors_origins to allow it"
+            )
             await _refuse(send, "origin_refused", detail)
             return
         preflight = scope["method"] == "OPTIONS" and origin is not None and origin in self._cors
@@ -127,7 +129,9 @@ class Guard:
         await self._app(scope, receive, secured)
 
 
-async def _refuse(send: asgi.Send, code: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _refuse(
+    send: asgi.Send, code: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     problem = problems.HTTP_PROBLEMS[code]
     payload = json.dumps(problems.body(problem, detail)).encode()
     headers = [

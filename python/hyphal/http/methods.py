@@ -62,9 +62,9 @@ def unwrap(exc: BaseException) -> BaseException:
 
 
 @contextlib.asynccontextmanager
-async def running(node: Node, method: str, params: Json | None = None) -> AsyncIterator[
-    MemoryObjectReceiveStream[Item]
-]:
+async def running(
+    node: Node, method: str, params: Json | None = None
+) -> AsyncIterator[MemoryObjectReceiveStream[Item]]:
     """Run ``method`` in a task while the caller reads its items; leaving cancels it.
 
     A bad method name or params raise here, before anything runs.
@@ -91,8 +91,6 @@ async def running(node: Node, method: str, params: Json | None = None) -> AsyncI
             yield receive
         finally:
             tg.cancel_scope.cancel()
-
-
 
 
 @dataclass(frozen=True, slots=True)

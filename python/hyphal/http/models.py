@@ -42,7 +42,9 @@ class FeedCreate(Body):
 class RecordPut(Body):
     value_hex: str = pydantic.Field(description="At most 1000 bytes, in hex.")
     mutable: bool = pydantic.Field(False, description="Signed by this node, under its key and the salt.")
-    salt: str | None = pydantic.Field(None, description="A mutable record's salt (at most 64 bytes of UTF-8).")
+    salt: str | None = pydantic.Field(
+        None, description="A mutable record's salt (at most 64 bytes of UTF-8)."
+    )
     cas: int | None = pydantic.Field(None, ge=0, description="Compare-and-swap: the seq expected now.")
 
 

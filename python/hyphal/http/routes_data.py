@@ -20,9 +20,12 @@ from hyphal.http.uploads import body_file, form_file
 
 BlobHash = Annotated[str, fastapi.Path(description="The blob's BLAKE3 hash, 64 hex digits.")]
 FeedKey = Annotated[str, fastapi.Path(description="The feed's key, 64 hex digits.")]
-ReadSecret = Annotated[str | None, fastapi.Query(description="A private feed's read secret (the share's r=).")]
+ReadSecret = Annotated[
+    str | None, fastapi.Query(description="A private feed's read secret (the share's r=).")
+]
 Timeout = Annotated[
-    float | None, fastapi.Query(gt=0, le=600, description="Seconds to look for the feed's peers (default 20).")
+    float | None,
+    fastapi.Query(gt=0, le=600, description="Seconds to look for the feed's peers (default 20)."),
 ]
 Start = Annotated[int | None, fastapi.Query(ge=0, description="The first block (default 0).")]
 
@@ -58,13 +61,13 @@ def router(ctx: Context) -> fastapi.APIRouter:
         response_class=responses.Response,
         responses=BYTES_DOC,
     )
-    async def blob_get(hash: BlobHash, request: fastapi.Request) -> responses.Response:
+    async def blob_get(hash: BlobHash, request: fastapi.Request) -> responses.Response:  # noqa: A002
         blob_hash = Params("blob.get", {"hash": hash}, frozenset({"hash"})).hex32("hash")
         content = await downloads.blob(node, blob_hash)
         return downloads.response(content, request.headers.get("range"))
 
     @api.delete("/blobs/{hash}", tags=["blobs"], summary="Drop this node's tag on a blob (GC frees it)")
-    async def blob_remove(hash: BlobHash) -> Json:
+    async def blob_remove(hash: BlobHash) -> Json:  # noqa: A002 (the path parameter's public name)
         result: Json = await call(node, "blob.rm", {"hash": hash})
         return result
 
@@ -131,7 +134,9 @@ def router(ctx: Context) -> fastapi.APIRouter:
         response_class=responses.Response,
         responses=SSE_DOC,
     )
-    async def feed_follow(key: FeedKey, start: Start = None, r: ReadSecret = None, timeout: Timeout = None) -> responses.Response:
+    async def feed_follow(
+        key: FeedKey, start: Start = None, r: ReadSecret = None, timeout: Timeout = None
+    ) -> responses.Response:
         params = params_of(feed=share(key, r), start=start, timeout=timeout)
         return MethodEvents(node, "feed.follow", params, ctx.stopping)
 

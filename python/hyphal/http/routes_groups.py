@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from hyphal.control.encoding import Json
 from hyphal.errors import InvalidInput
@@ -16,15 +16,17 @@ from hyphal.http.uploads import FILE_FIELD, form_file
 
 GroupRef = Annotated[str, fastapi.Path(description="The group's id (or a unique prefix of it) or its name.")]
 FileName = Annotated[str, fastapi.Path(description="The file's name in the group (may hold `/`).")]
-SSE_DOC = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}}
-BYTES_DOC = {
+SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+}
+BYTES_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
     206: {
         "description": "The byte range asked for",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     },
 }
-UPLOAD_BODY = {
+UPLOAD_BODY: dict[str, Any] = {
     "required": True,
     "content": {
         "multipart/form-data": {
@@ -33,7 +35,10 @@ UPLOAD_BODY = {
                 "required": [FILE_FIELD],
                 "properties": {
                     FILE_FIELD: {"type": "string", "format": "binary"},
-                    "name": {"type": "string", "description": "Its name in the group (default: the filename)."},
+                    "name": {
+                        "type": "string",
+                        "description": "Its name in the group (default: the filename).",
+                    },
                     "private": {"type": "string", "enum": ["true", "false"], "description": "Members only."},
                 },
             }
@@ -75,7 +80,9 @@ def router(ctx: Context) -> fastapi.APIRouter:
         result: list[Json] = (await call(node, "group.info", {"group": group}))["member_list"]
         return result
 
-    @api.get("/groups/{group}/invite", tags=["groups"], summary="An invite URI (a secret: whoever has it joins)")
+    @api.get(
+        "/groups/{group}/invite", tags=["groups"], summary="An invite URI (a secret: whoever has it joins)"
+    )
     async def group_invite(group: GroupRef) -> Json:
         result: Json = await call(node, "group.invite", {"group": group})
         return result
@@ -86,7 +93,9 @@ def router(ctx: Context) -> fastapi.APIRouter:
         ("open", "Run a closed group again"),
     ):
         endpoint = _group_change(ctx, f"group.{verb}")
-        api.add_api_route(f"/groups/{{group}}/{verb}", endpoint, methods=["POST"], tags=["groups"], summary=doc)
+        api.add_api_route(
+            f"/groups/{{group}}/{verb}", endpoint, methods=["POST"], tags=["groups"], summary=doc
+        )
 
     @api.post("/groups/{group}/backup", tags=["groups"], summary="Ask a backup server to hold the group")
     async def group_backup(group: GroupRef, body: models.GroupBackup) -> Json:
@@ -127,7 +136,9 @@ def router(ctx: Context) -> fastapi.APIRouter:
         content = await downloads.group_file(node, node.group(group), name)
         return downloads.response(content, request.headers.get("range"))
 
-    @api.delete("/groups/{group}/files/{name:path}", tags=["files"], summary="Remove a file from this device's repo")
+    @api.delete(
+        "/groups/{group}/files/{name:path}", tags=["files"], summary="Remove a file from this device's repo"
+    )
     async def files_remove(group: GroupRef, name: FileName) -> Json:
         result: Json = await call(node, "files.remove", {"group": group, "name": name})
         return result

@@ -86,7 +86,9 @@ def router(ctx: Context) -> fastapi.APIRouter:
     @api.get("/secrets/value", tags=["secrets"], summary="Read a secret (this node's, or one shared with it)")
     async def secret_get(
         url: Annotated[str, fastapi.Query(description="The secret's URL.")],
-        owner: Annotated[str | None, fastapi.Query(description="Its owner's public key (default: this node).")] = None,
+        owner: Annotated[
+            str | None, fastapi.Query(description="Its owner's public key (default: this node).")
+        ] = None,
     ) -> Json:
         result: Json = await call(node, "secret.get", params_of(url=url, owner=owner))
         return result

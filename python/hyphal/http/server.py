@@ -21,11 +21,11 @@ import anyio
 import anyio.abc
 
 from hyphal.files import write_atomically
+from hyphal.http.access import URL_FILE, load_or_create_token
 from hyphal.http.app import build_app
 from hyphal.http.config import HttpConfig
 from hyphal.http.framework import uvicorn
 from hyphal.http.methods import Context
-from hyphal.http.access import URL_FILE, load_or_create_token
 from hyphal.http.uploads import clear_uploads
 from hyphal.net.address import format_address, parse_address
 from hyphal.node import Node

@@ -28,7 +28,7 @@ async def start_http(tg: anyio.abc.TaskGroup, node: Node, config: HttpConfig | N
     if not extras.available("http"):
         log.info("HTTP API off: it needs the http extra (pip install 'hyphal[http]')")
         return None
-    from hyphal.http.server import serve_http  # noqa: PLC0415 (FastAPI loads only when it serves)
+    from hyphal.http.server import serve_http
 
     url: str = await tg.start(serve_http, node, config)
     return url

@@ -27,6 +27,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hyphal.control.encoding import Json
+from hyphal.errors import HyphalError
 from hyphal.http import problems
 from hyphal.http.framework import asgi, responses, sse_starlette
 from hyphal.http.methods import Item, running
@@ -46,14 +47,12 @@ def problem_response(exc: BaseException) -> responses.JSONResponse:
     return responses.JSONResponse(body, status_code=body["status"], media_type=problems.PROBLEM_TYPE)
 
 
-def log_failure(method: str, exc: BaseException) -> None:
-    if isinstance(exc, Exception) and problems.problem_of(exc).status >= 500 and problems.problem_of(exc).code in (
-        "internal",
-        "error",
-    ):
-        log.error("http: %s crashed", method, exc_info=exc)
+def log_failure(what: str, exc: BaseException) -> None:
+    """A typed error is one line; anything else is a bug, logged with its traceback."""
+    if isinstance(exc, HyphalError | OSError):
+        log.info("http: %s failed: %s", what, exc)
     else:
-        log.info("http: %s failed: %s", method, exc)
+        log.error("http: %s crashed", what, exc_info=exc)
 
 
 def sse(kind: str, body: Any) -> sse_starlette.ServerSentEvent:
@@ -137,7 +136,9 @@ class MethodBytes(responses.Response):
             log_failure(self._method, exc)
             await problem_response(exc)(scope, receive, send)
 
-    async def _bytes(self, first: Item | None, items: MemoryObjectReceiveStream[Item]) -> AsyncIterator[bytes]:
+    async def _bytes(
+        self, first: Item | None, items: MemoryObjectReceiveStream[Item]
+    ) -> AsyncIterator[bytes]:
         item = first
         while item is not None and item.kind != "result":
             if item.kind == "error":
