@@ -48,12 +48,12 @@ def events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
             data.append(line[5:].lstrip())
 
 
-def next_event(stream: Iterator[tuple[str, Any]], name: str, **match: Any) -> Any:
-    """The data of the next event called ``name`` whose data has ``match``'s keys and values."""
+def next_event(stream: Iterator[tuple[str, Any]], kind: str, **match: Any) -> Any:
+    """The data of the next event called ``kind`` whose data has ``match``'s keys and values."""
     for got, data in stream:
-        if got == name and all(data.get(k) == v for k, v in match.items()):
+        if got == kind and all(data.get(k) == v for k, v in match.items()):
             return data
-    raise AssertionError(f"the stream ended before a {name!r} event matching {match}")
+    raise AssertionError(f"the stream ended before a {kind!r} event matching {match}")
 
 
 __all__ = ["client", "events", "next_event", "start"]

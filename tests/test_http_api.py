@@ -61,8 +61,8 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def upload(api: httpx.Client, group: str, name: str, data: bytes, **fields: str) -> Any:
-    return ok(api.post(f"/groups/{group}/files", files={"file": (name, data)}, data=fields))
+def upload(api: httpx.Client, group: str, filename: str, data: bytes, **fields: str) -> Any:
+    return ok(api.post(f"/groups/{group}/files", files={"file": (filename, data)}, data=fields))
 
 
 def test_status_peers_and_the_dht(pair: Pair) -> None:
@@ -230,7 +230,7 @@ def test_feeds_create_append_info_blocks_and_follow(pair: Pair) -> None:
         block = next_event(stream, "event", index=5)
         assert base64.b64decode(block["data"]) == b"live"
     problem(pair.api_a.get(f"/feeds/{key}/blocks", params={"start": 3, "end": 99}), 400, "invalid_input")
-    problem(pair.api_a.post(f"/feeds/{'00' * 32}/append", content=b"x"), 404, "not_available")
+    problem(pair.api_a.post(f"/feeds/{'00' * 32}/append", content=b"x"), 403, "unauthorized")
 
 
 def test_records_and_signed_values_with_a_live_watch(pair: Pair) -> None:

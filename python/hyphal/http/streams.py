@@ -30,7 +30,7 @@ from hyphal.control.encoding import Json
 from hyphal.errors import HyphalError
 from hyphal.http import problems
 from hyphal.http.framework import asgi, responses, sse_starlette
-from hyphal.http.methods import Item, running
+from hyphal.http.methods import Item, running, unwrap
 from hyphal.node import Node
 
 log = logging.getLogger("hyphal.http")
@@ -87,10 +87,11 @@ class MethodEvents(responses.Response):
                 )
                 started = True
                 await stream(scope, receive, send)
-        except Exception as exc:
+        except Exception as raised:
             if started:
                 raise
             # Before the stream began: a status and a problem body.
+            exc = unwrap(raised)
             log_failure(self._method, exc)
             await problem_response(exc)(scope, receive, send)
 
@@ -130,9 +131,10 @@ class MethodBytes(responses.Response):
                 body = responses.StreamingResponse(self._bytes(item, items), media_type=self.media_type)
                 started = True
                 await body(scope, receive, send)
-        except Exception as exc:
+        except Exception as raised:
             if started:
                 raise
+            exc = unwrap(raised)
             log_failure(self._method, exc)
             await problem_response(exc)(scope, receive, send)
 
