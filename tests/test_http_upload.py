@@ -1,4 +1,11 @@
-"""A 200 MiB upload streams through the daemon to disk: its peak RSS (VmHWM) barely moves."""
+"""A 200 MiB upload streams through the daemon to disk: its peak RSS (VmHWM) grows by far less.
+
+Two figures, both recorded: the peak RSS (VmHWM, before and after), which
+also counts the file-backed pages the blob import maps while it hashes (one
+:data:`~hyphal.blobs.files.COPY_STEP` of the store's own file at a time),
+and the peak anonymous RSS, sampled during the upload, which is where a
+daemon holding the upload would show it.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from http_daemons import client, start
+from hyphal.blobs.files import COPY_STEP
 from hyphal.hashing import Hasher
 
 SIZE = 200 * 2**20
 PIECE = 2**20
-ALLOWED_GROWTH = 64 * 2**20
-"""Far below the file: a daemon that held the upload (or a quarter of it) would exceed it."""
+SLACK = 32 * 2**20
+"""Anonymous memory an upload may cost (buffers, the request, the import's bookkeeping): a daemon
+that held a sixth of the file would exceed it."""
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -39,6 +48,7 @@ def test_a_200_mib_upload_does_not_grow_the_daemon(tmp_path: Path) -> None:
             gid = api.post("/groups", json={"name": "big"}).json()["id"]
             assert api.get("/status").status_code == 200  # warm: the app's first request is done
             before = status_kib(daemon.pid, "VmHWM") * 1024
+            anon_before = status_kib(daemon.pid, "RssAnon") * 1024
             hasher = Hasher()
             pieces = list(body(b"seed"))  # reused below; the test process may hold it, the daemon may not
             for piece in pieces:
@@ -77,12 +87,13 @@ def test_a_200_mib_upload_does_not_grow_the_daemon(tmp_path: Path) -> None:
             after = status_kib(daemon.pid, "VmHWM") * 1024
             assert added.json()["size"] == SIZE
             assert added.json()["hash"] == hasher.finalize().hex()
-            growth = after - before
+            growth, anon_growth = after - before, peak_anon[0] - anon_before
             print(
-                f"daemon VmHWM {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "
-                f"(+{growth / 2**20:.1f}); peak RssAnon {peak_anon[0] / 2**20:.1f} MiB"
+                f"daemon VmHWM {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB (+{growth / 2**20:.1f}); "
+                f"RssAnon {anon_before / 2**20:.1f} MiB -> peak {peak_anon[0] / 2**20:.1f} MiB"
             )
-            assert growth < ALLOWED_GROWTH, f"the daemon's peak RSS grew {growth / 2**20:.0f} MiB"
+            assert anon_growth < SLACK, f"the daemon's anonymous memory grew {anon_growth / 2**20:.0f} MiB"
+            assert growth < COPY_STEP + SLACK, f"the daemon's peak RSS grew {growth / 2**20:.0f} MiB"
             # The upload's temp file is gone; the blob is whole in the store.
             assert not any((daemon.data_dir / "http-uploads").iterdir())
             ranged = api.get(f"/groups/{gid}/files/big.bin", headers={"Range": f"bytes={SIZE - 10}-"})
