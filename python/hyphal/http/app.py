@@ -83,7 +83,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "code": {
             "type": "string",
-            "enum": sorted({p.code for p in problems.ERROR_TABLE.values()} | set(problems.HTTP_PROBLEMS)),
+            "enum": sorted(
+                {p.code for p in problems.ERROR_TABLE.values()}
+                | set(problems.HTTP_PROBLEMS)
+                | {problems.HTTP_ERROR.code}
+            ),
         },
         "error": {
             "type": "string",
@@ -119,7 +123,7 @@ def build_app(ctx: Context, *, token: str, port: int, cors_origins: tuple[str, .
 
 def _handle_errors(app: fastapi.FastAPI) -> None:
     async def hyphal_error(request: fastapi.Request, exc: Exception) -> responses.Response:
-        log_failure(f"{request.method} {request.url.path}", exc)
+        log_failure(f"{request.method} {request.url.path[:120]!r}", exc)
         return problem_response(exc)
 
     async def invalid_request(request: fastapi.Request, exc: Exception) -> responses.Response:

@@ -80,7 +80,7 @@ def response(content: Content, range_header: str | None) -> responses.Response:
         wanted = parse_range(range_header, content.size)
     except RangeNotSatisfiable:
         problem = problems.HTTP_PROBLEMS["range_not_satisfiable"]
-        shown = (range_header or '')[:64]
+        shown = (range_header or "")[:64]
         detail = f"the range {shown!r} is outside the {content.size} bytes"
         return responses.JSONResponse(
             problems.body(problem, detail),

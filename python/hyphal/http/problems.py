@@ -55,6 +55,7 @@ ERROR_TABLE: dict[type[BaseException], Problem] = {
 HTTP_PROBLEMS: dict[str, Problem] = {
     p.code: p
     for p in (
+        Problem(400, "bad_request", "The request does not parse"),
         Problem(401, "token_required", "A valid bearer token is required"),
         Problem(403, "host_refused", "The Host header names no address of this node"),
         Problem(403, "origin_refused", "Cross-site requests are refused"),
@@ -66,6 +67,8 @@ HTTP_PROBLEMS: dict[str, Problem] = {
         Problem(422, "invalid_request", "The request does not match its schema"),
     )
 }
+HTTP_ERROR = Problem(500, "http_error", "HTTP error")
+"""The code of an HTTP error the framework raises with a status none of the above has."""
 
 
 def problem_of(exc: BaseException) -> Problem:
@@ -102,4 +105,13 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     return body(problem, detail, error=type(exc).__name__)
 
 
-__all__ = ["ERROR_TABLE", "HTTP_PROBLEMS", "PROBLEM_TYPE", "Problem", "body", "error_body", "problem_of"]
+__all__ = [
+    "ERROR_TABLE",
+    "HTTP_ERROR",
+    "HTTP_PROBLEMS",
+    "PROBLEM_TYPE",
+    "Problem",
+    "body",
+    "error_body",
+    "problem_of",
+]
