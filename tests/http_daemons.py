@@ -16,11 +16,13 @@ from hyphal.http.access import load_or_create_token
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
-def start(root: Path, name: str, ip: str, *extra: str, http_toml: str = "") -> DaemonProcess:
-    """``hyphal node run`` with its node and its HTTP API on ``ip`` (port 0 both)."""
+def start(
+    root: Path, name: str, ip: str, *extra: str, http_toml: str = "", run: tuple[str, ...] = ("node", "run")
+) -> DaemonProcess:
+    """``hyphal node run`` (or ``run``) with its node and its HTTP API on ``ip`` (port 0 both)."""
     config = root / f"{name}.toml"
     config.write_text(f'[http]\nlisten = "{ip}:0"\n{http_toml}')
-    command = ["--config", str(config), "node", "run", "--listen", f"{ip}:0", "--name", name, *extra]
+    command = ["--config", str(config), *run, "--listen", f"{ip}:0", "--name", name, *extra]
     node = DaemonProcess(root / name, command).start()
     assert node.info["http"], node.log_tail()
     return node

@@ -103,6 +103,20 @@ def test_groups_create_join_info_members_invite_close_open_leave(pair: Pair) -> 
     problem(pair.api_a.post(f"/groups/{gid}/backup", json={"address": "nowhere"}), 400, "invalid_address")
 
 
+def test_a_backup_server_takes_a_group_through_the_api(pair: Pair, tmp_path: Path) -> None:
+    backup = start(tmp_path, "c", "127.0.0.38", "--backup", "--authorize", pair.a.public_key, run=("serve",))
+    try:
+        gid = ok(pair.api_a.post("/groups", json={"name": "g-backup"}))["id"]
+        upload(pair.api_a, gid, "kept.txt", b"kept by the backup")
+        asked = ok(pair.api_a.post(f"/groups/{gid}/backup", json={"address": backup.address}))
+        assert asked == {"id": gid, "name": "g-backup", "address": backup.address}
+        with client(backup) as api_c:
+            assert gid in {g["id"] for g in ok(api_c.get("/groups"))}
+            assert ok(api_c.get(f"/groups/{gid}"))["backup"] is True
+    finally:
+        backup.stop()
+
+
 def test_files_upload_list_download_ranges_and_remove(pair: Pair) -> None:
     gid = ok(pair.api_a.post("/groups", json={"name": "g-files"}))["id"]
     data = os.urandom(300_000)
