@@ -82,6 +82,7 @@ PURE_MODULES = [
     "hyphal.groups.keys",
     "hyphal.groups.invite",
     "hyphal.groups.messages",
+    "hyphal.groups.membership",
 ]
 
 _PROBE = """

@@ -80,6 +80,13 @@ class Unauthorized(HyphalError, PermissionError):
     """The requester's key may not do this (not the owner, not on the ACL), or the request was replayed."""
 
 
+class ReadOnlyDevice(Unauthorized):
+    """This device holds a group read-only: paired and not approved yet, or removed (§17.1).
+
+    Nothing was written. An authorised device approves it with ``hyphal pair approve``.
+    """
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -111,6 +118,7 @@ __all__ = [
     "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "ReadOnlyDevice",
     "SchemaTooNew",
     "SeqConflict",
     "SignatureError",

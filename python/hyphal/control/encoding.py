@@ -15,7 +15,10 @@ from hyphal.groups.events import (
     FileInfo,
     FileRemoved,
     GroupEvent,
+    DeviceApproved,
+    DeviceRemoved,
     MemberJoined,
+    PairingRequested,
     MemberLeft,
     RepoAdded,
     SyncProgress,
@@ -140,6 +143,18 @@ def event(item: GroupEvent) -> Json:
             return {"type": "file_added", **file_info(file)}
         case FileRemoved(member, member_name, name):
             return {"type": "file_removed", "member": member.hex(), "member_name": member_name, "name": name}
+        case DeviceApproved(device, name):
+            return {"type": "device_approved", "device": device.hex(), "name": name}
+        case DeviceRemoved(device, repo_length):
+            return {"type": "device_removed", "device": device.hex(), "repo_length": repo_length}
+        case PairingRequested(request, device, name, code):
+            return {
+                "type": "pairing_requested",
+                "request": request,
+                "device": device.hex(),
+                "name": name,
+                "code": code,
+            }
     raise AssertionError(f"unknown group event {item!r}")
 
 

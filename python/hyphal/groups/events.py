@@ -63,7 +63,42 @@ class FileRemoved:
     name: str
 
 
-GroupEvent: TypeAlias = MemberJoined | MemberLeft | RepoAdded | FileAdded | FileRemoved
+@dataclass(frozen=True, slots=True)
+class DeviceApproved:
+    """The membership log (§17.1) made ``device`` a writer (``name`` as its approval gave it)."""
+
+    device: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    """The membership log removed ``device``; its first ``repo_length`` repo blocks stay valid."""
+
+    device: bytes
+    repo_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRequested:
+    """A device asks to be approved as a writer (§17.4); both screens show ``code``."""
+
+    request: str
+    device: bytes
+    name: str
+    code: str
+
+
+GroupEvent: TypeAlias = (
+    MemberJoined
+    | MemberLeft
+    | RepoAdded
+    | FileAdded
+    | FileRemoved
+    | DeviceApproved
+    | DeviceRemoved
+    | PairingRequested
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +140,15 @@ class SyncResult:
 
 
 __all__ = [
+    "DeviceApproved",
+    "DeviceRemoved",
     "FileAdded",
     "FileInfo",
     "FileRemoved",
     "GroupEvent",
     "MemberJoined",
     "MemberLeft",
+    "PairingRequested",
     "RepoAdded",
     "SyncProgress",
     "SyncResult",

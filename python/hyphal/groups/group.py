@@ -47,9 +47,11 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.clock import wall_time
-from hyphal.errors import HyphalError, InvalidInput, NotAvailable
+from hyphal.errors import HyphalError, InvalidInput, NotAvailable, ReadOnlyDevice, Unauthorized
 from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
+    DeviceApproved,
+    DeviceRemoved,
     FileAdded,
     FileInfo,
     FileRemoved,
@@ -63,6 +65,7 @@ from hyphal.groups.events import (
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Member
+from hyphal.groups.membership import Entry, MembershipLog
 from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
 from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
@@ -74,6 +77,7 @@ from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
 from hyphal.signed_value import SignedValue
+from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
 log = logging.getLogger("hyphal.groups")
@@ -121,7 +125,11 @@ class Group(TaskOwner):
         else:
             assert record.grant is not None
             self.keys = GroupKeys.from_grant(record.grant)
-        self.replication = GroupReplication(self.keys)
+        self.log = MembershipLog(record.group_key)
+        """Who may write (§17.1); empty (an open group: every member writes) until the origin starts it."""
+        self.log.add_many(record.log)
+        self.replication = GroupReplication(self.keys, log=self.log)
+        self._membership_seen = self.log.state
         for raw in record.adverts:
             try:
                 self.replication.membership.merge(SignedValue.decode(raw))
@@ -203,10 +211,12 @@ class Group(TaskOwner):
             await self._stack.enter_async_context(self.replication)
             await self._stack.enter_async_context(self.dialer)
             self._unsubscribe.append(self.replication.changes.subscribe(self._on_advert))
+            self._unsubscribe.append(self.replication.entries.subscribe(self._on_entries))
             if self.record.left:
                 return self
             if not self.is_backup:
                 self.own_repo = Repo.open_own(self._host.storage, self._host.keypair, self.keys)
+                self.own_repo.set_limit(self.log.state.repo_limit(self.device_key))
                 self._watch_repo(self.device_key, self.own_repo)
                 await self._host.feeds.add(self.own_repo.feed)
             for member in self.members():
@@ -274,12 +284,93 @@ class Group(TaskOwner):
             self._emit(MemberLeft(member.key, member.advert.name))
         self.dialer.wake()
 
+    def save(self) -> None:
+        """Write the node's groups file (this group's record changed)."""
+        self._host.save_groups()
+
+    # -- the membership log (§17) ------------------------------------------------------------
+
+    @property
+    def can_write(self) -> bool:
+        """This device may write its repo: the group has no membership log, or lists it as a writer."""
+        return self.log.state.is_writer(self.device_key)
+
+    def add_entry(self, entry: Entry) -> None:
+        """Spread this device's new membership entry (already in :attr:`log`) and act on it."""
+        self.replication.publish_entry(entry)
+
+    def start_log(self) -> Entry | None:
+        """Start the membership log if it has not begun (only the origin, which holds the group
+        key's seed, can): this device and every current member device become its founding
+        writers; devices that join from then on are read-only until approved. ``None`` if it
+        had begun already."""
+        if self.log.state.active:
+            return None
+        if self.record.group_seed is None:
+            raise Unauthorized(
+                f"group {self.name!r} has no membership log yet; only the device that created it "
+                "can start one (run `hyphal pair code` there first)"
+            )
+        founders = [self.device_key]
+        founders += [m.key for m in self.members() if m.key != self.device_key and not m.advert.backup]
+        entry = self.log.genesis(KeyPair(self.record.group_seed), founders)
+        self.add_entry(entry)
+        log.info("group %s: membership log started with %d founding writers", self.id, len(founders))
+        return entry
+
+    def approve_device(self, device: bytes, name: str) -> Entry:
+        """Make ``device`` a writer (this device must be one); every member accepts its writes."""
+        self.start_log()
+        entry = self.log.approve(self._host.keypair, device, name)
+        self.add_entry(entry)
+        log.info("group %s: approved device %s (%s)", self.id, device.hex()[:16], name)
+        return entry
+
+    def remove_device(self, device: bytes) -> Entry:
+        """Remove ``device`` (this device must be a writer): its repo blocks known here stay
+        valid, its later writes are refused by every member."""
+        if device == self.device_key:
+            length = self.own_repo.feed.length if self.own_repo is not None else 0
+        else:
+            repo = self.repos.get(device)
+            length = repo.feed.length if repo is not None else 0
+        entry = self.log.remove(self._host.keypair, device, length)
+        self.add_entry(entry)
+        log.info("group %s: removed device %s (%d repo blocks stay valid)", self.id, device.hex()[:16], length)
+        return entry
+
+    def _on_entries(self, entries: tuple[Entry, ...]) -> None:
+        self.record.log = self.log.encoded()
+        self._host.save_groups()
+        self._apply_limits()
+        for member in self.members():
+            if self.log.state.repo_limit(member.key) != 0 and member.key not in self.repos:
+                self._spawn(self._follow, member)
+        before, self._membership_seen = self._membership_seen, self.log.state
+        for device, writer in self.log.state.writers.items():
+            if device not in before.writers:
+                self._emit(DeviceApproved(device, writer.name))
+        for device, removal in self.log.state.removed.items():
+            if device not in before.removed:
+                self._emit(DeviceRemoved(device, removal.repo_length))
+
+    def _apply_limits(self) -> None:
+        state = self.log.state
+        if self.own_repo is not None:
+            self.own_repo.set_limit(state.repo_limit(self.device_key))
+        for key, repo in self.repos.items():
+            repo.set_limit(state.repo_limit(key))
+
     # -- repos -------------------------------------------------------------------------------
 
     async def _follow(self, member: Member) -> None:
         """Follow ``member``'s repo live (once), so its collection stays current."""
         writer = member.advert.repo_writer
         if member.key == self.device_key or writer == NO_REPO or member.advert.left:
+            return
+        if self.log.state.repo_limit(member.key) == 0:
+            # A device the membership log never approved: its repo is refused, not fetched.
+            log.info("group %s: not following read-only device %s's repo", self.id, member.advert.name)
             return
         done = self._following.get(member.key)
         if done is not None:
@@ -288,6 +379,7 @@ class Group(TaskOwner):
         done = self._following[member.key] = anyio.Event()
         try:
             repo = Repo.follow(self._host.storage, writer, self.keys)
+            repo.set_limit(self.log.state.repo_limit(member.key))
             self.repos[member.key] = repo
             self._watch_repo(member.key, repo)
             replication = await self._host.feeds.add(repo.feed)
@@ -346,6 +438,16 @@ class Group(TaskOwner):
         if self.own_repo is None:
             raise InvalidInput(
                 "a backup server has no repo to write to" if self.is_backup else "left the group"
+            )
+        if not self.can_write:
+            removed = self.device_key in self.log.state.removed
+            log.warning("group %s: refused a local write: this device is %s", self.id,
+                        "removed" if removed else "read-only")
+            raise ReadOnlyDevice(
+                f"this device was removed from group {self.name!r}; it can no longer write"
+                if removed
+                else f"this device holds group {self.name!r} read-only until an authorised device "
+                "approves it (`hyphal pair approve` there)"
             )
         return self.own_repo
 
