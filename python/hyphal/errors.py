@@ -80,6 +80,10 @@ class Unauthorized(HyphalError, PermissionError):
     """The requester's key may not do this (not the owner, not on the ACL), or the request was replayed."""
 
 
+class RateLimited(HyphalError):
+    """Too many requests from one sender (a device's messages, say): refused until its budget refills."""
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -111,6 +115,7 @@ __all__ = [
     "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "RateLimited",
     "SchemaTooNew",
     "SeqConflict",
     "SignatureError",

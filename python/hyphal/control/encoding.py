@@ -17,6 +17,7 @@ from hyphal.groups.events import (
     GroupEvent,
     MemberJoined,
     MemberLeft,
+    MessageReceived,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -140,7 +141,29 @@ def event(item: GroupEvent) -> Json:
             return {"type": "file_added", **file_info(file)}
         case FileRemoved(member, member_name, name):
             return {"type": "file_removed", "member": member.hex(), "member_name": member_name, "name": name}
+        case MessageReceived():
+            return message(item)
     raise AssertionError(f"unknown group event {item!r}")
+
+
+def message(item: MessageReceived) -> Json:
+    """``{"type": "message", ...}``: a message received on the group's ephemeral channel."""
+    try:
+        text: str | None = item.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "type": "message",
+        "id": item.id.hex(),
+        "sender": item.sender.hex(),
+        "sender_name": item.sender_name,
+        "topic": item.topic,
+        "text": text,
+        "body_hex": item.body.hex(),
+        "sent_ms": item.sent_ms,
+        "via": item.via.hex(),
+        "direct": item.direct,
+    }
 
 
 __all__ = [
@@ -151,6 +174,7 @@ __all__ = [
     "file_info",
     "group_detail",
     "group_summary",
+    "message",
     "sync_progress",
     "sync_result",
 ]

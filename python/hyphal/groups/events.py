@@ -63,7 +63,27 @@ class FileRemoved:
     name: str
 
 
-GroupEvent: TypeAlias = MemberJoined | MemberLeft | RepoAdded | FileAdded | FileRemoved
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message on the group's ephemeral channel (:mod:`hyphal.groups.channel`), opened and verified."""
+
+    id: bytes
+    sender: bytes
+    """The device key that signed it."""
+    sender_name: str
+    """The sender's name in the group ("" if it has no advert here yet)."""
+    topic: str
+    body: bytes
+    sent_ms: int
+    via: bytes
+    """The device key of the peer that handed it over: the sender (direct) or a relay."""
+
+    @property
+    def direct(self) -> bool:
+        return self.via == self.sender
+
+
+GroupEvent: TypeAlias = MemberJoined | MemberLeft | RepoAdded | FileAdded | FileRemoved | MessageReceived
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +131,7 @@ __all__ = [
     "GroupEvent",
     "MemberJoined",
     "MemberLeft",
+    "MessageReceived",
     "RepoAdded",
     "SyncProgress",
     "SyncResult",
