@@ -42,6 +42,7 @@ PURE_MODULES = [
     "hyphal.net.mux",
     "hyphal.net.mux_events",
     "hyphal.net.config",
+    "hyphal.net.endpoint",
     # feed replication
     "hyphal.replication.messages",
     "hyphal.replication.ranges",
@@ -83,6 +84,8 @@ PURE_MODULES = [
     "hyphal.groups.invite",
     "hyphal.groups.messages",
     "hyphal.groups.membership",
+    "hyphal.groups.channel_format",
+    "hyphal.groups.channel_core",
 ]
 
 _PROBE = """

@@ -87,6 +87,10 @@ class ReadOnlyDevice(Unauthorized):
     """
 
 
+class RateLimited(HyphalError):
+    """Too many requests from one sender (a device's messages, say): refused until its budget refills."""
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -118,6 +122,7 @@ __all__ = [
     "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "RateLimited",
     "ReadOnlyDevice",
     "SchemaTooNew",
     "SeqConflict",

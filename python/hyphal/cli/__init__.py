@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
+from hyphal.cli import messages as messages
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
@@ -96,6 +97,7 @@ for command in (
     dht.dht_group,
     dht.peers,
     secrets.secret_group,
+    messages.msg_group,
 ):
     cli.add_command(command)
 

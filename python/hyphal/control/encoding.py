@@ -20,6 +20,7 @@ from hyphal.groups.events import (
     MemberJoined,
     PairingRequested,
     MemberLeft,
+    MessageReceived,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -155,7 +156,29 @@ def event(item: GroupEvent) -> Json:
                 "name": name,
                 "code": code,
             }
+        case MessageReceived():
+            return message(item)
     raise AssertionError(f"unknown group event {item!r}")
+
+
+def message(item: MessageReceived) -> Json:
+    """``{"type": "message", ...}``: a message received on the group's ephemeral channel."""
+    try:
+        text: str | None = item.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "type": "message",
+        "id": item.id.hex(),
+        "sender": item.sender.hex(),
+        "sender_name": item.sender_name,
+        "topic": item.topic,
+        "text": text,
+        "body_hex": item.body.hex(),
+        "sent_ms": item.sent_ms,
+        "via": item.via.hex(),
+        "direct": item.direct,
+    }
 
 
 __all__ = [
@@ -166,6 +189,7 @@ __all__ = [
     "file_info",
     "group_detail",
     "group_summary",
+    "message",
     "sync_progress",
     "sync_result",
 ]

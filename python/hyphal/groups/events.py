@@ -89,12 +89,33 @@ class PairingRequested:
     code: str
 
 
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message on the group's ephemeral channel (:mod:`hyphal.groups.channel`), opened and verified."""
+
+    id: bytes
+    sender: bytes
+    """The device key that signed it."""
+    sender_name: str
+    """The sender's name in the group ("" if it has no advert here yet)."""
+    topic: str
+    body: bytes
+    sent_ms: int
+    via: bytes
+    """The device key of the peer that handed it over: the sender (direct) or a relay."""
+
+    @property
+    def direct(self) -> bool:
+        return self.via == self.sender
+
+
 GroupEvent: TypeAlias = (
     MemberJoined
     | MemberLeft
     | RepoAdded
     | FileAdded
     | FileRemoved
+    | MessageReceived
     | DeviceApproved
     | DeviceRemoved
     | PairingRequested
@@ -149,6 +170,7 @@ __all__ = [
     "MemberJoined",
     "MemberLeft",
     "PairingRequested",
+    "MessageReceived",
     "RepoAdded",
     "SyncProgress",
     "SyncResult",

@@ -48,6 +48,8 @@ from hyphal.blobs.private import (
 )
 from hyphal.clock import wall_time
 from hyphal.errors import HyphalError, InvalidInput, NotAvailable, ReadOnlyDevice, Unauthorized
+from hyphal.groups.channel import GroupChannel, MessageHub, SentMessage
+from hyphal.groups.channel_format import DEFAULT_TTL_MS
 from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
     DeviceApproved,
@@ -58,6 +60,7 @@ from hyphal.groups.events import (
     GroupEvent,
     MemberJoined,
     MemberLeft,
+    MessageReceived,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -105,6 +108,11 @@ class GroupHost(PresenceHost, DialHost, Protocol):
 
     def save_groups(self) -> None: ...
 
+    @property
+    def message_hub(self) -> MessageHub:
+        """The node's seen-message window and rate limits (:mod:`hyphal.groups.channel`)."""
+        ...
+
 
 BLOB_TAG_PREFIX = "group-blob/"
 
@@ -145,6 +153,8 @@ class Group(TaskOwner):
         self._mirror_wanted = anyio.Event()
         self.fetched: Notifier[FileInfo] = Notifier()
         """Each file whose blob became complete here by a fetch."""
+        self.channel = GroupChannel(host.message_hub, self.keys, host.keypair, self._emit, self._member_name)
+        """The ephemeral message channel: :meth:`send` and :meth:`messages`."""
         self._unsubscribe: list[Callable[[], None]] = []
         self._stack = contextlib.AsyncExitStack()
 
@@ -210,8 +220,10 @@ class Group(TaskOwner):
         try:
             await self._stack.enter_async_context(self.replication)
             await self._stack.enter_async_context(self.dialer)
+            await self._stack.enter_async_context(self.channel)
             self._unsubscribe.append(self.replication.changes.subscribe(self._on_advert))
             self._unsubscribe.append(self.replication.entries.subscribe(self._on_entries))
+            self._unsubscribe.append(self.replication.synced.subscribe(self._on_synced))
             if self.record.left:
                 return self
             if not self.is_backup:
@@ -250,6 +262,11 @@ class Group(TaskOwner):
     async def attach(self, connection: Connection) -> None:
         """Run the group channel on ``connection`` (once; the peer proves membership on it)."""
         await self.dialer.attach(connection)
+
+    def _on_synced(self, connection: Connection) -> None:
+        # The peer proved membership (and has sent its view): the message channel runs there too.
+        if self.replication.is_synced(connection) and not self.record.left:
+            self._spawn(self.channel.attach_peer, connection)
 
     def is_member_key(self, key: bytes) -> bool:
         return self.replication.membership.is_current(key)
@@ -562,6 +579,30 @@ class Group(TaskOwner):
         key, plaintext_hash = self.keys.unwrap_private(file.entry.key, file.blob_hash)
         return PrivateBlob(file.blob_hash, key, file.size, plaintext_hash)
 
+    # -- the ephemeral message channel --------------------------------------------------------
+
+    def send(self, body: bytes | str, *, topic: str = "", ttl: float = DEFAULT_TTL_MS / 1000) -> SentMessage:
+        """Send a message to the group's devices: end-to-end encrypted under the group's message
+        key and signed by this device, never stored in a feed. It goes directly to connected
+        members and through connected always-on nodes (backup servers) to the others, and is
+        held for peers that connect within ``ttl`` seconds. :class:`RateLimited` when this
+        device sends too fast; :class:`InvalidInput` when it is too large."""
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if not 0 < ttl <= 3600:
+            raise InvalidInput("a message TTL is more than 0 and at most 3600 seconds")
+        return self.channel.send(data, topic=topic, ttl_ms=max(1, int(ttl * 1000)))
+
+    async def messages(self, topic: str | None = None) -> AsyncIterator[MessageReceived]:
+        """``async for message in group.messages():`` every message received from now on (of
+        ``topic`` only, if given), each once, however many ways it came."""
+        async for event in self.watch():
+            if isinstance(event, MessageReceived) and (topic is None or event.topic == topic):
+                yield event
+
+    def _member_name(self, key: bytes) -> str:
+        member = self.replication.membership.get(key)
+        return member.advert.name if member is not None else ""
+
     # -- sync, watch, leave ------------------------------------------------------------------
 
     async def sync_all(
@@ -665,7 +706,8 @@ class Group(TaskOwner):
                 self._watchers.remove(watcher)
 
     async def watch(self) -> AsyncIterator[GroupEvent]:
-        """Every change from now on: members joining and leaving, repos, files added and removed."""
+        """Every change from now on: members joining and leaving, repos, files added and removed,
+        messages received."""
         send, receive = anyio.create_memory_object_stream[GroupEvent](WATCH_BUFFER)
         self._watchers.append(send)
         try:

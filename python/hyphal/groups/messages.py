@@ -28,7 +28,7 @@ from hyphal.codec import Reader
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.groups.keys import GRANT_SIZE, WRAPPED_KEY_SIZE
 from hyphal.groups.membership import Entry, decode_entry
-from hyphal.net.address import parse_address
+from hyphal.net.endpoint import parse_endpoint
 from hyphal.replication.capability import MAC_SIZE
 from hyphal.signed_value import SignedValue
 
@@ -188,7 +188,7 @@ class MemberAdvert:
         for address in self.addresses:
             if len(address.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LEN:
                 raise InvalidInput(f"an address is at most {MAX_ADDRESS_LEN} bytes")
-            parse_address(address)
+            parse_endpoint(address)  # host:port, or ws://host:port for a WebSocket listener
 
     def encode(self) -> bytes:
         flags = (_ADVERT_LEFT if self.left else 0) | (_ADVERT_BACKUP if self.backup else 0)

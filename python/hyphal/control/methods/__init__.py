@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hyphal.control.methods import blobs, dht, feeds, files, groups, records, values
+from hyphal.control.methods import messages as messages
 from hyphal.control.methods import secrets as secrets
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
@@ -15,6 +16,7 @@ __all__ = [
     "files",
     "groups",
     "lookup",
+    "messages",
     "records",
     "secrets",
     "values",
