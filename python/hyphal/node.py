@@ -52,6 +52,8 @@ from hyphal.groups.channel import SEEN_FILE, MessageHub
 from hyphal.groups.channel_format import PROTOCOL as MESSAGE_PROTOCOL
 from hyphal.groups.group import Group
 from hyphal.groups.manager import GroupManager
+from hyphal.groups.pairing import PROTOCOL as PAIR_PROTOCOL
+from hyphal.groups.pairing_service import PairingService
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
@@ -159,6 +161,8 @@ class Node:
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
         self._groups: GroupManager | None = None
+        self.pairing = PairingService(self)
+        """Pairing new devices into groups with a code or password (§17.3)."""
         self.router = ChannelRouter()
         self.feeds = FeedService(self.config.replication)
         self.values = ValueService(self)
@@ -202,6 +206,7 @@ class Node:
         self.router.route(BACKUP_PROTOCOL, self._route_backup)
         self.router.route(VALUE_PROTOCOL, self.values.handle)
         self.router.route(MESSAGE_PROTOCOL, self._route_messages)
+        self.router.route(PAIR_PROTOCOL, self.pairing.handle)
         self._message_hub = MessageHub(data_dir / SEEN_FILE)
         self._message_hub.open()
         stack.callback(self._message_hub.close)

@@ -16,6 +16,7 @@ import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
 from hyphal.cli import messages as messages
+from hyphal.cli import pairing as pairing
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
@@ -98,6 +99,8 @@ for command in (
     dht.peers,
     secrets.secret_group,
     messages.msg_group,
+    pairing.pair_group,
+    pairing.device_group,
 ):
     cli.add_command(command)
 

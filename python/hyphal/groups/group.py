@@ -61,6 +61,7 @@ from hyphal.groups.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    PairingRequested,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -69,10 +70,22 @@ from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Member
 from hyphal.groups.membership import Entry, MembershipLog
+from hyphal.groups.pairing_requests import (
+    DENY_TOPIC,
+    REQUEST_TOPIC,
+    REQUEST_TTL,
+    PendingRequest,
+    PendingRequests,
+    Request,
+    decode_deny,
+    encode_deny,
+    request_id,
+    verification_code,
+)
 from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
 from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
-from hyphal.groups.repo import Repo
+from hyphal.groups.repo import Repo, writer_keypair
 from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
 from hyphal.lifecycle import TaskOwner, close_stack
@@ -138,6 +151,8 @@ class Group(TaskOwner):
         self.log.add_many(record.log)
         self.replication = GroupReplication(self.keys, log=self.log)
         self._membership_seen = self.log.state
+        self.requests = PendingRequests(record.group_key)
+        """Requests to write that reached this device (§17.4): an authorised one approves or denies them."""
         for raw in record.adverts:
             try:
                 self.replication.membership.merge(SignedValue.decode(raw))
@@ -226,11 +241,11 @@ class Group(TaskOwner):
             self._unsubscribe.append(self.replication.synced.subscribe(self._on_synced))
             if self.record.left:
                 return self
-            if not self.is_backup:
-                self.own_repo = Repo.open_own(self._host.storage, self._host.keypair, self.keys)
-                self.own_repo.set_limit(self.log.state.repo_limit(self.device_key))
-                self._watch_repo(self.device_key, self.own_repo)
-                await self._host.feeds.add(self.own_repo.feed)
+            if not self.is_backup and self.record.restore_repo:
+                await self._open_own_repo(restoring=True)
+                self._spawn(self._restore_own_repo)
+            elif not self.is_backup:
+                await self._open_own_repo(restoring=False)
             for member in self.members():
                 await self._follow(member)
             self._publish_advert()
@@ -256,6 +271,48 @@ class Group(TaskOwner):
                 await self._host.feeds.remove(repo.feed.discovery_key)
                 repo.close()
         await super()._stopping()
+
+    async def _open_own_repo(self, *, restoring: bool) -> None:
+        if restoring:
+            # Imported onto new hardware (§17.6): follow our own repo, read-only, until a member
+            # has handed us its blocks; appending to a fresh copy under the same key would fork it.
+            writer = writer_keypair(self._host.keypair, self.keys).public_key
+            self.own_repo = Repo.follow(self._host.storage, writer, self.keys)
+        else:
+            self.own_repo = Repo.open_own(self._host.storage, self._host.keypair, self.keys)
+        self.own_repo.set_limit(self.log.state.repo_limit(self.device_key))
+        self._watch_repo(self.device_key, self.own_repo)
+        replication = await self._host.feeds.add(self.own_repo.feed)
+        if restoring:
+            replication.start_download(0, None)
+
+    async def _restore_own_repo(self) -> None:
+        """Fetch this device's repo from a member, then write it again (see :meth:`_open_own_repo`)."""
+        assert self.own_repo is not None
+        while True:
+            await self.connect_members()
+            connections = self.replication.member_connections()
+            replication = self._host.feeds.get(self.own_repo.feed.discovery_key)
+            if connections and replication is not None:
+                for connection in connections:
+                    await self._host.feeds.connected(connection)
+                try:
+                    await replication.sync(DIAL_TIMEOUT * 3)
+                    break
+                except TimeoutError:
+                    pass
+            with anyio.move_on_after(DIAL_BACKOFF[1]):
+                await self.replication.synced.wait()
+        length = self.own_repo.feed.length
+        await self._host.feeds.remove(self.own_repo.feed.discovery_key)
+        self.own_repo.close()
+        self.record.restore_repo = False
+        self._host.save_groups()
+        await self._open_own_repo(restoring=False)
+        assert self.own_repo is not None
+        self._emit(RepoAdded(self.device_key, self.record.member_name, self.own_repo.key))
+        log.info("group %s: this device's repo is restored from a member (%d entries); writing again",
+                 self.id, length)
 
     # -- connections and presence ------------------------------------------------------------
 
@@ -360,6 +417,7 @@ class Group(TaskOwner):
         self.record.log = self.log.encoded()
         self._host.save_groups()
         self._apply_limits()
+        self.requests.settle(self.log.state)
         for member in self.members():
             if self.log.state.repo_limit(member.key) != 0 and member.key not in self.repos:
                 self._spawn(self._follow, member)
@@ -377,6 +435,59 @@ class Group(TaskOwner):
             self.own_repo.set_limit(state.repo_limit(self.device_key))
         for key, repo in self.repos.items():
             repo.set_limit(state.repo_limit(key))
+
+    # -- requests to write (§17.4) -----------------------------------------------------------
+
+    def request_approval(self) -> tuple[str, str]:
+        """Ask the authorised devices to make this device a writer, over the message channel;
+        returns ``(request id, verification code)``, which their screens show too."""
+        if self.can_write and self.log.state.active:
+            raise InvalidInput(f"this device writes in group {self.name!r} already")
+        request = Request(self.device_key, self.record.member_name)
+        self.send(request.encode(), topic=REQUEST_TOPIC, ttl=REQUEST_TTL)
+        return request_id(self.device_key), verification_code(self.keys.group_key, self.device_key)
+
+    def pairing_requests(self) -> list[PendingRequest]:
+        self.requests.expire(anyio.current_time())
+        return self.requests.pending()
+
+    def approve_request(self, ref: str) -> PendingRequest:
+        """Approve a pending request (by id): its device becomes a writer on every member."""
+        pending = self.requests.find(ref)
+        self.approve_device(pending.device, pending.name)
+        self.requests.drop(pending.device)
+        return pending
+
+    def deny_request(self, ref: str) -> PendingRequest:
+        """Deny a pending request: dropped here, and on the other authorised devices (told
+        over the message channel); the device stays read-only."""
+        pending = self.requests.find(ref)
+        if not self.can_write:
+            raise Unauthorized("only an authorised device of the group can deny a request")
+        self.requests.drop(pending.device)
+        self.send(encode_deny(pending.device), topic=DENY_TOPIC, ttl=REQUEST_TTL)
+        log.info("group %s: denied the request of device %s (%s)", self.id, pending.id, pending.name)
+        return pending
+
+    def _on_pairing_message(self, message: MessageReceived) -> GroupEvent | None:
+        """A request or a denial on the message channel: kept by authorised devices only."""
+        state = self.log.state
+        if not (state.active and state.is_writer(self.device_key)):
+            return None
+        try:
+            if message.topic == DENY_TOPIC:
+                if state.is_writer(message.sender):
+                    self.requests.drop(decode_deny(message.body))
+                return None
+            pending = self.requests.take(message.sender, message.body, state, anyio.current_time())
+        except HyphalError as exc:
+            log.warning("group %s: refused a pairing request from %s: %s: %s", self.id,
+                        message.sender.hex()[:16], type(exc).__name__, exc)
+            return None
+        if pending is None:
+            return None
+        log.info("group %s: device %s (%s) asks to write; code %s", self.id, pending.id, pending.name, pending.code)
+        return PairingRequested(pending.id, pending.device, pending.name, pending.code)
 
     # -- repos -------------------------------------------------------------------------------
 
@@ -455,6 +566,11 @@ class Group(TaskOwner):
         if self.own_repo is None:
             raise InvalidInput(
                 "a backup server has no repo to write to" if self.is_backup else "left the group"
+            )
+        if self.record.restore_repo:
+            raise NotAvailable(
+                "this device's repo is being restored from the group's members after `device import`; "
+                "try again once a member is reachable and it has synced"
             )
         if not self.can_write:
             removed = self.device_key in self.log.state.removed
@@ -695,6 +811,11 @@ class Group(TaskOwner):
             await self._mirror_wanted.wait()
 
     def _emit(self, event: GroupEvent) -> None:
+        if isinstance(event, MessageReceived) and event.topic in (REQUEST_TOPIC, DENY_TOPIC):
+            found = self._on_pairing_message(event)
+            if found is None:
+                return
+            event = found
         for watcher in list(self._watchers):
             try:
                 watcher.send_nowait(event)

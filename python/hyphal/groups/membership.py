@@ -51,7 +51,7 @@ from enum import IntEnum
 from typing_extensions import Buffer
 
 from hyphal.codec import Reader, Writer
-from hyphal.errors import DecodeError, InvalidInput, Unauthorized
+from hyphal.errors import DecodeError, HyphalError, InvalidInput, Unauthorized
 from hyphal.hashing import blake3, derive_key
 from hyphal.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, namespaced_message, require_signature
 
@@ -340,7 +340,7 @@ class MembershipLog:
         for entry in entries:
             try:
                 out += self.add(entry)
-            except (DecodeError, Unauthorized, InvalidInput):
+            except HyphalError:
                 continue
         return out
 

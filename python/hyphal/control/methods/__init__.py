@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hyphal.control.methods import blobs, dht, feeds, files, groups, records, values
 from hyphal.control.methods import messages as messages
+from hyphal.control.methods import pairing as pairing
 from hyphal.control.methods import secrets as secrets
 from hyphal.control.methods.registry import METHODS, Call, lookup
 
@@ -16,6 +17,7 @@ __all__ = [
     "files",
     "groups",
     "lookup",
+    "pairing",
     "messages",
     "records",
     "secrets",
