@@ -83,21 +83,23 @@ def test_pair_approve_by_another_device_write_and_remove(
     run_cli(origin.data_dir, "group", "create", "family", "--as", "origin")
     (tmp_path / "o.txt").write_text("from the origin")
     run_cli(origin.data_dir, "add", str(tmp_path / "o.txt"))
-    shown = run_cli(origin.data_dir, "pair", "code")
+    assert "on the new device: hyphal pair join " in hyphal(origin.data_dir, "pair", "code").stdout
+    shown = run_cli(origin.data_dir, "pair", "code")  # a new code replaces the one shown before
     account, code = shown["account"], shown["code"]
-    assert f"hyphal pair join {account}" in hyphal(origin.data_dir, "pair", "code").stdout
 
     # The third device signs in through the DHT; the origin's watch reports its request.
     with watching(origin) as on_origin:
         joined = run_cli(third.data_dir, "pair", "join", account, "--code", code, "--as", "phone")
-        assert joined["writer"] is False and joined["name"] == "family"
+        assert joined["writer"] is False
+        assert joined["name"] == "family"
         event = on_origin.wait_for("pairing_requested")
     assert (event["request"], event["code"], event["name"]) == (joined["request"], joined["code"], "phone")
 
     # Read-only until approved: a clear error, nothing written.
     (tmp_path / "t.txt").write_text("from the third")
     refused = hyphal(third.data_dir, "add", str(tmp_path / "t.txt"))
-    assert refused.returncode == 1 and "read-only" in refused.stderr
+    assert refused.returncode == 1
+    assert "read-only" in refused.stderr
     listed = run_cli(origin.data_dir, "pair", "requests")
     assert [(r["id"], r["code"]) for r in listed] == [(joined["request"], joined["code"])]
     with watching(third) as on_third:
@@ -108,7 +110,8 @@ def test_pair_approve_by_another_device_write_and_remove(
     # A wrong code: a typed error and a log line; nothing joined; the device still answers.
     code = run_cli(third.data_dir, "pair", "code")["code"]
     wrong = hyphal(second.data_dir, "pair", "join", account, "--code", "2345-6789", "--peer", third.address)
-    assert wrong.returncode == 1 and "wrong pairing code or password" in wrong.stderr
+    assert wrong.returncode == 1
+    assert "wrong pairing code or password" in wrong.stderr
     assert run_cli(second.data_dir, "group", "list") == []
     assert "pairing refused" in third.log_tail(50)
     assert run_cli(third.data_dir, "status")["public_key"] == third.public_key
@@ -116,7 +119,16 @@ def test_pair_approve_by_another_device_write_and_remove(
     # The third device (approved) approves the second; the second writes; the origin sees it.
     with watching(third) as on_third:
         joined = run_cli(
-            second.data_dir, "pair", "join", account, "--code", code, "--as", "laptop", "--peer", third.address
+            second.data_dir,
+            "pair",
+            "join",
+            account,
+            "--code",
+            code,
+            "--as",
+            "laptop",
+            "--peer",
+            third.address,
         )
         on_third.wait_for("pairing_requested", request=joined["request"])
     with watching(second) as on_second:
@@ -128,7 +140,11 @@ def test_pair_approve_by_another_device_write_and_remove(
         on_origin.wait_for("file_added", name="s.txt", member_name="laptop")
 
     devices = run_cli(origin.data_dir, "device", "ls")["devices"]
-    assert {d["name"]: d["role"] for d in devices} == {"origin": "origin", "phone": "writer", "laptop": "writer"}
+    assert {d["name"]: d["role"] for d in devices} == {
+        "origin": "origin",
+        "phone": "writer",
+        "laptop": "writer",
+    }
 
     # Removal: the second's old file stays, its new writes are refused, locally too.
     with watching(second) as on_second:
@@ -136,7 +152,8 @@ def test_pair_approve_by_another_device_write_and_remove(
         on_second.wait_for("device_removed", device=second.public_key)
     (tmp_path / "late.txt").write_text("too late")
     late = hyphal(second.data_dir, "add", str(tmp_path / "late.txt"))
-    assert late.returncode == 1 and "removed" in late.stderr
+    assert late.returncode == 1
+    assert "removed" in late.stderr
     assert "s.txt" in {f["name"] for f in run_cli(origin.data_dir, "ls")}
     roles = {d["name"]: d["role"] for d in run_cli(third.data_dir, "device", "ls")["devices"]}
     assert roles["laptop"] == "removed"
@@ -159,7 +176,10 @@ def test_a_device_moves_to_new_hardware_with_export_and_import(tmp_path: Path) -
             env = {**os.environ, "HYPHAL_DEVICE_PASSPHRASE": "correct horse"}
             exported = subprocess.run(
                 [*hyphal_command(), "--data-dir", str(old.data_dir), "device", "export", str(bundle)],
-                capture_output=True, text=True, timeout=120, env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
             )
             assert exported.returncode == 0, exported.stderr
             key = old.public_key
@@ -168,13 +188,20 @@ def test_a_device_moves_to_new_hardware_with_export_and_import(tmp_path: Path) -
         new_dir = tmp_path / "new"
         wrong = subprocess.run(
             [*hyphal_command(), "--data-dir", str(new_dir), "device", "import", str(bundle)],
-            capture_output=True, text=True, timeout=120, env={**env, "HYPHAL_DEVICE_PASSPHRASE": "nope"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, "HYPHAL_DEVICE_PASSPHRASE": "nope"},
         )
-        assert wrong.returncode == 1 and "wrong passphrase for this device bundle" in wrong.stderr
+        assert wrong.returncode == 1
+        assert "wrong passphrase for this device bundle" in wrong.stderr
         assert not (new_dir / "identity").exists()
         imported = subprocess.run(
             [*hyphal_command(), "--data-dir", str(new_dir), "device", "import", str(bundle)],
-            capture_output=True, text=True, timeout=120, env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
         assert imported.returncode == 0, imported.stderr
         moved = DaemonProcess(new_dir, ["node", "run", "--listen", "127.0.0.151:0"]).start()

@@ -21,7 +21,8 @@ def bundle() -> DeviceBundle:
 
 def test_a_bundle_round_trips_and_hides_its_contents() -> None:
     sealed = seal_bundle(bundle(), "correct horse", FAST)
-    assert b"family" not in sealed and bytes([3]) * 32 not in sealed
+    assert b"family" not in sealed
+    assert bytes([3]) * 32 not in sealed
     opened = open_bundle(sealed, "correct horse")
     assert opened.identity.public_key == bundle().identity.public_key
     assert opened.groups == bundle().groups

@@ -84,6 +84,9 @@ PURE_MODULES = [
     "hyphal.groups.invite",
     "hyphal.groups.messages",
     "hyphal.groups.membership",
+    "hyphal.groups.pairing",
+    "hyphal.groups.pairing_requests",
+    "hyphal.groups.device_bundle",
     "hyphal.groups.channel_format",
     "hyphal.groups.channel_core",
 ]

@@ -90,7 +90,8 @@ async def test_pair_read_only_forced_write_request_approve_remove(
             assert gs.own_repo is not None
             gs.own_repo.put("forced.txt", bytes(32), 0)
             await until(lambda: gs.device_key in {m.key for m in go.members()}, go)
-            assert "forced.txt" not in names(go) and gs.device_key not in go.repos
+            assert "forced.txt" not in names(go)
+            assert gs.device_key not in go.repos
             assert "not following read-only device" in caplog.text
 
             # The request goes over the message channel; both screens show one code.
@@ -112,7 +113,8 @@ async def test_pair_read_only_forced_write_request_approve_remove(
                 gs.add_bytes("after.txt", b"refused")
             gs.own_repo.put("forced-after.txt", bytes(32), 0)
             await until(lambda: go.repos[s.public_key].feed.length == gs.own_repo.feed.length, go)  # type: ignore[union-attr]
-            assert "from-second.txt" in names(go) and "forced-after.txt" not in names(go)
+            assert "from-second.txt" in names(go)
+            assert "forced-after.txt" not in names(go)
             assert "refused blocks" in caplog.text
             # A removed device approves nothing: its entry is refused by the log's rule.
             with pytest.raises(Unauthorized):

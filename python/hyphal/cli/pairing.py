@@ -62,12 +62,18 @@ def password(ctx: click.Context, group: str | None) -> None:
 @pair_group.command("join")
 @click.argument("account")
 @click.option("--code", "pair_code", metavar="CODE", help="The one-time code an authorised device shows.")
-@click.option("--password", "use_password", is_flag=True, help=f"Use the account password (${PAIR_PASSWORD_ENV}).")
+@click.option(
+    "--password", "use_password", is_flag=True, help=f"Use the account password (${PAIR_PASSWORD_ENV})."
+)
 @click.option("--as", "member_name", metavar="DEVICE_NAME", help="This device's name in the group.")
 @click.option("--peer", metavar="HOST:PORT", help="An authorised device's address (else found in the DHT).")
 @command_options
 def join(
-    ctx: click.Context, account: str, pair_code: str | None, use_password: bool, member_name: str | None,
+    ctx: click.Context,
+    account: str,
+    pair_code: str | None,
+    use_password: bool,
+    member_name: str | None,
     peer: str | None,
 ) -> None:
     """Sign in to ACCOUNT (a group id): join read-only, and ask the authorised devices to approve."""
@@ -165,7 +171,11 @@ def export(ctx: click.Context, dest: Path) -> None:
     """Write this device's identity and groups to DEST, sealed under $HYPHAL_DEVICE_PASSPHRASE."""
     passphrase = _bundle_passphrase()
     done = call(ctx, "device.export", {"passphrase": passphrase, "dest": str(dest.absolute())})
-    emit(ctx, done, f"exported device {done['public_key'][:16]}… and {len(done['groups'])} groups to {done['dest']}")
+    emit(
+        ctx,
+        done,
+        f"exported device {done['public_key'][:16]}… and {len(done['groups'])} groups to {done['dest']}",
+    )
 
 
 @device_group.command("import")
@@ -175,7 +185,7 @@ def export(ctx: click.Context, dest: Path) -> None:
 @click.pass_context
 @user_errors
 def import_(ctx: click.Context, source: Path, passphrase_env: bool) -> None:
-    """Continue as the device exported to SOURCE, in this (new, empty) data dir; run no daemon here meanwhile."""
+    """Continue as the device exported to SOURCE, in this new, empty data dir (no daemon running)."""
     found = config(ctx)
     if found.identity_path.exists():
         raise InvalidInput(

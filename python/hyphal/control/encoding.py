@@ -11,16 +11,16 @@ from typing import Any
 from hyphal.blobs.blob_store import BlobInfo
 from hyphal.feed import Feed
 from hyphal.groups.events import (
+    DeviceApproved,
+    DeviceRemoved,
     FileAdded,
     FileInfo,
     FileRemoved,
     GroupEvent,
-    DeviceApproved,
-    DeviceRemoved,
     MemberJoined,
-    PairingRequested,
     MemberLeft,
     MessageReceived,
+    PairingRequested,
     RepoAdded,
     SyncProgress,
     SyncResult,

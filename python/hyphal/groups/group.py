@@ -70,6 +70,7 @@ from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Member
 from hyphal.groups.membership import Entry, MembershipLog
+from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
 from hyphal.groups.pairing_requests import (
     DENY_TOPIC,
     REQUEST_TOPIC,
@@ -82,7 +83,6 @@ from hyphal.groups.pairing_requests import (
     request_id,
     verification_code,
 )
-from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
 from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.repo import Repo, writer_keypair
@@ -311,8 +311,11 @@ class Group(TaskOwner):
         await self._open_own_repo(restoring=False)
         assert self.own_repo is not None
         self._emit(RepoAdded(self.device_key, self.record.member_name, self.own_repo.key))
-        log.info("group %s: this device's repo is restored from a member (%d entries); writing again",
-                 self.id, length)
+        log.info(
+            "group %s: this device's repo is restored from a member (%d entries); writing again",
+            self.id,
+            length,
+        )
 
     # -- connections and presence ------------------------------------------------------------
 
@@ -410,7 +413,9 @@ class Group(TaskOwner):
             length = repo.feed.length if repo is not None else 0
         entry = self.log.remove(self._host.keypair, device, length)
         self.add_entry(entry)
-        log.info("group %s: removed device %s (%d repo blocks stay valid)", self.id, device.hex()[:16], length)
+        log.info(
+            "group %s: removed device %s (%d repo blocks stay valid)", self.id, device.hex()[:16], length
+        )
         return entry
 
     def _on_entries(self, entries: tuple[Entry, ...]) -> None:
@@ -481,12 +486,19 @@ class Group(TaskOwner):
                 return None
             pending = self.requests.take(message.sender, message.body, state, anyio.current_time())
         except HyphalError as exc:
-            log.warning("group %s: refused a pairing request from %s: %s: %s", self.id,
-                        message.sender.hex()[:16], type(exc).__name__, exc)
+            log.warning(
+                "group %s: refused a pairing request from %s: %s: %s",
+                self.id,
+                message.sender.hex()[:16],
+                type(exc).__name__,
+                exc,
+            )
             return None
         if pending is None:
             return None
-        log.info("group %s: device %s (%s) asks to write; code %s", self.id, pending.id, pending.name, pending.code)
+        log.info(
+            "group %s: device %s (%s) asks to write; code %s", self.id, pending.id, pending.name, pending.code
+        )
         return PairingRequested(pending.id, pending.device, pending.name, pending.code)
 
     # -- repos -------------------------------------------------------------------------------
@@ -574,8 +586,11 @@ class Group(TaskOwner):
             )
         if not self.can_write:
             removed = self.device_key in self.log.state.removed
-            log.warning("group %s: refused a local write: this device is %s", self.id,
-                        "removed" if removed else "read-only")
+            log.warning(
+                "group %s: refused a local write: this device is %s",
+                self.id,
+                "removed" if removed else "read-only",
+            )
             raise ReadOnlyDevice(
                 f"this device was removed from group {self.name!r}; it can no longer write"
                 if removed

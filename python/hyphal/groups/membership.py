@@ -43,6 +43,7 @@ typed error (a forged approval; a stranger's entry), and nothing changes.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -124,24 +125,29 @@ class Entry:
         return blake3(self.encode())
 
     @classmethod
-    def sign(cls, keypair: KeyPair, kind: EntryKind, group_key: bytes, parents: Iterable[bytes], **body: object) -> Entry:
-        unsigned = cls(kind, group_key, keypair.public_key, tuple(sorted(parents)), **body)  # type: ignore[arg-type]
-        signature = keypair.sign(namespaced_message(ENTRY_NAMESPACE, unsigned.signed_part()))
-        return cls(
-            unsigned.kind,
-            unsigned.group_key,
-            unsigned.author,
-            unsigned.parents,
-            unsigned.device,
-            unsigned.name,
-            unsigned.repo_length,
-            unsigned.founders,
-            signature,
+    def sign(
+        cls,
+        keypair: KeyPair,
+        kind: EntryKind,
+        group_key: bytes,
+        parents: Iterable[bytes],
+        *,
+        device: bytes = b"",
+        name: str = "",
+        repo_length: int = 0,
+        founders: tuple[bytes, ...] = (),
+    ) -> Entry:
+        unsigned = cls(
+            kind, group_key, keypair.public_key, tuple(sorted(parents)), device, name, repo_length, founders
         )
+        signature = keypair.sign(namespaced_message(ENTRY_NAMESPACE, unsigned.signed_part()))
+        return dataclasses.replace(unsigned, signature=signature)
 
     def verify(self) -> None:
         """:class:`SignatureError` unless the author signed this entry."""
-        require_signature(self.author, namespaced_message(ENTRY_NAMESPACE, self.signed_part()), self.signature)
+        require_signature(
+            self.author, namespaced_message(ENTRY_NAMESPACE, self.signed_part()), self.signature
+        )
 
 
 def decode_entry(data: Buffer) -> Entry:
@@ -165,25 +171,25 @@ def decode_entry(data: Buffer) -> Entry:
     parents = tuple(r.take(ID_SIZE, "parent id") for _ in range(count))
     if list(parents) != sorted(set(parents)):
         raise DecodeError("an entry's parents are sorted and distinct")
-    body: dict[str, object] = {}
+    device, name, repo_length = b"", "", 0
+    founders: tuple[bytes, ...] = ()
+    if kind != EntryKind.GENESIS and not parents:
+        raise DecodeError("every entry but the genesis names its parents")
     if kind == EntryKind.GENESIS:
         founders = tuple(r.take(32, "founder") for _ in range(r.u8("founder count")))
         if not founders or len(set(founders)) != len(founders) or count:
             raise DecodeError("a genesis has no parents and names distinct founders, at least one")
-        body["founders"] = founders
     elif kind == EntryKind.APPROVE:
-        body["device"] = r.take(32, "device")
+        device = r.take(32, "device")
         try:
-            body["name"] = r.bytes8(MAX_DEVICE_NAME, "device name").decode("utf-8")
+            name = r.bytes8(MAX_DEVICE_NAME, "device name").decode("utf-8")
         except UnicodeDecodeError:
             raise DecodeError("a device name is UTF-8") from None
     else:
-        body["device"], body["repo_length"] = r.unpack(_REMOVE_FIXED, "device and repo length")
-    if kind != EntryKind.GENESIS and not parents:
-        raise DecodeError("every entry but the genesis names its parents")
+        device, repo_length = r.unpack(_REMOVE_FIXED, "device and repo length")
     signature = r.take(SIGNATURE_SIZE, "signature")
     r.expect_end()
-    return Entry(kind, group_key, author, parents, signature=signature, **body)  # type: ignore[arg-type]
+    return Entry(kind, group_key, author, parents, device, name, repo_length, founders, signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +393,9 @@ class MembershipLog:
             raise InvalidInput("the genesis is signed by this group's key")
         if self.state.active:
             raise InvalidInput("this group's membership log has begun already")
-        entry = Entry.sign(group, EntryKind.GENESIS, self.group_key, (), founders=tuple(dict.fromkeys(founders)))
+        entry = Entry.sign(
+            group, EntryKind.GENESIS, self.group_key, (), founders=tuple(dict.fromkeys(founders))
+        )
         self.add(entry)
         return entry
 
@@ -396,12 +404,13 @@ class MembershipLog:
         self._require_writer(author.public_key, "approve a device")
         if device in self.state.removed:
             raise InvalidInput("that device was removed from this group; it pairs again with a new key")
-        entry = Entry.sign(author, EntryKind.APPROVE, self.group_key, self.heads(), device=device, name=name[:64])
+        short = name.encode("utf-8")[:MAX_DEVICE_NAME].decode("utf-8", "ignore")
+        entry = Entry.sign(author, EntryKind.APPROVE, self.group_key, self.heads(), device=device, name=short)
         self.add(entry)
         return entry
 
     def remove(self, author: KeyPair, device: bytes, repo_length: int) -> Entry:
-        """``author`` (a writer) removes ``device``; the first ``repo_length`` blocks of its repo stay valid."""
+        """``author`` (a writer) removes ``device``; its first ``repo_length`` repo blocks stay valid."""
         self._require_writer(author.public_key, "remove a device")
         if device in self.state.removed:
             raise InvalidInput("that device is removed already")
@@ -429,12 +438,12 @@ __all__ = [
     "ENTRY_NAMESPACE",
     "MAX_ENTRIES",
     "MAX_ENTRY_SIZE",
+    "AuthorisedDevice",
     "Entry",
     "EntryKind",
     "MembershipLog",
     "MembershipState",
     "Removal",
-    "AuthorisedDevice",
     "decode_entry",
     "replay",
 ]

@@ -165,7 +165,13 @@ def encode(message: PairingMessage) -> bytes:
     if isinstance(message, Welcome):
         return bytes((PairMessage.WELCOME,)) + message.sealed
     text = message.text.encode("utf-8")[:MAX_REASON]
-    return Writer().u8(PairMessage.REFUSED, "kind").u8(message.why, "why").bytes8(text, MAX_REASON, "text").to_bytes()
+    return (
+        Writer()
+        .u8(PairMessage.REFUSED, "kind")
+        .u8(message.why, "why")
+        .bytes8(text, MAX_REASON, "text")
+        .to_bytes()
+    )
 
 
 def decode(data: Buffer) -> PairingMessage:
@@ -344,7 +350,9 @@ class PairingResponder:
     def _on_hello(self, hello: Hello) -> list[Send | Paired | Failed]:
         self.hello = hello
         if not self._allowed:
-            error = Unauthorized("too many pairing attempts for this account lately; try again in a few minutes")
+            error = Unauthorized(
+                "too many pairing attempts for this account lately; try again in a few minutes"
+            )
             return [Send(encode(Refused(RefusedWhy.RATE_LIMITED, str(error)))), *self._end(error)]
         secret = self._secret_for.get(hello.kind)
         if secret is None:
@@ -373,7 +381,13 @@ class PairingInitiator:
     until it returns the invite URI (``str``)."""
 
     def __init__(
-        self, kind: SecretKind, secret: bytes, name: str, joiner_key: bytes, device_key: bytes, handshake_hash: bytes
+        self,
+        kind: SecretKind,
+        secret: bytes,
+        name: str,
+        joiner_key: bytes,
+        device_key: bytes,
+        handshake_hash: bytes,
     ) -> None:
         self._kind, self._name, self._hh = kind, name, handshake_hash
         self._state = _spake(spake2.SPAKE2_A, secret, joiner_key, device_key)

@@ -135,13 +135,17 @@ class PendingRequests:
     def settle(self, state: MembershipState) -> None:
         """Drop requests the membership log has answered (approved or removed elsewhere)."""
         for device in list(self.requests):
-            if state.is_writer(device) and state.active or device in state.removed:
+            if (state.is_writer(device) and state.active) or device in state.removed:
                 del self.requests[device]
 
     def find(self, ref: str) -> PendingRequest:
         """A pending request by its id (or a unique prefix of it, or of its device key in hex)."""
         ref = ref.strip().lower()
-        found = [p for p in self.requests.values() if ref and (p.id.startswith(ref) or p.device.hex().startswith(ref))]
+        found = [
+            p
+            for p in self.requests.values()
+            if ref and (p.id.startswith(ref) or p.device.hex().startswith(ref))
+        ]
         if len(found) == 1:
             return found[0]
         if not found:

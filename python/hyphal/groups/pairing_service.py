@@ -95,14 +95,14 @@ class PairingService:
     # -- the authorised device ---------------------------------------------------------------
 
     async def make_code(self, group: Group) -> str:
-        """A one-time code for ``group``, valid :data:`CODE_TTL` seconds, and this device announced
-        where new devices look. Only a writer (the origin starts the log) can show one."""
+        """A one-time code for ``group``, valid :data:`CODE_TTL` seconds (replacing any code shown
+        before), and this device announced where new devices look. Only a writer (the origin
+        starts the log) can show one."""
         self._require_authorised(group)
         code = new_code()
         account = self._account(group)
-        now = anyio.current_time()
-        account.codes = [c for c in account.codes if c.expires > now]
-        account.codes.append(OneTimeCode(normalize_code(code), now + CODE_TTL))
+        # One live code per account here: a run can test only one, and the newest is on screen.
+        account.codes = [OneTimeCode(normalize_code(code), anyio.current_time() + CODE_TTL)]
         await self.announce(group)
         log.info("group %s: pairing code shown (valid %d s)", group.id, int(CODE_TTL))
         return code
@@ -125,7 +125,9 @@ class PairingService:
         addresses = [parse_address(a) for a in self._host.advertised_addresses()]
         try:
             with anyio.fail_after(DHT_TIMEOUT):
-                await self._host.dht.announce(self._host.keypair, pairing_topic(group.keys.group_key), addresses)
+                await self._host.dht.announce(
+                    self._host.keypair, pairing_topic(group.keys.group_key), addresses
+                )
         except (TimeoutError, HyphalError) as exc:
             log.info("group %s: pairing announce did not complete: %s", group.id, exc)
 
@@ -185,8 +187,12 @@ class PairingService:
         elif isinstance(action, Paired):
             if responder.hello is not None and responder.hello.kind == SecretKind.CODE and account.codes:
                 account.codes.pop()  # one time
-            log.info("group %s: paired device %s (%s), read-only until approved", group.id,
-                     action.device.hex()[:16], action.name)
+            log.info(
+                "group %s: paired device %s (%s), read-only until approved",
+                group.id,
+                action.device.hex()[:16],
+                action.name,
+            )
             self.paired.notify((group, action))
         else:
             if (
@@ -196,7 +202,9 @@ class PairingService:
                 and isinstance(action.error, Unauthorized)
             ):
                 account.codes[-1].guesses_left -= 1
-            log.warning("group %s: pairing refused: %s: %s", group.id, type(action.error).__name__, action.error)
+            log.warning(
+                "group %s: pairing refused: %s: %s", group.id, type(action.error).__name__, action.error
+            )
             self.failures.notify((group.keys.group_key, action.error))
 
     # -- the new device ----------------------------------------------------------------------
@@ -256,7 +264,11 @@ class PairingService:
     async def _run(self, address: str, group_key: bytes, kind: SecretKind, secret: bytes, name: str) -> str:
         connection = await self._host.dial(address)
         initiator = PairingInitiator(
-            kind, secret, name, self._host.keypair.public_key, connection.remote_public_key,
+            kind,
+            secret,
+            name,
+            self._host.keypair.public_key,
+            connection.remote_public_key,
             connection.handshake_hash,
         )
         channel = await connection.open_channel(PROTOCOL, pairing_topic(group_key))

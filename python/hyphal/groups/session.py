@@ -12,7 +12,8 @@ peer's whole view (say, before fetching every member's repo). A wrong MAC
 or an advert that does not verify ends the session; stale adverts are
 ignored. The group's membership log (§17.2) travels the same way: every
 entry held goes before the adverts, and each new one as it is accepted;
-an entry the log refuses (a forged approval) ends the session too. The messages are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.5).
+an entry the log refuses (a forged approval) ends the session too. The
+messages are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.5).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class LogNetwork:
     """``(destination device, entry)``."""
     side: dict[bytes, int] = field(init=False, default_factory=dict)
     """Each device's side of the partition (all 0 when whole)."""
+    random: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)

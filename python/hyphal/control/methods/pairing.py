@@ -16,8 +16,13 @@ from hyphal.groups.pairing_requests import PendingRequest, request_id
 
 
 def _request(group: Group, pending: PendingRequest) -> Json:
-    return {"group": group.id, "id": pending.id, "device": pending.device.hex(), "name": pending.name,
-            "code": pending.code}
+    return {
+        "group": group.id,
+        "id": pending.id,
+        "device": pending.device.hex(),
+        "name": pending.name,
+        "code": pending.code,
+    }
 
 
 @method("pair.code", "group")
@@ -55,7 +60,12 @@ async def pair_join(call: Call) -> Json:
         **({} if timeout is None else {"timeout": timeout}),
     )
     request, verification = group.request_approval()
-    return {**encoding.group_summary(group), "request": request, "code": verification, "writer": group.can_write}
+    return {
+        **encoding.group_summary(group),
+        "request": request,
+        "code": verification,
+        "writer": group.can_write,
+    }
 
 
 @method("pair.requests", "group")
@@ -92,22 +102,49 @@ async def device_ls(call: Call) -> Json:
     devices: list[Json] = []
     names = {m.key: m.advert.name for m in group.members()}
     for key, writer in sorted(state.writers.items(), key=lambda kv: kv[1].seniority):
-        devices.append({"id": request_id(key), "device": key.hex(), "name": names.get(key) or writer.name,
-                        "role": "origin" if key == state.origin else "writer",
-                        "approved_by": writer.approved_by.hex() if writer.approved_by else None})
+        devices.append(
+            {
+                "id": request_id(key),
+                "device": key.hex(),
+                "name": names.get(key) or writer.name,
+                "role": "origin" if key == state.origin else "writer",
+                "approved_by": writer.approved_by.hex() if writer.approved_by else None,
+            }
+        )
     for member in group.members():
         if member.key not in state.writers and member.key not in state.removed and not member.advert.backup:
             role = "writer" if not state.active else "read-only"
-            devices.append({"id": request_id(member.key), "device": member.key.hex(), "name": member.advert.name,
-                            "role": role, "approved_by": None})
+            devices.append(
+                {
+                    "id": request_id(member.key),
+                    "device": member.key.hex(),
+                    "name": member.advert.name,
+                    "role": role,
+                    "approved_by": None,
+                }
+            )
     for key, removal in state.removed.items():
-        devices.append({"id": request_id(key), "device": key.hex(), "name": names.get(key, ""),
-                        "role": "removed", "approved_by": None, "removed_by": removal.by.hex(),
-                        "repo_length": removal.repo_length})
+        devices.append(
+            {
+                "id": request_id(key),
+                "device": key.hex(),
+                "name": names.get(key, ""),
+                "role": "removed",
+                "approved_by": None,
+                "removed_by": removal.by.hex(),
+                "repo_length": removal.repo_length,
+            }
+        )
     for d in devices:
         d["self"] = d["device"] == group.device_key.hex()
-    return {"group": group.id, "name": group.name, "log": state.active, "writer": group.can_write,
-            "restoring": group.record.restore_repo, "devices": devices}
+    return {
+        "group": group.id,
+        "name": group.name,
+        "log": state.active,
+        "writer": group.can_write,
+        "restoring": group.record.restore_repo,
+        "devices": devices,
+    }
 
 
 @method("device.rm", "group", "device")
@@ -119,9 +156,16 @@ async def device_rm(call: Call) -> Json:
     known = set(state.writers) | {m.key for m in group.members()}
     found = [k for k in known if ref and (request_id(k).startswith(ref) or k.hex().startswith(ref))]
     if len(found) != 1:
-        raise InvalidInput(f"{'no' if not found else 'more than one'} device {ref!r} in this group (see `hyphal device ls`)")
+        raise InvalidInput(
+            f"{'no' if not found else 'more than one'} device {ref!r} in this group (see `hyphal device ls`)"
+        )
     entry = group.remove_device(found[0])
-    return {"group": group.id, "device": found[0].hex(), "id": request_id(found[0]), "repo_length": entry.repo_length}
+    return {
+        "group": group.id,
+        "device": found[0].hex(),
+        "id": request_id(found[0]),
+        "repo_length": entry.repo_length,
+    }
 
 
 @method("device.export", "passphrase", "dest")
