@@ -69,7 +69,7 @@ class SeenWindow:
     either a duplicate (within the TTL) or expired (after it): never new.
     """
 
-    def __init__(self, max_entries: int = ChannelLimits.max_seen) -> None:
+    def __init__(self, max_entries: int = 100_000) -> None:
         self._expires: dict[SeenKey, int] = {}
         self._max = max_entries
 

@@ -134,8 +134,12 @@ def seal_message(
     )
     plaintext = bytes((len(raw_topic),)) + raw_topic + data
     ciphertext = aead.seal(key, nonce, plaintext, channel_id + header)
-    unsigned = Writer(header).fixed(nonce, aead.NONCE_SIZE, "nonce")
-    unsigned = unsigned.bytes16(ciphertext, MAX_CIPHERTEXT, "ciphertext").to_bytes()
+    unsigned = (
+        Writer(header)
+        .fixed(nonce, aead.NONCE_SIZE, "nonce")
+        .bytes16(ciphertext, MAX_CIPHERTEXT, "ciphertext")
+        .to_bytes()
+    )
     signature = keypair.sign(namespaced_message(MESSAGE_NAMESPACE, channel_id, unsigned))
     return unsigned + signature
 

@@ -102,7 +102,7 @@ class WebSocketStream(anyio.abc.ByteStream):
             except ConnectionClosed as exc:
                 raise anyio.BrokenResourceError(f"the WebSocket connection was lost: {exc}") from exc
             if isinstance(data, str):
-                await self._abort()
+                self._drop(abort=True)
                 raise anyio.BrokenResourceError("the peer sent a WebSocket text message")
             if not data:
                 self._eof = True
@@ -137,15 +137,19 @@ class WebSocketStream(anyio.abc.ByteStream):
             with anyio.move_on_after(CLOSE_TIMEOUT):
                 await self._socket.close()
         finally:
-            await self._abort()
+            self._drop(abort=False)
+            await anyio.lowlevel.checkpoint()
 
-    async def _abort(self) -> None:
-        # A forceful close (or a cancelled graceful one) drops the TCP connection under it.
+    def _drop(self, *, abort: bool) -> None:
+        """Close the TCP connection under the socket, if the close handshake did not (a forceful
+        close cancels it): what was written still goes out first, unless ``abort``."""
         transport = self._socket.transport
         if transport is not None and not transport.is_closing():
-            transport.abort()
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
         self.done.set()
-        await anyio.lowlevel.checkpoint()
 
 
 class _WebSocketListener:
