@@ -161,3 +161,78 @@ async def test_any_authorised_device_approves_and_bad_requests_change_nothing(
             with pytest.raises(InvalidInput, match="no pending pairing request"):
                 gt.deny_request("nothing-pending")
             tg.cancel_scope.cancel()
+
+
+async def test_a_request_and_its_approval_travel_through_the_always_on_node_only(tmp_path: Path) -> None:
+    """The new device and the origin never reach each other after pairing (their advertised
+    addresses lead nowhere): the request goes through the backup server, which cannot read it,
+    and so do the approval and the new device's first file."""
+    nowhere = ["127.0.0.99:9"]
+    async with (
+        Node(tmp_path / "b", listen="127.0.0.152:0", name="backup", backup_for=[]) as b,
+        Node(tmp_path / "o", listen="127.0.0.153:0", name="origin", advertise=nowhere) as o,
+        Node(tmp_path / "s", listen="127.0.0.154:0", name="second", advertise=nowhere) as s,
+    ):
+        b.group_manager.backup_for = frozenset([o.public_key])
+        go = await o.create_group("g")
+        await o.add_backup(go.id, address(b))
+        gs = await s.pairing.join(go.id, await o.pairing.make_code(go), name="tablet", peers=[address(o)])
+        await until(lambda: any(m.advert.backup for m in gs.members()), gs)
+        await until(lambda: len(gs.replication.member_connections()) == 2, gs)  # the origin, the backup
+        direct = s.pool.get(o.public_key)
+        assert direct is not None
+        await direct.aclose("the devices lose sight of each other")
+        await until(
+            lambda: gs.replication.member_connections() != [] and s.pool.get(o.public_key) is None, gs
+        )
+
+        request, _ = gs.request_approval()
+        await until(lambda: bool(go.pairing_requests()), go)
+        assert s.pool.get(o.public_key) is None
+        assert o.pool.get(s.public_key) is None
+        gb = b.group(go.id)
+        assert gb.pairing_requests() == []  # the relay holds no key to read it
+        go.approve_request(request)
+        await until(lambda: gs.can_write, gs)
+        gs.add_bytes("via-backup.txt", b"relayed")
+        await until(lambda: "via-backup.txt" in names(go), go)
+        assert s.pool.get(o.public_key) is None
+
+
+async def test_password_sign_in_and_online_guessing_is_rate_limited_per_account(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        Node(tmp_path / "o", listen="127.0.0.155:0", name="origin") as o,
+        Node(tmp_path / "s", listen="127.0.0.156:0", name="second") as s,
+    ):
+        go = await o.create_group("g")
+        o.pairing.set_password(go, "correct horse battery staple")
+        # The groups file keeps a hash, not the password.
+        assert b"correct horse" not in (tmp_path / "o" / "groups").read_bytes()
+        with pytest.raises(Unauthorized, match="wrong pairing code or password"):
+            await s.pairing.join(go.id, "Tr0ub4dor&3", password=True, peers=[address(o)])
+        gs = await s.pairing.join(go.id, "correct horse battery staple", password=True, peers=[address(o)])
+        assert not gs.can_write
+        assert s.groups() == [gs]
+
+    async with (
+        Node(tmp_path / "o2", listen="127.0.0.157:0", name="origin") as o,
+        Node(tmp_path / "g", listen="127.0.0.158:0", name="guesser") as g,
+    ):
+        go = await o.create_group("h")
+        await o.pairing.make_code(go)
+        refusals = []
+        for guess in range(11):
+            with pytest.raises(Unauthorized) as refused:
+                await g.pairing.join(
+                    go.id, f"abcd-{guess + 2:04d}".replace("0", "2").replace("1", "3"), peers=[address(o)]
+                )
+            refusals.append(str(refused.value))
+        assert "wrong pairing code" in refusals[0]
+        assert "no pairing code is shown" in refusals[3]  # three wrong guesses ended the code
+        assert "too many pairing attempts" in refusals[10]  # ten runs per account per ten minutes
+        assert "pairing refused: Unauthorized" in caplog.text
+        assert g.groups() == []
+        # Nothing joined, and the node still answers.
+        assert await o.pairing.make_code(go)
