@@ -19,6 +19,7 @@ import pytest
 from hyphal.errors import InvalidInput, ReadOnlyDevice, Unauthorized
 from hyphal.groups.events import DeviceApproved, PairingRequested
 from hyphal.groups.group import Group
+from hyphal.groups.membership import Entry, EntryKind
 from hyphal.groups.pairing_requests import verification_code
 from hyphal.node import Node
 
@@ -236,3 +237,32 @@ async def test_password_sign_in_and_online_guessing_is_rate_limited_per_account(
         assert g.groups() == []
         # Nothing joined, and the node still answers.
         assert await o.pairing.make_code(go)
+
+
+async def test_a_forged_approval_on_the_wire_is_refused_and_changes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        Node(tmp_path / "o", listen="127.0.0.159:0", name="origin") as o,
+        Node(tmp_path / "s", listen="127.0.0.160:0", name="second") as s,
+    ):
+        go = await o.create_group("g")
+        gs = await s.pairing.join(go.id, await o.pairing.make_code(go), peers=[address(o)])
+        assert not gs.can_write
+        before = dict(go.log.entries)
+        # The read-only device approves itself and pushes the entry onto the wire, around its own log.
+        heads = gs.log.heads()
+        forged = Entry.sign(s.keypair, EntryKind.APPROVE, go.keys.group_key, heads, device=s.public_key)
+        dropped = anyio.Event()
+        go.replication.drops.subscribe(lambda _: dropped.set())
+        gs.replication.publish_entry(forged)
+        with anyio.fail_after(WAIT):
+            await dropped.wait()
+        key, reason = go.replication.dropped[-1]
+        assert key == s.public_key
+        assert "Unauthorized" in reason
+        assert "no earlier entry made a writer" in caplog.text
+        assert go.log.entries == before
+        assert not go.log.state.is_writer(s.public_key)
+        go.add_bytes("still.txt", b"the origin goes on")  # and still answers
+        assert "still.txt" in names(go)
