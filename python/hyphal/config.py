@@ -10,6 +10,7 @@ typo never silently falls back to a default.
 ```toml
 data_dir = "/var/lib/hyphal"          # default: the user's data directory
 listen = "0.0.0.0:7300"               # TCP for connections, UDP for the DHT
+listen_ws = "127.0.0.1:7301"          # also accept connections over WebSocket (default: off)
 bootstrap = ["seed.example:7300"]     # DHT seeds
 advertise = ["203.0.113.7:7300"]      # where peers reach this node (default: the listen address)
 name = "laptop"                       # this device's name in its groups (default: the host name)
@@ -92,6 +93,8 @@ class NodeConfig:
 
     data_dir: Path = field(default_factory=default_data_dir)
     listen: str = DEFAULT_LISTEN
+    listen_ws: str | None = None
+    """Also accept connections over WebSocket on this ``host:port`` (:mod:`hyphal.net.websocket`)."""
     bootstrap: tuple[str, ...] = ()
     advertise: tuple[str, ...] = ()
     name: str | None = None

@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
+from hyphal.cli import messages as messages
+from hyphal.cli import pairing as pairing
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
@@ -99,6 +101,9 @@ for command in (
     secrets.secret_group,
     http_group,
     open_command,
+    messages.msg_group,
+    pairing.pair_group,
+    pairing.device_group,
 ):
     cli.add_command(command)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
 
 from hyphal.errors import DecodeError, InvalidAddress, InvalidInput
-from hyphal.net.address import parse_address
+from hyphal.net.endpoint import parse_endpoint
 
 SCHEME = "hyphal"
 KEY_SIZE = 32
@@ -59,11 +59,11 @@ class Invite:
             raise InvalidInput(f"an invite lists at most {MAX_PEERS} peers")
         for peer in self.peers:
             try:
-                parse_address(peer)
+                parse_endpoint(peer)
             except InvalidAddress:
                 # Name the rule, not the text: errors about an invite never quote it.
                 raise InvalidAddress(
-                    "a peer address is host:port or [IPv6]:port, with a port in 1..65535"
+                    "a peer address is host:port, [IPv6]:port or ws://host:port, with a port in 1..65535"
                 ) from None
 
     @property
