@@ -82,12 +82,17 @@ def main() -> int:
         for r in rows:
             print(f"| {r.target} | {r.seconds:.0f} | {r.execs} | {r.cov} | {r.ft} | {int(r.crashed)} |")
         total = sum(r.seconds for r in rows)
-        print(f"| **all {len(rows)}** | {total:.0f} | {sum(r.execs for r in rows)} | | | "
-              f"{sum(r.crashed for r in rows)} |")
+        print(
+            f"| **all {len(rows)}** | {total:.0f} | {sum(r.execs for r in rows)} | | | "
+            f"{sum(r.crashed for r in rows)} |"
+        )
     crashed = [r.target for r in rows if r.crashed]
     if crashed:
-        print(f"crashed: {', '.join(crashed)}; reproduce with python -m fuzz.run TARGET --reproduce FILE "
-              "(the input is in fuzz/.work/crashes/)", file=sys.stderr)
+        print(
+            f"crashed: {', '.join(crashed)}; reproduce with python -m fuzz.run TARGET --reproduce FILE "
+            "(the input is in fuzz/.work/crashes/)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

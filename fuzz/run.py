@@ -42,7 +42,7 @@ def main() -> int:
         print("no crash: decoded or refused with a documented error")
         return 0
 
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     with atheris.instrument_imports(include=["hyphal"]):
         from fuzz.targets import load

@@ -1,4 +1,4 @@
-"""Blob transfer messages (blobs/messages.py): requests as a provider reads them, replies as a downloader does.
+"""Blob transfer messages (blobs/messages.py): requests as a provider reads them, replies as a downloader.
 
 Mode byte, then one message. Requests, HAVE and DATA must encode back to
 their bytes. Refusal: ``DecodeError``.

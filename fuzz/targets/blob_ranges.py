@@ -1,4 +1,4 @@
-"""Verified blob ranges (the Rust core's ``RangeDecoder``, through ``_core.blob``), as a downloader reads them.
+"""Verified blob ranges (the Rust core's ``RangeDecoder``, through ``_core.blob``), as read by a downloader.
 
 The blob is real: three 16 KiB chunk groups (the last one short). Mode byte, then:
 

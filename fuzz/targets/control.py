@@ -8,6 +8,7 @@ node. Refusal: ``DecodeError`` or ``InvalidInput`` (each sent back as a typed er
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -22,10 +23,8 @@ def _read_every_param(params: Params, allowed: frozenset[str]) -> None:
     readers = (params.opt_text, params.flag, params.opt_int, params.opt_seconds, params.hex32, params.path)
     for key in sorted(allowed):
         for read in readers:
-            try:
+            with contextlib.suppress(InvalidInput):
                 read(key)
-            except InvalidInput:
-                pass
 
 
 def run(data: bytes) -> None:

@@ -44,7 +44,9 @@ def run(data: bytes) -> None:
     elif kind == 1:
         assert encode_announces(decode_announces(data)) == data, "announces are not canonical"
     elif kind == 2:
-        assert encode_optional_value(decode_optional_value(data)) == data, "an optional value is not canonical"
+        assert encode_optional_value(decode_optional_value(data)) == data, (
+            "an optional value is not canonical"
+        )
     elif kind == 3:
         assert encode_mutable_put(*decode_mutable_put(data)) == data, "a PUT_MUTABLE is not canonical"
     else:
@@ -65,7 +67,9 @@ def seeds() -> Iterator[bytes]:
     yield b"\x00" + Request(Method.PING, 1).encode()
     yield b"\x00" + encode_request(Method.FIND_NODE, 2**64 - 1, target, b"", b"", a.encode())
     yield b"\x00" + encode_request(Method.PUT_MUTABLE, 7, target, b"t" * 32, encode_mutable_put(value, 2))
-    yield b"\x00" + encode_response(Method.FIND_NODE, 2, a.encode(), ("203.0.113.5", 4000), nodes=(b.encode(),))
+    yield b"\x00" + encode_response(
+        Method.FIND_NODE, 2, a.encode(), ("203.0.113.5", 4000), nodes=(b.encode(),)
+    )
     yield b"\x00" + encode_response(
         Method.GET_MUTABLE, 3, b.encode(), ("2001:db8::7", 9), Status.OK, b"tok", (), value
     )

@@ -44,8 +44,10 @@ def seeds() -> Iterator[bytes]:
     yield b"\x02" + encode_address(("192.0.2.1", 80))
     yield b"\x02" + encode_address(("::1", 65535))
     table = [a.encode(), b.encode(), b"\x01junk"]
-    yield b"\x03" + struct.pack("<BH", TABLE_VERSION, len(table)) + b"".join(
-        struct.pack("<H", len(r)) + r for r in table
+    yield (
+        b"\x03"
+        + struct.pack("<BH", TABLE_VERSION, len(table))
+        + b"".join(struct.pack("<H", len(r)) + r for r in table)
     )
 
 

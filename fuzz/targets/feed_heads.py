@@ -1,4 +1,4 @@
-"""Signed feed heads (feed/head.py) and manifests (feed/manifest.py), as peers and manifests fetches bring them.
+"""Signed feed heads (feed/head.py) and manifests (feed/manifest.py), as peers send them.
 
 Mode byte, then:
 

@@ -49,7 +49,9 @@ def run(data: bytes) -> None:
 
 
 def seeds() -> Iterator[bytes]:
-    invite = Invite(bytes(range(32)), b"\x07" * 32, "family photos", ("192.0.2.1:7300", "[fe80::1%eth0]:7301"))
+    invite = Invite(
+        bytes(range(32)), b"\x07" * 32, "family photos", ("192.0.2.1:7300", "[fe80::1%eth0]:7301")
+    )
     yield b"\x00" + invite.to_uri().encode()
     yield b"\x00" + Invite(b"\x01" * 32, b"\x02" * 32).to_uri().encode()
     yield b"\x01" + FeedShare(bytes(range(32)), b"\x09" * 32).to_uri().encode()
