@@ -8,10 +8,12 @@ atheris runner works end to end.
 
 from __future__ import annotations
 
+import logging
 import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,10 @@ SLOW = 2.0  # seconds: one input taking longer is a hang for this suite
 
 
 @pytest.fixture(autouse=True)
-def _quiet() -> None:
+def _quiet() -> Iterator[None]:
     quiet()
+    yield
+    logging.disable(logging.NOTSET)  # the rest of the suite reads log lines
 
 
 def _timed(name: str, data: bytes) -> None:

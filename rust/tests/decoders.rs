@@ -20,7 +20,9 @@ use hyphal_core::{aead, flat_tree, sign};
 const GS: usize = GROUP_SIZE;
 
 fn blocks(n: u64) -> Vec<Vec<u8>> {
-    (0..n).map(|i| vec![i as u8; (i % 5) as usize * 3]).collect()
+    (0..n)
+        .map(|i| vec![i as u8; (i % 5) as usize * 3])
+        .collect()
 }
 
 /// Every node of a tree of `n` blocks, and its roots.
@@ -31,14 +33,22 @@ fn tree(n: u64) -> (Vec<Node>, Vec<Node>) {
 }
 
 fn node_at(nodes: &[Node], index: u64) -> Node {
-    *nodes.iter().find(|n| n.index == index).expect("the tree holds it")
+    *nodes
+        .iter()
+        .find(|n| n.index == index)
+        .expect("the tree holds it")
 }
 
 /// A proof request within a tree: (length, upgrade_from, start, end).
 fn proof_shape() -> impl Strategy<Value = (u64, u64, u64, u64)> {
     (1u64..48).prop_flat_map(|length| {
         (Just(length), 0..=length, 0..=length).prop_flat_map(|(length, upgrade_from, start)| {
-            (Just(length), Just(upgrade_from), Just(start), start..=length)
+            (
+                Just(length),
+                Just(upgrade_from),
+                Just(start),
+                start..=length,
+            )
         })
     })
 }
@@ -51,7 +61,8 @@ fn blob_bytes(size: usize) -> Vec<u8> {
 fn range_shape() -> impl Strategy<Value = (usize, u64, u64)> {
     (0usize..4 * GS + 100).prop_flat_map(|size| {
         let groups = blob::group_count(size as u64);
-        (Just(size), 0..groups).prop_flat_map(move |(size, start)| (Just(size), Just(start), start + 1..=groups))
+        (Just(size), 0..groups)
+            .prop_flat_map(move |(size, start)| (Just(size), Just(start), start + 1..=groups))
     })
 }
 
@@ -67,11 +78,19 @@ fn feed_checked(
         let verified = decoder.feed(piece)?;
         for (offset, bytes) in &verified.nodes {
             let at = *offset as usize;
-            assert_eq!(&outboard[at..at + bytes.len()], bytes.as_slice(), "a foreign node verified");
+            assert_eq!(
+                &outboard[at..at + bytes.len()],
+                bytes.as_slice(),
+                "a foreign node verified"
+            );
         }
         for (first, bytes) in verified.groups {
             let at = first as usize * GS;
-            assert_eq!(&data[at..at + bytes.len()], bytes.as_slice(), "foreign bytes verified");
+            assert_eq!(
+                &data[at..at + bytes.len()],
+                bytes.as_slice(),
+                "foreign bytes verified"
+            );
             groups.extend(bytes);
         }
     }
