@@ -143,6 +143,8 @@ class NodeConfig:
             raw = {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"config {path} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+            raise InvalidInput(f"config {path} nests arrays or tables too deeply") from None
         try:
             config = load_section(cls, raw)
         except InvalidInput as exc:
@@ -200,9 +202,13 @@ def _convert(kind: Any, value: object, name: str) -> object:
             raise InvalidInput(f"{name} must be an integer")
         return _not_negative(value, name)
     if kind is float:
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        try:  # an integer too large for a float overflows
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        except OverflowError:
+            number = None
+        if number is None or not math.isfinite(number):
             raise InvalidInput(f"{name} must be a number")
-        return _not_negative(float(value), name)
+        return _not_negative(number, name)
     if kind is str:
         if not isinstance(value, str):
             raise InvalidInput(f"{name} must be a string")
@@ -210,7 +216,12 @@ def _convert(kind: Any, value: object, name: str) -> object:
     if kind is Path:
         if not isinstance(value, str):
             raise InvalidInput(f"{name} must be a path (a string)")
-        return Path(value).expanduser()
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:  # "~user/..." for a user with no home directory here
+            raise InvalidInput(
+                f"{name}: {value[:64]!r} names the home of a user this system does not know"
+            ) from None
     if origin is tuple and args == (str, Ellipsis):
         if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
             raise InvalidInput(f"{name} must be a list of strings")

@@ -57,6 +57,13 @@ class Invite:
             raise InvalidInput(f"a group name is at most {MAX_NAME_LEN} characters")
         if len(self.peers) > MAX_PEERS:
             raise InvalidInput(f"an invite lists at most {MAX_PEERS} peers")
+        try:
+            # Undecodable bytes in a command line arrive as lone surrogates: an invite holding
+            # them could be accepted but never written out again (to_uri, the groups file).
+            for text in (self.name, *self.peers):
+                text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("an invite's name and peers must be valid Unicode text") from None
         for peer in self.peers:
             try:
                 parse_endpoint(peer)
