@@ -47,8 +47,8 @@ check-wheel: $(DEPS)
 	cd $(VENV)/wheel-check && bin/python -m hyphal.demo > demo.log && tail -n 1 demo.log
 
 lint: $(BUILT)
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches fuzz
+	$(VENV)/bin/ruff format --check python tests benches fuzz
 	$(VENV)/bin/mypy --strict python/hyphal
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
