@@ -44,7 +44,7 @@ ERROR_TABLE: dict[type[BaseException], Problem] = {
     errors.ProtocolError: Problem(502, "protocol_error", "A peer broke the wire protocol"),
     errors.NotAvailable: Problem(404, "not_available", "Not here, or no peer has it"),
     errors.Unauthorized: Problem(403, "unauthorized", "This key may not do that"),
-    errors.ReadOnlyDevice: Problem(403, "read_only_device", "This device may read the group, not write to it"),
+    errors.ReadOnlyDevice: Problem(403, "read_only_device", "This device may only read the group"),
     errors.RateLimited: Problem(429, "rate_limited", "Too many attempts or messages; wait and try again"),
     errors.SeqConflict: Problem(409, "seq_conflict", "A compare-and-swap lost"),
     errors.MissingExtra: Problem(501, "missing_extra", "An optional package is not installed"),
