@@ -12,6 +12,7 @@ Not a pytest module: it needs an installed wheel, not a checkout.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import subprocess
 import sys
@@ -75,11 +76,22 @@ def check_missing_extras() -> None:
             check(False, f"require({extra!r}, {modules[0]!r}, ...) raised nothing")
 
 
+def check_http_api_names_its_extra() -> None:
+    # A real feature, not only the helper: the HTTP API imports FastAPI through require().
+    try:
+        importlib.import_module("hyphal.http.framework")
+    except MissingExtra as missing:
+        check(missing.extra == "http", f"the HTTP API without FastAPI raises MissingExtra({missing.extra!r})")
+    else:
+        check(False, "the HTTP API imported without the http extra")
+
+
 def main() -> None:
     check_installed_copy()
     version = check_version()
     check_metadata()
     check_missing_extras()
+    check_http_api_names_its_extra()
     print(f"hyphal {version}: the installed wheel checks out")
 
 
