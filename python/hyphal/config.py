@@ -30,6 +30,10 @@ gc_interval = 3600.0                  # seconds between garbage collections; fal
 
 [secrets]      # hyphal.secrets.config.SecretsConfig: replicas, interval, skew, timeouts
 replicas = 5
+
+[mainline]     # hyphal.mainline.config.MainlineConfig: the BitTorrent DHT bridge (off by default)
+enabled = true
+bootstrap = ["router.bittorrent.com:6881"]
 ```
 
 Values: integers for ``int`` fields (``true`` is not one), numbers for
@@ -51,6 +55,7 @@ import platformdirs
 
 from hyphal.dht.config import DhtConfig
 from hyphal.errors import InvalidInput
+from hyphal.mainline.config import MainlineConfig
 from hyphal.net.config import ConnectionConfig
 from hyphal.replication.state import ReplicatorConfig
 from hyphal.secrets.config import SecretsConfig
@@ -97,6 +102,7 @@ class NodeConfig:
     replication: ReplicatorConfig = field(default_factory=ReplicatorConfig)
     blobs: BlobsConfig = field(default_factory=BlobsConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    mainline: MainlineConfig = field(default_factory=MainlineConfig)
 
     def __post_init__(self) -> None:
         # DhtConfig is the DHT's own (mutable, unchecked) record: the node checks what would
