@@ -11,6 +11,7 @@ libtorrent serves too).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import anyio
 import pytest
 
 from hyphal.config import NodeConfig
-from hyphal.errors import InvalidInput
+from hyphal.errors import InvalidInput, MissingExtra
 from hyphal.feed.share import FeedShare
 from hyphal.mainline.config import MainlineConfig
 from hyphal.mainline.records import ADDRESSES_SALT, AddressRecord, info_hash_for
@@ -112,3 +113,15 @@ async def test_nodes_without_a_common_seed_meet_on_mainline_and_replicate_a_feed
             )
             assert alert.seq > 0
             assert AddressRecord.decode(alert.item).addresses == tuple(writer.advertised_addresses())
+
+
+@pytest.mark.anyio
+async def test_a_node_with_mainline_on_but_the_extra_missing_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fastbencode", None)  # as if the package were not installed
+    with pytest.raises(MissingExtra, match=r"hyphal\[mainline\]"):
+        async with Node(tmp_path, listen="127.0.0.4:0", mainline=MainlineConfig(enabled=True, bootstrap=())):
+            pass
+    async with Node(tmp_path, listen="127.0.0.4:0") as node:  # off: nothing of it is needed
+        assert node.mainline is None

@@ -354,3 +354,34 @@ async def test_forged_rolled_back_and_oversized_items_from_a_hostile_node_are_re
             assert await dht.ping(("127.0.0.1", sock.extra(anyio.abc.SocketAttribute.local_port)))
             assert counters.malformed + counters.oversized == before + 2
         tg.cancel_scope.cancel()
+
+
+def test_our_queries_are_rate_limited_and_a_silent_node_is_backed_off() -> None:
+    config = KrpcConfig(query_rate=10.0, query_burst=2.0, query_timeout=1.0, backoff=30.0, max_failures=2)
+    node = MainlineNode(bytes(20), now=0.0, config=config, rng=random.Random(4))
+    silent = ("127.0.0.77", 6881)
+    failures: list[int | None] = []
+
+    def ask(now: float) -> None:
+        node.query(
+            now, silent, "ping", {}, on_reply=lambda t, r: None, on_fail=lambda t, c: failures.append(c)
+        )
+
+    for _ in range(4):  # a burst of 2 leaves at once; the other 2 wait for the bucket to refill
+        ask(0.0)
+    assert len(node.datagrams_to_send()) == 2
+    assert node.counters.queued == 2
+    node.timer_fired(0.1)
+    assert len(node.datagrams_to_send()) == 1  # one token a tenth of a second
+    node.timer_fired(0.2)
+    assert len(node.datagrams_to_send()) == 1
+    node.timer_fired(5.0)  # all four time out: the node is in back-off now
+    assert failures == [None] * 4
+    assert node.counters.timeouts == 4
+    ask(5.0)
+    node.timer_fired(5.0)
+    assert node.datagrams_to_send() == []
+    assert node.counters.backed_off == 1
+    assert failures == [None] * 5
+    ask(5.0 + 8 * 30.0)  # the back-off (doubling per failure) has run out: asked again
+    assert len(node.datagrams_to_send()) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from hyphal.extras import EXTRAS, require
 from hyphal.mainline.config import MainlineConfig
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ async def start_mainline(
     """The node's running bridge (closed with ``stack``), or None when ``config`` leaves it off."""
     if not config.enabled:
         return None
+    for module in EXTRAS["mainline"]:  # a missing package stops the start here, naming the extra
+        require("mainline", module, "the mainline DHT bridge ([mainline] enabled = true)")
     from hyphal.mainline.bridge import MainlineBridge
 
     listen_host = node.address[0]
