@@ -95,7 +95,11 @@ async def test_nodes_without_a_common_seed_meet_on_mainline_and_replicate_a_feed
 
             # The rendezvous: each node's hyphal DHT now knows the other, with no seed configured.
             await reader.mainline.hyphal_joined.wait()
+            await writer.mainline.hyphal_joined.wait()
             assert writer.dht.node.id in reader.dht.node.table
+            # and the writer's announce, put while it was alone, was put again on joining
+            found = await reader.dht.lookup(notes.feed.discovery_key)
+            assert writer.public_key in [a.public_key for a in found.announces]
 
             # The signed address pointer, resolved by hyphal and served by libtorrent alike.
             await writer.mainline.publish_addresses()

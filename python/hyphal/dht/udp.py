@@ -260,6 +260,11 @@ class UdpDht:
         self.save_state()
         return result
 
+    async def republish(self) -> None:
+        """Put every record this node publishes again now (see :meth:`RecordClient.republish`)."""
+        self.node.republish(time.time())
+        await self._flush()
+
     async def find_node(self, target: bytes) -> LookupResult:
         return await self.run(lambda n, now: n.find_node(now, target))
 

@@ -13,8 +13,10 @@ to the node's own DHT and
   put again every ``publish_interval`` (before mainline's two hours run out),
   and resolves other nodes' pointers (:meth:`resolve_addresses`);
 - **bootstrap**: when the node's own DHT knows nobody (no configured seed
-  answered), finds hyphal nodes at the rendezvous info-hash and bootstraps
-  the hyphal DHT from them.
+  answered), finds hyphal nodes at the rendezvous info-hash, bootstraps
+  the hyphal DHT from them and republishes what it had put while alone (its
+  groups' and feeds' announces and adverts), so group members that share no
+  seed find each other on the hyphal DHT from then on.
 
 A failure on mainline is logged and retried at the next round; it never
 stops the node.
@@ -80,7 +82,7 @@ class MainlineBridge:
         """Set once the first bootstrap round ended (whether or not it found anyone)."""
         self.hyphal_joined = anyio.Event()
         """Set once a round finds the hyphal DHT knows someone (bootstrapped from hyphal nodes found on
-        mainline, or joined by one of them)."""
+        mainline, or joined by one of them) and has put its records again."""
 
     @property
     def dht(self) -> MainlineUdp:
@@ -182,17 +184,16 @@ class MainlineBridge:
     async def _bootstrap_hyphal(self) -> None:
         """When the hyphal DHT knows nobody, join it through hyphal nodes found on mainline."""
         dht = self._host.dht
-        if len(dht.node.table):
-            self.hyphal_joined.set()  # a seed answered, or a node that found us here already joined us
-            return
-        if not self.config.bootstrap_hyphal:
-            return
-        seeds = [parse_address(a) for a in await self._peers(RENDEZVOUS)]
-        if seeds:
-            log.info("mainline: bootstrapping the hyphal DHT from %d peers found on mainline", len(seeds))
-            await dht.bootstrap(seeds)
-            if len(dht.node.table):
-                self.hyphal_joined.set()
+        if not len(dht.node.table) and self.config.bootstrap_hyphal:
+            seeds = [parse_address(a) for a in await self._peers(RENDEZVOUS)]
+            if seeds:
+                log.info("mainline: bootstrapping the hyphal DHT from %d peers found on mainline", len(seeds))
+                await dht.bootstrap(seeds)
+        if len(dht.node.table) and not self.hyphal_joined.is_set():
+            # What we announced and put while alone reached nobody: put it again now. (Once; if a
+            # node found here joined us first, the same holds.)
+            await dht.republish()
+            self.hyphal_joined.set()
 
     # -- discovery ------------------------------------------------------------------------------
 
