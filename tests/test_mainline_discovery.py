@@ -92,6 +92,10 @@ async def test_nodes_without_a_common_seed_meet_on_mainline_and_replicate_a_feed
             copy = await reader.shared_feeds.open(FeedShare(notes.feed.key), timeout=30.0)
             copy.start_download(0, None)
             assert await copy.feed.get(1) == b"through mainline"
+            # The feed's own info-hash on mainline names the writer (the finder FeedDiscovery asks
+            # when the hyphal DHT knows nobody).
+            peers = await reader.mainline.find_feed_peers(notes.feed.discovery_key)
+            assert writer.advertised_addresses()[0] in peers
 
             # The rendezvous: each node's hyphal DHT now knows the other, with no seed configured.
             await reader.mainline.hyphal_joined.wait()
@@ -129,3 +133,28 @@ async def test_a_node_with_mainline_on_but_the_extra_missing_says_what_to_instal
             pass
     async with Node(tmp_path, listen="127.0.0.4:0") as node:  # off: nothing of it is needed
         assert node.mainline is None
+
+
+@pytest.mark.anyio
+async def test_with_the_hyphal_dhts_apart_the_feed_is_found_by_its_mainline_info_hash(
+    net: LtNetwork, tmp_path: Path
+) -> None:
+    config = MainlineConfig(
+        enabled=True, bootstrap=tuple(net.routers), read_only=False, bootstrap_hyphal=False
+    )
+    with anyio.fail_after(WAIT):
+        async with (
+            Node(tmp_path / "w", listen="127.0.0.5:0", mainline=config) as writer,
+            Node(tmp_path / "r", listen="127.0.0.6:0", mainline=config) as reader,
+        ):
+            assert writer.mainline is not None
+            assert reader.mainline is not None
+            await writer.mainline.joined.wait()
+            await reader.mainline.joined.wait()
+            notes = await writer.shared_feeds.create(name="notes")
+            notes.feed.append(b"by info-hash")
+            copy = await reader.shared_feeds.open(FeedShare(notes.feed.key), timeout=30.0)
+            copy.start_download(0, None)
+            assert await copy.feed.get(0) == b"by info-hash"
+            # Only the mainline finder could have named the writer: the hyphal DHTs never met.
+            assert writer.dht.node.id not in reader.dht.node.table

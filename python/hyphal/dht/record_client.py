@@ -399,12 +399,16 @@ class RecordClient(DhtCore):
                 published.next_at = now + published.interval
                 published.put(now)
 
-    def republish(self, now: float) -> None:
+    def republish(self, now: float) -> list[Operation[object]]:
         """Put everything this node publishes again now: it has just found peers after being
-        alone (its puts so far reached nobody), e.g. through the mainline bridge."""
+        alone (its puts so far reached nobody), e.g. through the mainline bridge. Returns the puts."""
+        started: list[Operation[object]] = []
         for published in list(self._published.values()):
             published.next_at = now + published.interval
-            published.put(now)
+            op = published.put(now)
+            if isinstance(op, Operation):
+                started.append(op)
+        return started
 
 
 class _MutableCollector:

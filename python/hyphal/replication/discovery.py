@@ -239,8 +239,8 @@ class FeedDiscovery(TaskOwner):
             try:
                 manifest = await fetch_manifest(connection, share.key, timeout=DIAL_TIMEOUT)
                 break
-            except (HyphalError, TimeoutError) as exc:
-                failures.append(f"{connection}: {exc or 'timed out'}")
+            except (HyphalError, TimeoutError, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+                failures.append(f"{connection}: {exc or 'timed out'}")  # closed: a duplicate, say
         if manifest is None:
             raise NotAvailable(
                 f"the peers announcing feed {short(share.key)} sent no manifest ({'; '.join(failures)})"
@@ -265,10 +265,13 @@ class FeedDiscovery(TaskOwner):
                     connection = await self._dial_any(announce.public_key, announce.addresses, unreachable)
                     if connection is not None:
                         connections.append(connection)
-                for finder in self.finders:
+                # Other finders only when the DHT found nobody: they cost more (mainline is someone
+                # else's network), and a peer dialled twice is a duplicate the pool closes.
+                for finder in self.finders if not connections else ():
                     for text in await finder(share.discovery_key):
                         connection = await self._dial_any(None, (parse_address(text),), unreachable)
-                        if connection is not None and connection not in connections:
+                        keys = {c.remote_public_key for c in connections}
+                        if connection is not None and connection.remote_public_key not in keys:
                             connections.append(connection)
                 if connections:
                     log.info("feed %s: %d peer(s) found on the DHT", short(share.key), len(connections))
