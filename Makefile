@@ -47,8 +47,8 @@ check-wheel: $(DEPS)
 	cd $(VENV)/wheel-check && bin/python -m hyphal.demo > demo.log && tail -n 1 demo.log
 
 lint: $(BUILT)
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches fuzz
+	$(VENV)/bin/ruff format --check python tests benches fuzz
 	$(VENV)/bin/mypy --strict python/hyphal
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
@@ -67,3 +67,19 @@ bench: $(BUILT)
 
 clean:
 	rm -rf $(VENV) target python/hyphal/_core*.so
+
+# -- fuzzing (issue 21 §1): every decoder under atheris, see fuzz/__init__.py ----------------------
+# `make fuzz` runs each target FUZZ_SECONDS (`make fuzz FUZZ_SECONDS=600` for a long run);
+# `make test` runs each for the short budget FUZZ_CI_SECONDS, in turn.
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 8
+
+.PHONY: fuzz fuzz-short
+
+fuzz: $(BUILT)
+	$(PY) -m fuzz --seconds $(FUZZ_SECONDS)
+
+fuzz-short: $(BUILT)
+	$(PY) -m fuzz --seconds $(FUZZ_CI_SECONDS)
+
+test: fuzz-short

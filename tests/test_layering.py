@@ -42,6 +42,7 @@ PURE_MODULES = [
     "hyphal.net.mux",
     "hyphal.net.mux_events",
     "hyphal.net.config",
+    "hyphal.net.endpoint",
     # feed replication
     "hyphal.replication.messages",
     "hyphal.replication.ranges",
@@ -82,6 +83,12 @@ PURE_MODULES = [
     "hyphal.groups.keys",
     "hyphal.groups.invite",
     "hyphal.groups.messages",
+    "hyphal.groups.membership",
+    "hyphal.groups.pairing",
+    "hyphal.groups.pairing_requests",
+    "hyphal.groups.device_bundle",
+    "hyphal.groups.channel_format",
+    "hyphal.groups.channel_core",
     # the mainline DHT bridge's sans-I/O node
     "hyphal.mainline",
     "hyphal.mainline.ids",

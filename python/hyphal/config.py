@@ -10,6 +10,7 @@ typo never silently falls back to a default.
 ```toml
 data_dir = "/var/lib/hyphal"          # default: the user's data directory
 listen = "0.0.0.0:7300"               # TCP for connections, UDP for the DHT
+listen_ws = "127.0.0.1:7301"          # also accept connections over WebSocket (default: off)
 bootstrap = ["seed.example:7300"]     # DHT seeds
 advertise = ["203.0.113.7:7300"]      # where peers reach this node (default: the listen address)
 name = "laptop"                       # this device's name in its groups (default: the host name)
@@ -30,6 +31,9 @@ gc_interval = 3600.0                  # seconds between garbage collections; fal
 
 [secrets]      # hyphal.secrets.config.SecretsConfig: replicas, interval, skew, timeouts
 replicas = 5
+
+[http]         # hyphal.http.config.HttpConfig: listen (default 127.0.0.1:0), cors_origins
+               # (`http = false` instead turns the HTTP API off)
 
 [mainline]     # hyphal.mainline.config.MainlineConfig: the BitTorrent DHT bridge (off by default)
 enabled = true
@@ -55,6 +59,7 @@ import platformdirs
 
 from hyphal.dht.config import DhtConfig
 from hyphal.errors import InvalidInput
+from hyphal.http.config import HttpConfig
 from hyphal.mainline.config import MainlineConfig
 from hyphal.net.config import ConnectionConfig
 from hyphal.replication.state import ReplicatorConfig
@@ -93,6 +98,8 @@ class NodeConfig:
 
     data_dir: Path = field(default_factory=default_data_dir)
     listen: str = DEFAULT_LISTEN
+    listen_ws: str | None = None
+    """Also accept connections over WebSocket on this ``host:port`` (:mod:`hyphal.net.websocket`)."""
     bootstrap: tuple[str, ...] = ()
     advertise: tuple[str, ...] = ()
     name: str | None = None
@@ -102,6 +109,7 @@ class NodeConfig:
     replication: ReplicatorConfig = field(default_factory=ReplicatorConfig)
     blobs: BlobsConfig = field(default_factory=BlobsConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    http: HttpConfig | None = field(default_factory=HttpConfig)  # the HTTP API; `http = false`: off
     mainline: MainlineConfig = field(default_factory=MainlineConfig)
 
     def __post_init__(self) -> None:
@@ -141,6 +149,8 @@ class NodeConfig:
             raw = {}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"config {path} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+            raise InvalidInput(f"config {path} nests arrays or tables too deeply") from None
         try:
             config = load_section(cls, raw)
         except InvalidInput as exc:
@@ -198,9 +208,13 @@ def _convert(kind: Any, value: object, name: str) -> object:
             raise InvalidInput(f"{name} must be an integer")
         return _not_negative(value, name)
     if kind is float:
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        try:  # an integer too large for a float overflows
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        except OverflowError:
+            number = None
+        if number is None or not math.isfinite(number):
             raise InvalidInput(f"{name} must be a number")
-        return _not_negative(float(value), name)
+        return _not_negative(number, name)
     if kind is str:
         if not isinstance(value, str):
             raise InvalidInput(f"{name} must be a string")
@@ -208,7 +222,12 @@ def _convert(kind: Any, value: object, name: str) -> object:
     if kind is Path:
         if not isinstance(value, str):
             raise InvalidInput(f"{name} must be a path (a string)")
-        return Path(value).expanduser()
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:  # "~user/..." for a user with no home directory here
+            raise InvalidInput(
+                f"{name}: {value[:64]!r} names the home of a user this system does not know"
+            ) from None
     if origin is tuple and args == (str, Ellipsis):
         if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
             raise InvalidInput(f"{name} must be a list of strings")

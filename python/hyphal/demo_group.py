@@ -6,11 +6,14 @@ Each node is a `hyphal node run` (or `hyphal serve --backup`) process on
 1. A creates a group and adds files, one of several MB (and one private).
 2. B joins with A's invite, syncs, and checks every file's BLAKE3 hash.
 3. C runs as a backup server authorised for A's key; A asks it to hold the group.
-4. A stops.
-5. B adds a file; a new device D joins with B's invite and syncs from B and C,
+4. A tablet T pairs with a one-time code A shows (SPAKE2): it holds the group
+   read-only and its write is refused; its request reaches A, which approves it;
+   T's file then reaches B.
+5. A stops.
+6. B adds a file; a new device D joins with B's invite and syncs from B and C,
    and checks every file again, A's included, and how many bytes each served it.
-6. B creates a feed and shares its key; D finds it through the DHT alone and reads it.
-7. B stores a secret in the replicated store for D and stops; D still reads it.
+7. B creates a feed and shares its key; D finds it through the DHT alone and reads it.
+8. B stores a secret in the replicated store for D and stops; D still reads it.
 
 Exits non-zero if anything does not hold; every node process is stopped at the end.
 Usage: ``python -m hyphal.demo_group``.
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -93,6 +97,16 @@ class Demo:
             time.sleep(POLL_INTERVAL)
 
 
+def wait_for(check_now: Callable[[], Any], what: str) -> Any:
+    """Poll a CLI query until it returns something true, with a deadline."""
+    deadline = time.monotonic() + BACKUP_DEADLINE
+    while not (found := check_now()):
+        if time.monotonic() > deadline:
+            raise DemoFailure(f"timed out waiting for {what}")
+        time.sleep(POLL_INTERVAL)
+    return found
+
+
 def sync(node: DaemonProcess) -> dict[str, Any]:
     # stderr passes through: the progress bar shows on the terminal.
     result: dict[str, Any] = run_cli(node.data_dir, "sync", stderr=None)
@@ -149,10 +163,40 @@ def run(root: Path, stack: ExitStack) -> None:
     info = run_cli(c.data_dir, "group", "info")
     check(any(m["self"] and m["backup"] for m in info["member_list"]), "C is in the group as a backup")
 
-    print("4. A stops")
+    print("4. A tablet T pairs with a code A shows; read-only until A approves it")
+    t = demo.start("tablet", "node", "run", "--bootstrap", a.address)
+    shown = run_cli(a.data_dir, "pair", "code")
+    print(f"   A shows code {shown['code']}; T runs: hyphal pair join {shown['account'][:12]}… --code …")
+    paired = run_cli(t.data_dir, "pair", "join", shown["account"], "--code", shown["code"], "--as", "tablet")
+    check(
+        not paired["writer"], f"T joined '{paired['name']}' read-only; its screen shows code {paired['code']}"
+    )
+    refused = subprocess.run(
+        [*hyphal_command(), "--data-dir", str(t.data_dir), "add", str(demo.write("tablet.txt", b"from T\n"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    check(refused.returncode == 1 and "read-only" in refused.stderr, "T's write is refused until approved")
+    request = wait_for(lambda: run_cli(a.data_dir, "pair", "requests"), "T's request to reach A")[0]
+    check(
+        request["code"] == paired["code"],
+        f"A's screen shows T's request with the same code {request['code']}",
+    )
+    run_cli(a.data_dir, "pair", "approve", request["id"])
+    wait_for(lambda: run_cli(t.data_dir, "device", "ls")["writer"], "the approval to reach T")
+    run_cli(t.data_dir, "add", str(demo.root / "files" / "tablet.txt"))
+    on_b = wait_for(lambda: [f for f in run_cli(b.data_dir, "ls") if f["name"] == "tablet.txt"], "T's file")
+    check(on_b[0]["member_name"] == "tablet", "A approved T; T wrote tablet.txt and B lists it as T's")
+    demo.wait_backup(c)
+    roles = {d["name"]: d["role"] for d in run_cli(b.data_dir, "device", "ls")["devices"]}
+    print("   devices: " + ", ".join(f"{name} ({role})" for name, role in sorted(roles.items())))
+    check(t.stop() == 0, "T exited cleanly on SIGTERM")
+
+    print("5. A stops")
     check(a.stop() == 0, "A exited cleanly (status 0) on SIGTERM")
 
-    print("5. B adds a file; a new device D joins with B's invite and syncs from B and C")
+    print("6. B adds a file; a new device D joins with B's invite and syncs from B and C")
     run_cli(b.data_dir, "add", str(demo.write("bob.txt", b"hello from bob\n")))
     d = demo.start("dora", "node", "run", "--bootstrap", c.address)
     invite = run_cli(b.data_dir, "group", "invite")["invite"]
@@ -164,7 +208,7 @@ def run(root: Path, stack: ExitStack) -> None:
     print("   bytes served to D: " + ", ".join(f"{name} {n:,}" for name, n in served.items()))
     check(served["backup"] > 0, "the backup served D bytes of A's files")
 
-    print("6. B shares a feed by its key alone; D reads it through the DHT, given no address of B")
+    print("7. B shares a feed by its key alone; D reads it through the DHT, given no address of B")
     share = run_cli(b.data_dir, "feed", "create")["share"]
     lines = b"".join(f"reading {i}: {i * 7 % 100} C\n".encode() for i in range(20_000))
     appended = run_cli(b.data_dir, "feed", "append", share, str(demo.write("readings.log", lines)))
@@ -172,7 +216,7 @@ def run(root: Path, stack: ExitStack) -> None:
     read = cli_output(d.data_dir, "feed", "cat", share)
     check(read == lines, f"D read all {len(read):,} bytes of B's feed, every block verified")
 
-    print("7. B keeps a secret in the replicated store for D, then stops; D still reads it")
+    print("8. B keeps a secret in the replicated store for D, then stops; D still reads it")
     url = "https://api.example.com"
     run_cli(b.data_dir, "secret", "put", url, "--file", str(demo.write("api-key", SECRET)))
     run_cli(b.data_dir, "secret", "grant", url, d.public_key)

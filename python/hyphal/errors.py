@@ -80,6 +80,17 @@ class Unauthorized(HyphalError, PermissionError):
     """The requester's key may not do this (not the owner, not on the ACL), or the request was replayed."""
 
 
+class ReadOnlyDevice(Unauthorized):
+    """This device holds a group read-only: paired and not approved yet, or removed (§17.1).
+
+    Nothing was written. An authorised device approves it with ``hyphal pair approve``.
+    """
+
+
+class RateLimited(HyphalError):
+    """Too many requests from one sender (a device's messages, say): refused until its budget refills."""
+
+
 class SeqConflict(HyphalError):
     """A compare-and-swap lost: the stored sequence number is not the one expected."""
 
@@ -111,6 +122,8 @@ __all__ = [
     "NotAvailable",
     "ProofError",
     "ProtocolError",
+    "RateLimited",
+    "ReadOnlyDevice",
     "SchemaTooNew",
     "SeqConflict",
     "SignatureError",

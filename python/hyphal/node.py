@@ -48,8 +48,12 @@ from hyphal.feed import Feed, Manifest
 from hyphal.files import exclusive_dir
 from hyphal.groups.backup import PROTOCOL as BACKUP_PROTOCOL
 from hyphal.groups.backup import request_backup
+from hyphal.groups.channel import SEEN_FILE, MessageHub
+from hyphal.groups.channel_format import PROTOCOL as MESSAGE_PROTOCOL
 from hyphal.groups.group import Group
 from hyphal.groups.manager import GroupManager
+from hyphal.groups.pairing import PROTOCOL as PAIR_PROTOCOL
+from hyphal.groups.pairing_service import PairingService
 from hyphal.groups.session import PROTOCOL as GROUP_PROTOCOL
 from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
@@ -60,6 +64,7 @@ from hyphal.mainline.service import start_mainline
 from hyphal.net.address import format_address, parse_address
 from hyphal.net.config import ConnectionConfig
 from hyphal.net.connection import Channel, ChannelRequest, Connection, Listener
+from hyphal.net.endpoint import WEBSOCKET, WS_PREFIX, format_endpoint, parse_endpoint, tcp_addresses
 from hyphal.net.pool import ConnectionPool
 from hyphal.net.router import ChannelRouter
 from hyphal.net.transport import Transport
@@ -143,7 +148,16 @@ class Node:
         self._requested_dir = Path(data_dir) if data_dir is not None else None
         self._listen = parse_address(self.config.listen, allow_port_zero=True)
         self._bootstrap = [parse_address(seed) for seed in self.config.bootstrap]
-        self._advertise = [format_address(parse_address(a)) for a in self.config.advertise]
+        self._advertise = [format_endpoint(parse_endpoint(a)) for a in self.config.advertise]
+        self._listen_ws = (
+            None
+            if self.config.listen_ws is None
+            else parse_address(self.config.listen_ws, allow_port_zero=True)
+        )
+        self._websocket: Transport | None = None
+        self.ws_listener: Listener | None = None
+        """The WebSocket listener, when ``listen_ws`` is set."""
+        self._message_hub: MessageHub | None = None
         self._passphrase = passphrase
         self._name = (self.config.name or socket.gethostname() or "device")[:64]
         self._backup_for = None if backup_for is None else frozenset(bytes(k) for k in backup_for)
@@ -155,6 +169,8 @@ class Node:
         self._keypair: KeyPair | None = None
         self._ready: dict[Connection, anyio.Event] = {}
         self._groups: GroupManager | None = None
+        self.pairing = PairingService(self)
+        """Pairing new devices into groups with a code or password (§17.3)."""
         self.router = ChannelRouter()
         self.feeds = FeedService(self.config.replication)
         self.values = ValueService(self)
@@ -199,6 +215,11 @@ class Node:
         self.router.route(GROUP_PROTOCOL, self._route_group)
         self.router.route(BACKUP_PROTOCOL, self._route_backup)
         self.router.route(VALUE_PROTOCOL, self.values.handle)
+        self.router.route(MESSAGE_PROTOCOL, self._route_messages)
+        self.router.route(PAIR_PROTOCOL, self.pairing.handle)
+        self._message_hub = MessageHub(data_dir / SEEN_FILE)
+        self._message_hub.open()
+        stack.callback(self._message_hub.close)
         await stack.enter_async_context(self.router)
         await stack.enter_async_context(self.feeds)
         await stack.enter_async_context(self.values)
@@ -213,8 +234,13 @@ class Node:
         host, port = self._listen
         self.listener: Listener = await self.pool.listen(host, port)
         bound_host, bound_port = self.listener.addresses[0]
+        if self._listen_ws is not None:
+            self.ws_listener = await self.pool.listen(*self._listen_ws, transport=self._ws_transport())
         if not self._advertise:
             self._advertise = [format_address((_reachable_host(bound_host), bound_port))]
+            if self.ws_listener is not None:
+                ws_host, ws_port = self.ws_listener.addresses[0]
+                self._advertise.append(WS_PREFIX + format_address((_reachable_host(ws_host), ws_port)))
         # The DHT listens on the same port number, over UDP.
         dht_store = SqliteRecordStore(str(data_dir / DHT_DB))
         stack.callback(dht_store.close)
@@ -223,7 +249,7 @@ class Node:
                 host=host,
                 port=bound_port,
                 seeds=self._bootstrap,
-                addresses=[parse_address(a) for a in self._advertise],
+                addresses=tcp_addresses(self._advertise),
                 state_path=data_dir / DHT_TABLE,
                 store=dht_store,
             )
@@ -285,17 +311,45 @@ class Node:
         return self.listener.addresses[0]
 
     def advertised_addresses(self) -> list[str]:
-        """``host:port`` addresses peers reach this node at (put in adverts and invites)."""
+        """``host:port`` (and ``ws://host:port``) addresses peers reach this node at (put in
+        adverts and invites)."""
         return list(self._advertise)
+
+    @property
+    def ws_address(self) -> tuple[str, int] | None:
+        """The WebSocket address this node is bound to, if it listens on one."""
+        return None if self.ws_listener is None else self.ws_listener.addresses[0]
+
+    @property
+    def message_hub(self) -> MessageHub:
+        """The seen-message window and rate limits of the groups' message channels."""
+        if self._message_hub is None:
+            raise InvalidInput("the node is not running (use `async with Node(...)`)")
+        return self._message_hub
+
+    def _ws_transport(self) -> Transport:
+        if self._websocket is None:
+            from hyphal.net.websocket import WebSocketTransport  # loads `websockets` only when used
+
+            self._websocket = WebSocketTransport()
+        return self._websocket
 
     # -- connections -------------------------------------------------------------------------
 
-    async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        expected_remote: bytes | None = None,
+        transport: Transport | None = None,
+    ) -> Connection:
         """Dial a node (or reuse the connection to it); its feeds, groups and channels are
-        attached and routed when this returns, until it closes."""
+        attached and routed when this returns, until it closes. ``transport``: the node's
+        (TCP) unless given."""
         if self._groups is None:
             raise InvalidInput("the node is not running (use `async with Node(...)`)")
-        connection = await self.pool.connect(host, port, expected_remote=expected_remote)
+        connection = await self.pool.connect(host, port, expected_remote=expected_remote, transport=transport)
         ready = self._ready.setdefault(connection, anyio.Event())
         async with anyio.create_task_group() as tg:
             # Ready, or closed first (a duplicate the pool dropped): never wait on a dead one.
@@ -313,13 +367,16 @@ class Node:
         return connection
 
     async def dial(self, address: str, expected_remote: bytes | None = None) -> Connection:
-        """:meth:`connect` to ``"host:port"``; the connection to that peer if there is one."""
+        """:meth:`connect` to ``"host:port"`` (over WebSocket for ``"ws://host:port"``); the
+        connection to that peer if there is one."""
         if expected_remote is not None:
             found = self.pool.get(expected_remote)
             if found is not None and not found.closed.is_set():
                 return found
-        host, port = parse_address(address)
-        return await self.connect(host, port, expected_remote=expected_remote)
+        endpoint = parse_endpoint(address)
+        transport = self._ws_transport() if endpoint.transport == WEBSOCKET else None
+        host, port = endpoint.address
+        return await self.connect(host, port, expected_remote=expected_remote, transport=transport)
 
     async def _serve_connection(self, connection: Connection) -> None:
         ready = self._ready.setdefault(connection, anyio.Event())
@@ -390,6 +447,14 @@ class Node:
 
     async def _route_backup(self, request: ChannelRequest) -> bool:
         return self._groups is not None and await self._groups.handle_backup_channel(request)
+
+    async def _route_messages(self, request: ChannelRequest) -> bool:
+        # Only on a connection whose peer proved membership on the group channel (§16.1).
+        group = None if self._groups is None else self._groups.by_discovery_key(request.id)
+        if group is None or request.connection not in group.replication.member_connections():
+            return False
+        await group.channel.attach_peer(request.connection)
+        return True
 
     # -- secrets ---------------------------------------------------------------------------
 

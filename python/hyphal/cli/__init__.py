@@ -15,9 +15,12 @@ from pathlib import Path
 import click
 
 from hyphal.cli import blobs, dht, feeds, files, groups, node, records, values
+from hyphal.cli import messages as messages
+from hyphal.cli import pairing as pairing
 from hyphal.cli import secrets as secrets
 from hyphal.cli.common import PASSPHRASE_ENV, emit, json_option, passphrase_from_env, user_errors
 from hyphal.cli.common import config as config_of
+from hyphal.cli.http import http_group, open_command
 from hyphal.config import NodeConfig
 from hyphal.dht.ids import node_id
 from hyphal.errors import InvalidInput
@@ -96,6 +99,11 @@ for command in (
     dht.dht_group,
     dht.peers,
     secrets.secret_group,
+    http_group,
+    open_command,
+    messages.msg_group,
+    pairing.pair_group,
+    pairing.device_group,
 ):
     cli.add_command(command)
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from hyphal.cli.common import call, command_options, emit, human_size, wants_json
+from hyphal.cli.message_lines import message_line
 from hyphal.cli.progress import ByteBar
 from hyphal.control.protocol import NodeStopped
 
@@ -104,6 +105,8 @@ def event_line(event: dict[str, Any]) -> str:
         return f"member left: {event['name']}"
     if kind == "repo_added":
         return f"following the repo of {event['name']}"
+    if kind == "message":
+        return message_line(event)
     return str(event)
 
 

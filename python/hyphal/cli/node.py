@@ -23,6 +23,7 @@ from hyphal.cli.common import (
 from hyphal.control.daemon import DaemonOptions, run_daemon
 from hyphal.control.protocol import socket_path
 from hyphal.errors import InvalidInput
+from hyphal.http.access import read_url
 from hyphal.net.address import format_address
 from hyphal.node import Node
 
@@ -34,6 +35,7 @@ def node_options(command: F) -> F:
     for option in reversed(
         [
             click.option("--listen", metavar="HOST:PORT", help="TCP and UDP address (default: config)."),
+            click.option("--listen-ws", metavar="HOST:PORT", help="Also accept connections over WebSocket."),
             click.option("--bootstrap", multiple=True, metavar="HOST:PORT", help="A DHT seed (repeatable)."),
             click.option("--name", help="This device's name in its groups (default: the host name)."),
             click.option(
@@ -106,6 +108,7 @@ def _options(ctx: click.Context, given: dict[str, Any], backup_for: frozenset[by
     node_config = found.overridden(
         data_dir=found.data_dir.absolute(),
         listen=given["listen"],
+        listen_ws=given["listen_ws"],
         bootstrap=given["bootstrap"] or None,
         name=given["name"],
         advertise=given["advertise"] or None,
@@ -122,9 +125,11 @@ def _run(ctx: click.Context, options: DaemonOptions) -> None:
             "public_key": public,
             "address": address,
             "advertised": node.advertised_addresses(),
+            "ws_address": None if node.ws_address is None else format_address(node.ws_address),
             "control": str(socket_path(options.data_dir)),
             "data_dir": str(options.data_dir),
             "backup": options.backup_for is not None,
+            "http": read_url(options.data_dir),
         }
         emit(ctx, data, f"{role} {public} listening on {address}")
         sys.stdout.flush()

@@ -23,6 +23,7 @@ from hyphal.config import NodeConfig
 from hyphal.control.protocol import socket_path
 from hyphal.control.server import ControlServer, bind
 from hyphal.files import write_atomically
+from hyphal.http.start import start_http
 from hyphal.net.address import format_address, parse_address
 from hyphal.node import Node
 
@@ -89,6 +90,7 @@ async def run_daemon(options: DaemonOptions, on_ready: Callable[[Node], None]) -
             async with listener, anyio.create_task_group() as tg:
                 await tg.start(_stop_on_signal, tg.cancel_scope)
                 tg.start_soon(ControlServer(node, listener).serve)
+                await start_http(tg, node, options.config.http)
                 on_ready(node)
             log.info("stopping")
         finally:

@@ -11,12 +11,16 @@ from typing import Any
 from hyphal.blobs.blob_store import BlobInfo
 from hyphal.feed import Feed
 from hyphal.groups.events import (
+    DeviceApproved,
+    DeviceRemoved,
     FileAdded,
     FileInfo,
     FileRemoved,
     GroupEvent,
     MemberJoined,
     MemberLeft,
+    MessageReceived,
+    PairingRequested,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -140,7 +144,41 @@ def event(item: GroupEvent) -> Json:
             return {"type": "file_added", **file_info(file)}
         case FileRemoved(member, member_name, name):
             return {"type": "file_removed", "member": member.hex(), "member_name": member_name, "name": name}
+        case DeviceApproved(device, name):
+            return {"type": "device_approved", "device": device.hex(), "name": name}
+        case DeviceRemoved(device, repo_length):
+            return {"type": "device_removed", "device": device.hex(), "repo_length": repo_length}
+        case PairingRequested(request, device, name, code):
+            return {
+                "type": "pairing_requested",
+                "request": request,
+                "device": device.hex(),
+                "name": name,
+                "code": code,
+            }
+        case MessageReceived():
+            return message(item)
     raise AssertionError(f"unknown group event {item!r}")
+
+
+def message(item: MessageReceived) -> Json:
+    """``{"type": "message", ...}``: a message received on the group's ephemeral channel."""
+    try:
+        text: str | None = item.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "type": "message",
+        "id": item.id.hex(),
+        "sender": item.sender.hex(),
+        "sender_name": item.sender_name,
+        "topic": item.topic,
+        "text": text,
+        "body_hex": item.body.hex(),
+        "sent_ms": item.sent_ms,
+        "via": item.via.hex(),
+        "direct": item.direct,
+    }
 
 
 __all__ = [
@@ -151,6 +189,7 @@ __all__ = [
     "file_info",
     "group_detail",
     "group_summary",
+    "message",
     "sync_progress",
     "sync_result",
 ]

@@ -55,6 +55,8 @@ def decode(line: bytes) -> Message:
         message = json.loads(line)
     except (UnicodeDecodeError, ValueError):
         raise errors.DecodeError("a control message is one JSON object per line") from None
+    except RecursionError:  # json recurses once per level of nesting; a line may hold a million
+        raise errors.DecodeError("a control message nests arrays or objects too deeply") from None
     if not isinstance(message, dict):
         raise errors.DecodeError("a control message is a JSON object")
     return message

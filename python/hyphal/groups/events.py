@@ -63,7 +63,63 @@ class FileRemoved:
     name: str
 
 
-GroupEvent: TypeAlias = MemberJoined | MemberLeft | RepoAdded | FileAdded | FileRemoved
+@dataclass(frozen=True, slots=True)
+class DeviceApproved:
+    """The membership log (§17.1) made ``device`` a writer (``name`` as its approval gave it)."""
+
+    device: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    """The membership log removed ``device``; its first ``repo_length`` repo blocks stay valid."""
+
+    device: bytes
+    repo_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRequested:
+    """A device asks to be approved as a writer (§17.4); both screens show ``code``."""
+
+    request: str
+    device: bytes
+    name: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message on the group's ephemeral channel (:mod:`hyphal.groups.channel`), opened and verified."""
+
+    id: bytes
+    sender: bytes
+    """The device key that signed it."""
+    sender_name: str
+    """The sender's name in the group ("" if it has no advert here yet)."""
+    topic: str
+    body: bytes
+    sent_ms: int
+    via: bytes
+    """The device key of the peer that handed it over: the sender (direct) or a relay."""
+
+    @property
+    def direct(self) -> bool:
+        return self.via == self.sender
+
+
+GroupEvent: TypeAlias = (
+    MemberJoined
+    | MemberLeft
+    | RepoAdded
+    | FileAdded
+    | FileRemoved
+    | MessageReceived
+    | DeviceApproved
+    | DeviceRemoved
+    | PairingRequested
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +161,16 @@ class SyncResult:
 
 
 __all__ = [
+    "DeviceApproved",
+    "DeviceRemoved",
     "FileAdded",
     "FileInfo",
     "FileRemoved",
     "GroupEvent",
     "MemberJoined",
     "MemberLeft",
+    "MessageReceived",
+    "PairingRequested",
     "RepoAdded",
     "SyncProgress",
     "SyncResult",

@@ -47,15 +47,21 @@ from hyphal.blobs.private import (
     iter_private,
 )
 from hyphal.clock import wall_time
-from hyphal.errors import HyphalError, InvalidInput, NotAvailable
+from hyphal.errors import HyphalError, InvalidInput, NotAvailable, ReadOnlyDevice, Unauthorized
+from hyphal.groups.channel import GroupChannel, MessageHub, SentMessage
+from hyphal.groups.channel_format import DEFAULT_TTL_MS
 from hyphal.groups.dialer import DIAL_BACKOFF, DIAL_TIMEOUT, Dialer, DialHost
 from hyphal.groups.events import (
+    DeviceApproved,
+    DeviceRemoved,
     FileAdded,
     FileInfo,
     FileRemoved,
     GroupEvent,
     MemberJoined,
     MemberLeft,
+    MessageReceived,
+    PairingRequested,
     RepoAdded,
     SyncProgress,
     SyncResult,
@@ -63,10 +69,23 @@ from hyphal.groups.events import (
 from hyphal.groups.invite import Invite, b32
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Member
+from hyphal.groups.membership import Entry, MembershipLog
 from hyphal.groups.messages import NO_REPO, Delete, Op, Put, check_name
+from hyphal.groups.pairing_requests import (
+    DENY_TOPIC,
+    REQUEST_TOPIC,
+    REQUEST_TTL,
+    PendingRequest,
+    PendingRequests,
+    Request,
+    decode_deny,
+    encode_deny,
+    request_id,
+    verification_code,
+)
 from hyphal.groups.presence import Presence, PresenceHost
 from hyphal.groups.replication import GroupReplication
-from hyphal.groups.repo import Repo
+from hyphal.groups.repo import Repo, writer_keypair
 from hyphal.groups.session import AdvertAccepted
 from hyphal.groups.state import GroupRecord
 from hyphal.lifecycle import TaskOwner, close_stack
@@ -74,6 +93,7 @@ from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.service import FeedService
 from hyphal.signed_value import SignedValue
+from hyphal.signing import KeyPair
 from hyphal.storage.base import Storage
 
 log = logging.getLogger("hyphal.groups")
@@ -101,6 +121,11 @@ class GroupHost(PresenceHost, DialHost, Protocol):
 
     def save_groups(self) -> None: ...
 
+    @property
+    def message_hub(self) -> MessageHub:
+        """The node's seen-message window and rate limits (:mod:`hyphal.groups.channel`)."""
+        ...
+
 
 BLOB_TAG_PREFIX = "group-blob/"
 
@@ -121,7 +146,13 @@ class Group(TaskOwner):
         else:
             assert record.grant is not None
             self.keys = GroupKeys.from_grant(record.grant)
-        self.replication = GroupReplication(self.keys)
+        self.log = MembershipLog(record.group_key)
+        """Who may write (§17.1); empty (an open group: every member writes) until the origin starts it."""
+        self.log.add_many(record.log)
+        self.replication = GroupReplication(self.keys, log=self.log)
+        self._membership_seen = self.log.state
+        self.requests = PendingRequests(record.group_key)
+        """Requests to write that reached this device (§17.4): an authorised one approves or denies them."""
         for raw in record.adverts:
             try:
                 self.replication.membership.merge(SignedValue.decode(raw))
@@ -137,6 +168,8 @@ class Group(TaskOwner):
         self._mirror_wanted = anyio.Event()
         self.fetched: Notifier[FileInfo] = Notifier()
         """Each file whose blob became complete here by a fetch."""
+        self.channel = GroupChannel(host.message_hub, self.keys, host.keypair, self._emit, self._member_name)
+        """The ephemeral message channel: :meth:`send` and :meth:`messages`."""
         self._unsubscribe: list[Callable[[], None]] = []
         self._stack = contextlib.AsyncExitStack()
 
@@ -202,13 +235,17 @@ class Group(TaskOwner):
         try:
             await self._stack.enter_async_context(self.replication)
             await self._stack.enter_async_context(self.dialer)
+            await self._stack.enter_async_context(self.channel)
             self._unsubscribe.append(self.replication.changes.subscribe(self._on_advert))
+            self._unsubscribe.append(self.replication.entries.subscribe(self._on_entries))
+            self._unsubscribe.append(self.replication.synced.subscribe(self._on_synced))
             if self.record.left:
                 return self
-            if not self.is_backup:
-                self.own_repo = Repo.open_own(self._host.storage, self._host.keypair, self.keys)
-                self._watch_repo(self.device_key, self.own_repo)
-                await self._host.feeds.add(self.own_repo.feed)
+            if not self.is_backup and self.record.restore_repo:
+                await self._open_own_repo(restoring=True)
+                self._spawn(self._restore_own_repo)
+            elif not self.is_backup:
+                await self._open_own_repo(restoring=False)
             for member in self.members():
                 await self._follow(member)
             self._publish_advert()
@@ -235,11 +272,61 @@ class Group(TaskOwner):
                 repo.close()
         await super()._stopping()
 
+    async def _open_own_repo(self, *, restoring: bool) -> None:
+        if restoring:
+            # Imported onto new hardware (§17.6): follow our own repo, read-only, until a member
+            # has handed us its blocks; appending to a fresh copy under the same key would fork it.
+            writer = writer_keypair(self._host.keypair, self.keys).public_key
+            self.own_repo = Repo.follow(self._host.storage, writer, self.keys)
+        else:
+            self.own_repo = Repo.open_own(self._host.storage, self._host.keypair, self.keys)
+        self.own_repo.set_limit(self.log.state.repo_limit(self.device_key))
+        self._watch_repo(self.device_key, self.own_repo)
+        replication = await self._host.feeds.add(self.own_repo.feed)
+        if restoring:
+            replication.start_download(0, None)
+
+    async def _restore_own_repo(self) -> None:
+        """Fetch this device's repo from a member, then write it again (see :meth:`_open_own_repo`)."""
+        assert self.own_repo is not None
+        while True:
+            await self.connect_members()
+            connections = self.replication.member_connections()
+            replication = self._host.feeds.get(self.own_repo.feed.discovery_key)
+            if connections and replication is not None:
+                for connection in connections:
+                    await self._host.feeds.connected(connection)
+                try:
+                    await replication.sync(DIAL_TIMEOUT * 3)
+                    break
+                except TimeoutError:
+                    pass
+            with anyio.move_on_after(DIAL_BACKOFF[1]):
+                await self.replication.synced.wait()
+        length = self.own_repo.feed.length
+        await self._host.feeds.remove(self.own_repo.feed.discovery_key)
+        self.own_repo.close()
+        self.record.restore_repo = False
+        self._host.save_groups()
+        await self._open_own_repo(restoring=False)
+        assert self.own_repo is not None
+        self._emit(RepoAdded(self.device_key, self.record.member_name, self.own_repo.key))
+        log.info(
+            "group %s: this device's repo is restored from a member (%d entries); writing again",
+            self.id,
+            length,
+        )
+
     # -- connections and presence ------------------------------------------------------------
 
     async def attach(self, connection: Connection) -> None:
         """Run the group channel on ``connection`` (once; the peer proves membership on it)."""
         await self.dialer.attach(connection)
+
+    def _on_synced(self, connection: Connection) -> None:
+        # The peer proved membership (and has sent its view): the message channel runs there too.
+        if self.replication.is_synced(connection) and not self.record.left:
+            self._spawn(self.channel.attach_peer, connection)
 
     def is_member_key(self, key: bytes) -> bool:
         return self.replication.membership.is_current(key)
@@ -274,12 +361,156 @@ class Group(TaskOwner):
             self._emit(MemberLeft(member.key, member.advert.name))
         self.dialer.wake()
 
+    def save(self) -> None:
+        """Write the node's groups file (this group's record changed)."""
+        self._host.save_groups()
+
+    # -- the membership log (§17) ------------------------------------------------------------
+
+    @property
+    def can_write(self) -> bool:
+        """This device may write its repo: the group has no membership log, or lists it as a writer."""
+        return self.log.state.is_writer(self.device_key)
+
+    def add_entry(self, entry: Entry) -> None:
+        """Spread this device's new membership entry (already in :attr:`log`) and act on it."""
+        self.replication.publish_entry(entry)
+
+    def start_log(self) -> Entry | None:
+        """Start the membership log if it has not begun (only the origin, which holds the group
+        key's seed, can): this device and every current member device become its founding
+        writers; devices that join from then on are read-only until approved. ``None`` if it
+        had begun already."""
+        if self.log.state.active:
+            return None
+        if self.record.group_seed is None:
+            raise Unauthorized(
+                f"group {self.name!r} has no membership log yet; only the device that created it "
+                "can start one (run `hyphal pair code` there first)"
+            )
+        founders = [self.device_key]
+        founders += [m.key for m in self.members() if m.key != self.device_key and not m.advert.backup]
+        entry = self.log.genesis(KeyPair(self.record.group_seed), founders)
+        self.add_entry(entry)
+        log.info("group %s: membership log started with %d founding writers", self.id, len(founders))
+        return entry
+
+    def approve_device(self, device: bytes, name: str) -> Entry:
+        """Make ``device`` a writer (this device must be one); every member accepts its writes."""
+        self.start_log()
+        entry = self.log.approve(self._host.keypair, device, name)
+        self.add_entry(entry)
+        log.info("group %s: approved device %s (%s)", self.id, device.hex()[:16], name)
+        return entry
+
+    def remove_device(self, device: bytes) -> Entry:
+        """Remove ``device`` (this device must be a writer): its repo blocks known here stay
+        valid, its later writes are refused by every member."""
+        if device == self.device_key:
+            length = self.own_repo.feed.length if self.own_repo is not None else 0
+        else:
+            repo = self.repos.get(device)
+            length = repo.feed.length if repo is not None else 0
+        entry = self.log.remove(self._host.keypair, device, length)
+        self.add_entry(entry)
+        log.info(
+            "group %s: removed device %s (%d repo blocks stay valid)", self.id, device.hex()[:16], length
+        )
+        return entry
+
+    def _on_entries(self, entries: tuple[Entry, ...]) -> None:
+        self.record.log = self.log.encoded()
+        self._host.save_groups()
+        self._apply_limits()
+        self.requests.settle(self.log.state)
+        for member in self.members():
+            if self.log.state.repo_limit(member.key) != 0 and member.key not in self.repos:
+                self._spawn(self._follow, member)
+        before, self._membership_seen = self._membership_seen, self.log.state
+        for device, writer in self.log.state.writers.items():
+            if device not in before.writers:
+                self._emit(DeviceApproved(device, writer.name))
+        for device, removal in self.log.state.removed.items():
+            if device not in before.removed:
+                self._emit(DeviceRemoved(device, removal.repo_length))
+
+    def _apply_limits(self) -> None:
+        state = self.log.state
+        if self.own_repo is not None:
+            self.own_repo.set_limit(state.repo_limit(self.device_key))
+        for key, repo in self.repos.items():
+            repo.set_limit(state.repo_limit(key))
+
+    # -- requests to write (§17.4) -----------------------------------------------------------
+
+    def request_approval(self) -> tuple[str, str]:
+        """Ask the authorised devices to make this device a writer, over the message channel;
+        returns ``(request id, verification code)``, which their screens show too."""
+        if self.can_write and self.log.state.active:
+            raise InvalidInput(f"this device writes in group {self.name!r} already")
+        request = Request(self.device_key, self.record.member_name)
+        self.send(request.encode(), topic=REQUEST_TOPIC, ttl=REQUEST_TTL)
+        return request_id(self.device_key), verification_code(self.keys.group_key, self.device_key)
+
+    def pairing_requests(self) -> list[PendingRequest]:
+        self.requests.expire(anyio.current_time())
+        return self.requests.pending()
+
+    def approve_request(self, ref: str) -> PendingRequest:
+        """Approve a pending request (by id): its device becomes a writer on every member."""
+        pending = self.requests.find(ref)
+        self.approve_device(pending.device, pending.name)
+        self.requests.drop(pending.device)
+        return pending
+
+    def deny_request(self, ref: str) -> PendingRequest:
+        """Deny a pending request: dropped here, and on the other authorised devices (told
+        over the message channel); the device stays read-only."""
+        pending = self.requests.find(ref)
+        if not self.can_write:
+            raise Unauthorized("only an authorised device of the group can deny a request")
+        self.requests.drop(pending.device)
+        self.send(encode_deny(pending.device), topic=DENY_TOPIC, ttl=REQUEST_TTL)
+        log.info("group %s: denied the request of device %s (%s)", self.id, pending.id, pending.name)
+        return pending
+
+    def _on_pairing_message(self, message: MessageReceived) -> GroupEvent | None:
+        """A request or a denial on the message channel: kept by authorised devices only."""
+        state = self.log.state
+        if not (state.active and state.is_writer(self.device_key)):
+            return None
+        try:
+            if message.topic == DENY_TOPIC:
+                if state.is_writer(message.sender):
+                    self.requests.drop(decode_deny(message.body))
+                return None
+            pending = self.requests.take(message.sender, message.body, state, anyio.current_time())
+        except HyphalError as exc:
+            log.warning(
+                "group %s: refused a pairing request from %s: %s: %s",
+                self.id,
+                message.sender.hex()[:16],
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        if pending is None:
+            return None
+        log.info(
+            "group %s: device %s (%s) asks to write; code %s", self.id, pending.id, pending.name, pending.code
+        )
+        return PairingRequested(pending.id, pending.device, pending.name, pending.code)
+
     # -- repos -------------------------------------------------------------------------------
 
     async def _follow(self, member: Member) -> None:
         """Follow ``member``'s repo live (once), so its collection stays current."""
         writer = member.advert.repo_writer
         if member.key == self.device_key or writer == NO_REPO or member.advert.left:
+            return
+        if self.log.state.repo_limit(member.key) == 0:
+            # A device the membership log never approved: its repo is refused, not fetched.
+            log.info("group %s: not following read-only device %s's repo", self.id, member.advert.name)
             return
         done = self._following.get(member.key)
         if done is not None:
@@ -288,6 +519,7 @@ class Group(TaskOwner):
         done = self._following[member.key] = anyio.Event()
         try:
             repo = Repo.follow(self._host.storage, writer, self.keys)
+            repo.set_limit(self.log.state.repo_limit(member.key))
             self.repos[member.key] = repo
             self._watch_repo(member.key, repo)
             replication = await self._host.feeds.add(repo.feed)
@@ -346,6 +578,24 @@ class Group(TaskOwner):
         if self.own_repo is None:
             raise InvalidInput(
                 "a backup server has no repo to write to" if self.is_backup else "left the group"
+            )
+        if self.record.restore_repo:
+            raise NotAvailable(
+                "this device's repo is being restored from the group's members after `device import`; "
+                "try again once a member is reachable and it has synced"
+            )
+        if not self.can_write:
+            removed = self.device_key in self.log.state.removed
+            log.warning(
+                "group %s: refused a local write: this device is %s",
+                self.id,
+                "removed" if removed else "read-only",
+            )
+            raise ReadOnlyDevice(
+                f"this device was removed from group {self.name!r}; it can no longer write"
+                if removed
+                else f"this device holds group {self.name!r} read-only until an authorised device "
+                "approves it (`hyphal pair approve` there)"
             )
         return self.own_repo
 
@@ -460,6 +710,30 @@ class Group(TaskOwner):
         key, plaintext_hash = self.keys.unwrap_private(file.entry.key, file.blob_hash)
         return PrivateBlob(file.blob_hash, key, file.size, plaintext_hash)
 
+    # -- the ephemeral message channel --------------------------------------------------------
+
+    def send(self, body: bytes | str, *, topic: str = "", ttl: float = DEFAULT_TTL_MS / 1000) -> SentMessage:
+        """Send a message to the group's devices: end-to-end encrypted under the group's message
+        key and signed by this device, never stored in a feed. It goes directly to connected
+        members and through connected always-on nodes (backup servers) to the others, and is
+        held for peers that connect within ``ttl`` seconds. :class:`RateLimited` when this
+        device sends too fast; :class:`InvalidInput` when it is too large."""
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if not 0 < ttl <= 3600:
+            raise InvalidInput("a message TTL is more than 0 and at most 3600 seconds")
+        return self.channel.send(data, topic=topic, ttl_ms=max(1, int(ttl * 1000)))
+
+    async def messages(self, topic: str | None = None) -> AsyncIterator[MessageReceived]:
+        """``async for message in group.messages():`` every message received from now on (of
+        ``topic`` only, if given), each once, however many ways it came."""
+        async for event in self.watch():
+            if isinstance(event, MessageReceived) and (topic is None or event.topic == topic):
+                yield event
+
+    def _member_name(self, key: bytes) -> str:
+        member = self.replication.membership.get(key)
+        return member.advert.name if member is not None else ""
+
     # -- sync, watch, leave ------------------------------------------------------------------
 
     async def sync_all(
@@ -552,6 +826,11 @@ class Group(TaskOwner):
             await self._mirror_wanted.wait()
 
     def _emit(self, event: GroupEvent) -> None:
+        if isinstance(event, MessageReceived) and event.topic in (REQUEST_TOPIC, DENY_TOPIC):
+            found = self._on_pairing_message(event)
+            if found is None:
+                return
+            event = found
         for watcher in list(self._watchers):
             try:
                 watcher.send_nowait(event)
@@ -563,7 +842,8 @@ class Group(TaskOwner):
                 self._watchers.remove(watcher)
 
     async def watch(self) -> AsyncIterator[GroupEvent]:
-        """Every change from now on: members joining and leaving, repos, files added and removed."""
+        """Every change from now on: members joining and leaving, repos, files added and removed,
+        messages received."""
         send, receive = anyio.create_memory_object_stream[GroupEvent](WATCH_BUFFER)
         self._watchers.append(send)
         try:

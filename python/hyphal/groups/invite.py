@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
 
 from hyphal.errors import DecodeError, InvalidAddress, InvalidInput
-from hyphal.net.address import parse_address
+from hyphal.net.endpoint import parse_endpoint
 
 SCHEME = "hyphal"
 KEY_SIZE = 32
@@ -57,13 +57,20 @@ class Invite:
             raise InvalidInput(f"a group name is at most {MAX_NAME_LEN} characters")
         if len(self.peers) > MAX_PEERS:
             raise InvalidInput(f"an invite lists at most {MAX_PEERS} peers")
+        try:
+            # Undecodable bytes in a command line arrive as lone surrogates: an invite holding
+            # them could be accepted but never written out again (to_uri, the groups file).
+            for text in (self.name, *self.peers):
+                text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("an invite's name and peers must be valid Unicode text") from None
         for peer in self.peers:
             try:
-                parse_address(peer)
+                parse_endpoint(peer)
             except InvalidAddress:
                 # Name the rule, not the text: errors about an invite never quote it.
                 raise InvalidAddress(
-                    "a peer address is host:port or [IPv6]:port, with a port in 1..65535"
+                    "a peer address is host:port, [IPv6]:port or ws://host:port, with a port in 1..65535"
                 ) from None
 
     @property

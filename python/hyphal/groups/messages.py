@@ -2,7 +2,7 @@
 
 - §14.1 repo operations: :class:`Put`, :class:`Delete` (one per repo feed block), :func:`decode_op`;
 - §14.4 the sealed body of a member advert: :class:`MemberAdvert`, and its sealing label;
-- §14.5 the group channel (``hyphal/group/1``): ``AUTH``, ``ADVERT``, ``SYNCED``;
+- §14.5 the group channel (``hyphal/group/1``): ``AUTH``, ``ADVERT``, ``SYNCED``, ``ENTRY`` (§17.2);
 - §14.6 the group info record's plaintext and label;
 - §14.8 backup requests (``hyphal/backup/1``): :class:`BackupRequest`, :class:`BackupReply`.
 
@@ -27,7 +27,8 @@ from typing_extensions import Buffer
 from hyphal.codec import Reader
 from hyphal.errors import DecodeError, InvalidInput
 from hyphal.groups.keys import GRANT_SIZE, WRAPPED_KEY_SIZE
-from hyphal.net.address import parse_address
+from hyphal.groups.membership import Entry, decode_entry
+from hyphal.net.endpoint import parse_endpoint
 from hyphal.replication.capability import MAC_SIZE
 from hyphal.signed_value import SignedValue
 
@@ -187,7 +188,7 @@ class MemberAdvert:
         for address in self.addresses:
             if len(address.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_LEN:
                 raise InvalidInput(f"an address is at most {MAX_ADDRESS_LEN} bytes")
-            parse_address(address)
+            parse_endpoint(address)  # host:port, or ws://host:port for a WebSocket listener
 
     def encode(self) -> bytes:
         flags = (_ADVERT_LEFT if self.left else 0) | (_ADVERT_BACKUP if self.backup else 0)
@@ -240,6 +241,8 @@ class GroupMessage(IntEnum):
     ADVERT = 2
     SYNCED = 3
     """Every advert held when the peer's AUTH verified has been sent."""
+    ENTRY = 4
+    """A membership log entry (§17.1), as signed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +264,14 @@ class GroupSynced:
     """The sender has sent every advert it held when the peer's AUTH verified."""
 
 
-GroupChannelMessage: TypeAlias = GroupAuth | GroupAdvert | GroupSynced
+@dataclass(frozen=True, slots=True)
+class GroupEntry:
+    """A membership log entry (§17.1); its signature and authority are checked by the log."""
+
+    entry: Entry
+
+
+GroupChannelMessage: TypeAlias = GroupAuth | GroupAdvert | GroupSynced | GroupEntry
 
 
 def encode_auth(mac: bytes) -> bytes:
@@ -276,9 +286,15 @@ def encode_synced() -> bytes:
     return bytes((GroupMessage.SYNCED,))
 
 
+def encode_entry(entry: Entry) -> bytes:
+    return bytes((GroupMessage.ENTRY,)) + entry.encode()
+
+
 def decode_group_message(data: Buffer) -> GroupChannelMessage:
     """One group channel message (the advert's structure only: its signature is not checked)."""
     raw = bytes(data)
+    if raw[:1] == bytes((GroupMessage.ENTRY,)):
+        return GroupEntry(decode_entry(raw[1:]))  # bounded by MAX_ENTRY_SIZE
     if not raw or len(raw) > MAX_GROUP_MESSAGE:
         raise DecodeError(f"group message of {len(raw)} bytes")
     kind, body = raw[0], raw[1:]
@@ -388,6 +404,7 @@ __all__ = [
     "GroupAdvert",
     "GroupAuth",
     "GroupChannelMessage",
+    "GroupEntry",
     "GroupMessage",
     "GroupSynced",
     "MemberAdvert",
@@ -402,6 +419,7 @@ __all__ = [
     "decode_request",
     "encode_advert",
     "encode_auth",
+    "encode_entry",
     "encode_group_info",
     "encode_synced",
     "member_label",

@@ -26,7 +26,8 @@ from hyphal.groups.members import sign_advert
 from hyphal.groups.messages import GROUP_INFO_LABEL, MemberAdvert, decode_group_info, encode_group_info
 from hyphal.groups.replication import GroupReplication
 from hyphal.groups.state import GroupRecord
-from hyphal.net.address import format_address, parse_address
+from hyphal.net.address import format_address
+from hyphal.net.endpoint import tcp_addresses
 from hyphal.signed_value import SignedValue
 from hyphal.signing import KeyPair
 
@@ -110,7 +111,7 @@ class Presence:
         the group info in the DHT (§14.6). The DHT node republishes them; this runs at
         start. Best effort: a DHT that does not answer costs at most ``DHT_TIMEOUT``."""
         dht = self._host.dht
-        addresses = [parse_address(a) for a in self._host.advertised_addresses()]
+        addresses = tcp_addresses(self._host.advertised_addresses())  # DHT records carry host:port only
         own = self._replication.membership.get(self._device_key)
         try:
             with anyio.fail_after(DHT_TIMEOUT):

@@ -3,8 +3,10 @@
 Runs a :class:`~hyphal.groups.session.GroupSession` on the group channel of
 each connection (docs/PROTOCOL.md §14.5): adverts that one peer brings are
 passed on to the others, and :meth:`GroupReplication.publish` spreads this
-device's own advert. Peers that fail the membership proof or send bad
-adverts are dropped.
+device's own advert. The group's membership log (§17) spreads the same
+way: :meth:`GroupReplication.publish_entry` for this device's entries.
+Peers that fail the membership proof or send bad adverts or entries are
+dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from __future__ import annotations
 from hyphal.errors import InvalidInput
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Membership
-from hyphal.groups.session import PROTOCOL, Action, AdvertAccepted, Close, GroupSession, PeerSynced, Send
+from hyphal.groups.membership import Entry, MembershipLog
+from hyphal.groups.session import (
+    PROTOCOL,
+    Action,
+    AdvertAccepted,
+    Close,
+    EntriesAccepted,
+    GroupSession,
+    PeerSynced,
+    Send,
+)
 from hyphal.net.connection import Connection
 from hyphal.notifier import Notifier
 from hyphal.replication.fanout import Fanout, Subscriber
@@ -22,10 +34,15 @@ from hyphal.signed_value import SignedValue
 class GroupReplication(Fanout):
     """The group channel on every attached connection, feeding one :class:`Membership`."""
 
-    def __init__(self, keys: GroupKeys, membership: Membership | None = None) -> None:
+    def __init__(
+        self, keys: GroupKeys, membership: Membership | None = None, log: MembershipLog | None = None
+    ) -> None:
         super().__init__(PROTOCOL, keys.discovery_key)
         self.keys = keys
         self.membership = membership or Membership(keys)
+        self.log = log if log is not None else MembershipLog(keys.group_key)
+        self.entries: Notifier[tuple[Entry, ...]] = Notifier()
+        """Membership log entries new here (from a peer or this device), as they are accepted."""
         self.changes: Notifier[AdvertAccepted] = Notifier()
         """Every advert that was new here, with what it changed among current members."""
         self.synced: Notifier[Connection] = Notifier()
@@ -70,9 +87,24 @@ class GroupReplication(Fanout):
             raise InvalidInput(f"advert seq {advert.seq} is not above the held {held.seq}")
         self._accepted(AdvertAccepted(advert, self.membership.merge(advert)), None)
 
+    def publish_entry(self, entry: Entry) -> None:
+        """This device's new membership entry (already added to :attr:`log`): spread it."""
+        self._entries_accepted((entry,), None)
+
+    def _entries_accepted(self, entries: tuple[Entry, ...], source: Subscriber | None) -> None:
+        for sub, session in list(self._sessions.items()):
+            if sub is not source:
+                for entry in entries:
+                    for action in session.share_entry(entry):
+                        assert isinstance(action, Send)
+                        sub.outbox.put(action.data)
+        self.entries.notify(entries)
+
     def _opened(self, sub: Subscriber) -> None:
         connection = sub.connection
-        session = GroupSession(self.keys, self.membership, connection.handshake_hash, connection.is_initiator)
+        session = GroupSession(
+            self.keys, self.membership, connection.handshake_hash, connection.is_initiator, self.log
+        )
         self._sessions[sub] = session
         self._perform(sub, session.start())
 
@@ -93,6 +125,8 @@ class GroupReplication(Fanout):
                 sub.outbox.put(action.data)
             elif isinstance(action, AdvertAccepted):
                 self._accepted(action, sub)
+            elif isinstance(action, EntriesAccepted):
+                self._entries_accepted(action.entries, sub)
             elif isinstance(action, PeerSynced):
                 self.refused.pop(sub.connection.remote_public_key, None)
                 self.synced.notify(sub.connection)

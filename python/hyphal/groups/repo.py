@@ -109,6 +109,10 @@ class Repo:
         self.collection = Collection()
         self.bad_block: int | None = None
         """The first block that did not decode, if any: the collection stops before it."""
+        self.limit: int | None = None
+        """Blocks that count (§17.1): ``None`` all, else the first ``limit`` (a device the
+        membership log never approved counts none; a removed one, those before its removal)."""
+        self._refused_logged = -1
         self.applied: Notifier[tuple[int, Op]] = Notifier()
         """Each operation as the collection applies it, with its index in the feed."""
         self._unsubscribe = feed.on_change(lambda _: self.refresh())
@@ -147,10 +151,34 @@ class Repo:
             raise InvalidInput("no such name in this repo")
         return self.feed.append(Delete(name).encode()) - 1
 
+    def set_limit(self, limit: int | None) -> None:
+        """Count only the first ``limit`` blocks (``None``: all), rebuilding the collection if it
+        already holds more; blocks past the limit stay in the feed, refused."""
+        if limit == self.limit:
+            return
+        self.limit = limit
+        if limit is not None and self.collection.length > limit:
+            self.collection = Collection()
+            self.bad_block = None
+        self.refresh()
+
     def refresh(self) -> None:
-        """Apply every block that is here and follows the collection's length."""
+        """Apply every block that is here and follows the collection's length (up to the limit)."""
         feed, collection = self.feed, self.collection
-        while self.bad_block is None and collection.length < feed.length and feed.has(collection.length):
+        if self.limit is not None and feed.length > self.limit and self._refused_logged < feed.length:
+            self._refused_logged = feed.length
+            log.warning(
+                "repo %s: refused blocks %d..%d: its device is not a writer of the group (§17.1)",
+                feed.key.hex()[:16],
+                self.limit,
+                feed.length - 1,
+            )
+        while (
+            self.bad_block is None
+            and collection.length < feed.length
+            and (self.limit is None or collection.length < self.limit)
+            and feed.has(collection.length)
+        ):
             index = collection.length
             try:
                 op = decode_op(feed.get_nowait(index))

@@ -10,7 +10,10 @@ sends every advert it holds, then ``SYNCED``, and from then on every advert
 that changes its view. ``peer_synced`` tells a caller that it has seen the
 peer's whole view (say, before fetching every member's repo). A wrong MAC
 or an advert that does not verify ends the session; stale adverts are
-ignored. The messages are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.5).
+ignored. The group's membership log (§17.2) travels the same way: every
+entry held goes before the adverts, and each new one as it is accepted;
+an entry the log refuses (a forged approval) ends the session too. The
+messages are in :mod:`hyphal.groups.messages` (docs/PROTOCOL.md §14.5).
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ from typing_extensions import Buffer
 from hyphal.errors import DecodeError, HyphalError
 from hyphal.groups.keys import GroupKeys
 from hyphal.groups.members import Change, Membership
+from hyphal.groups.membership import Entry, MembershipLog
 from hyphal.groups.messages import (
     GroupAdvert,
     GroupAuth,
+    GroupEntry,
+    GroupMessage,
     GroupSynced,
     decode_group_message,
     encode_advert,
     encode_auth,
+    encode_entry,
     encode_synced,
 )
 from hyphal.signed_value import SignedValue
@@ -55,6 +62,13 @@ class AdvertAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class EntriesAccepted:
+    """Membership log entries new here (the peer's, and any that waited for it): pass them on."""
+
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PeerSynced:
     """The peer has sent its whole view (its ``SYNCED``)."""
 
@@ -66,17 +80,23 @@ class Close:
     reason: str
 
 
-Action: TypeAlias = Send | AdvertAccepted | PeerSynced | Close
+Action: TypeAlias = Send | AdvertAccepted | EntriesAccepted | PeerSynced | Close
 
 
 class GroupSession:
     """The group channel with one peer. Feed it :meth:`receive`; perform what it returns."""
 
     def __init__(
-        self, keys: GroupKeys, membership: Membership, handshake_hash: bytes, is_initiator: bool
+        self,
+        keys: GroupKeys,
+        membership: Membership,
+        handshake_hash: bytes,
+        is_initiator: bool,
+        log: MembershipLog | None = None,
     ) -> None:
         self._keys = keys
         self.membership = membership
+        self.log = log if log is not None else MembershipLog(keys.group_key)
         self._handshake_hash = handshake_hash
         self._is_initiator = is_initiator
         self.authenticated = False
@@ -101,6 +121,9 @@ class GroupSession:
             if isinstance(message, GroupSynced) and not self.peer_synced:
                 self.peer_synced = True
                 return [PeerSynced()]
+            if isinstance(message, GroupEntry):
+                accepted = self.log.add(message.entry)
+                return [EntriesAccepted(tuple(accepted))] if accepted else []
             if not isinstance(message, GroupAdvert):
                 raise DecodeError(f"unexpected group message {type(message).__name__}")
             return self._on_advert(message.advert)
@@ -113,11 +136,18 @@ class GroupSession:
             return []
         return [Send(encode_advert(advert))]
 
+    def share_entry(self, entry: Entry) -> list[Action]:
+        """A membership entry new here: tell this peer once it is in."""
+        if not self.authenticated or self.closed:
+            return []
+        return [Send(encode_entry(entry))]
+
     def _on_auth(self, mac: bytes) -> list[Action]:
         if not self._keys.check_channel_mac(self._handshake_hash, not self._is_initiator, mac):
             return self._close("not a member: wrong group capability")
         self.authenticated = True
-        sends = [Send(encode_advert(advert)) for advert in self.membership.adverts()]
+        sends = [Send(bytes((GroupMessage.ENTRY,)) + entry) for entry in self.log.encoded()]
+        sends += [Send(encode_advert(advert)) for advert in self.membership.adverts()]
         return [*sends, Send(encode_synced())]
 
     def _on_advert(self, advert: SignedValue) -> list[Action]:
@@ -139,6 +169,7 @@ __all__ = [
     "Action",
     "AdvertAccepted",
     "Close",
+    "EntriesAccepted",
     "GroupSession",
     "PeerSynced",
     "Send",

@@ -48,6 +48,13 @@ class GroupRecord:
     """Every member advert held (encoded signed values), tombstones included."""
     peers: list[str] = field(default_factory=list)
     """Addresses from the invite, tried until members' adverts are known."""
+    log: list[bytes] = field(default_factory=list)
+    """The group's membership log (§17.1): every accepted entry, parents first."""
+    restore_repo: bool = False
+    """Imported from a device bundle (§17.6): this device's own repo is fetched from members
+    before it writes again (a repo started afresh under the same key would fork it)."""
+    pair_password: bytes | None = field(default=None, repr=False)
+    """The account password's Argon2id hash, on an authorised device that takes password sign-ins (§17.3)."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -62,6 +69,9 @@ class GroupRecord:
             "closed": self.closed,
             "adverts": [_b64(a) for a in self.adverts],
             "peers": self.peers,
+            "log": [_b64(e) for e in self.log],
+            "pair_password": _b64(self.pair_password),
+            "restore_repo": self.restore_repo,
         }
 
     @classmethod
@@ -71,6 +81,9 @@ class GroupRecord:
             for name in ("group_key", "secret", "grant", "group_seed"):
                 fields[name] = _unb64(fields[name])
             fields["adverts"] = [_unb64(a) for a in fields["adverts"]]
+            fields["log"] = [_unb64(e) for e in fields.get("log", [])]  # absent in files before §17
+            fields["pair_password"] = _unb64(fields.get("pair_password"))
+            fields["restore_repo"] = bool(fields.get("restore_repo", False))
             record = cls(**fields)
         except (TypeError, KeyError, ValueError):
             raise DecodeError("groups file: a group entry has unknown, missing or malformed fields") from None

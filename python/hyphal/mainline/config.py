@@ -55,7 +55,7 @@ class KrpcConfig:
 
 @dataclass(frozen=True, slots=True)
 class MainlineConfig:
-    """The node's ``[mainline]`` section (see docs/PROTOCOL.md, "The mainline DHT bridge")."""
+    """The node's ``[mainline]`` section (see docs/PROTOCOL.md §18)."""
 
     enabled: bool = False
     port: int = 0

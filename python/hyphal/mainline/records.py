@@ -11,7 +11,7 @@ A node's address pointer is a BEP 44 mutable item signed by the node's own
 ed25519 identity key with salt ``hyphal/addresses/1``; its value is the
 bencoded dict ``{"a": [b"host:port", ...], "n": b"hyphal/1"}`` and its seq is
 the UNIX time in seconds when the addresses were signed (so it grows across
-restarts without being stored). See docs/PROTOCOL.md, "The mainline DHT bridge".
+restarts without being stored). See docs/PROTOCOL.md §18.
 """
 
 from __future__ import annotations

@@ -83,25 +83,39 @@ class ConnectionPool(TaskOwner):
                 self._changed = anyio.Event()
             await self._changed.wait()
 
-    async def listen(self, host: str, port: int) -> Listener:
-        """Accept connections into the pool (the returned listener is already serving)."""
+    async def listen(self, host: str, port: int, *, transport: Transport | None = None) -> Listener:
+        """Accept connections into the pool (the returned listener is already serving), over
+        ``transport`` (the pool's unless given: a node listens on TCP and WebSocket at once)."""
         listener = await listen(
-            host, port, self.keypair, self._serve_incoming, config=self._config, transport=self.transport
+            host,
+            port,
+            self.keypair,
+            self._serve_incoming,
+            config=self._config,
+            transport=transport or self.transport,
         )
         group = self._require_running()
         await group.start(self._run_listener, listener)
         self._listeners.append(listener)
         return listener
 
-    async def connect(self, host: str, port: int, *, expected_remote: bytes | None = None) -> Connection:
-        """Dial a peer; returns the connection kept for it (possibly an earlier one)."""
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        expected_remote: bytes | None = None,
+        transport: Transport | None = None,
+    ) -> Connection:
+        """Dial a peer (over ``transport``, the pool's unless given); returns the connection kept
+        for it (possibly an earlier one)."""
         connection = await connect(
             host,
             port,
             self.keypair,
             expected_remote=expected_remote,
             config=self._config,
-            transport=self.transport,
+            transport=transport or self.transport,
         )
         group = self._require_running()
         kept: Connection = await group.start(self._run_connection, connection)

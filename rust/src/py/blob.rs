@@ -262,8 +262,13 @@ fn blob_outboard_reorder<'py>(
 #[pyo3(name = "sealed_size")]
 fn blob_sealed_size(size: &Bound<'_, PyAny>) -> PyResult<u64> {
     let size = uint(size, "size")?;
-    if size > blob_seal::MAX_SEALED_SIZE / 2 {
-        return Err(invalid(format!("plaintext size {size} is too large")));
+    // The limit is opened_size's, so every size opened_size gives back seals again.
+    if size > blob_seal::MAX_SEALED_SIZE
+        || blob_seal::sealed_size(size) > blob_seal::MAX_SEALED_SIZE
+    {
+        return Err(invalid(format!(
+            "plaintext size {size} seals to more than 2^62 bytes"
+        )));
     }
     Ok(blob_seal::sealed_size(size))
 }

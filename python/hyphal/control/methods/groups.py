@@ -15,6 +15,7 @@ async def status(call: Call) -> Json:
         "public_key": node.public_key.hex(),
         "address": format_address(node.address),
         "advertised": node.advertised_addresses(),
+        "ws_address": None if node.ws_address is None else format_address(node.ws_address),
         "data_dir": str(node.data_dir),
         "backup": node.group_manager.backup_for is not None,
         "groups": [encoding.group_summary(g) for g in node.groups()],
