@@ -15,6 +15,7 @@ SUITES: dict[str, str] = {
     "replicate": "benches.replicate:run",
     "blobs": "benches.blobs:run",
     "group": "benches.group:run",
+    "mainline": "benches.mainline:run",
 }
 
 __all__ = ["SUITES"]

@@ -89,6 +89,19 @@ PURE_MODULES = [
     "hyphal.groups.device_bundle",
     "hyphal.groups.channel_format",
     "hyphal.groups.channel_core",
+    # the mainline DHT bridge's sans-I/O node
+    "hyphal.mainline",
+    "hyphal.mainline.ids",
+    "hyphal.mainline.messages",
+    "hyphal.mainline.items",
+    "hyphal.mainline.routing",
+    "hyphal.mainline.lookup",
+    "hyphal.mainline.store",
+    "hyphal.mainline.server",
+    "hyphal.mainline.config",
+    "hyphal.mainline.records",
+    "hyphal.mainline.core",
+    "hyphal.mainline.node",
 ]
 
 _PROBE = """

@@ -34,6 +34,10 @@ replicas = 5
 
 [http]         # hyphal.http.config.HttpConfig: listen (default 127.0.0.1:0), cors_origins
                # (`http = false` instead turns the HTTP API off)
+
+[mainline]     # hyphal.mainline.config.MainlineConfig: the BitTorrent DHT bridge (off by default)
+enabled = true
+bootstrap = ["router.bittorrent.com:6881"]
 ```
 
 Values: integers for ``int`` fields (``true`` is not one), numbers for
@@ -56,6 +60,7 @@ import platformdirs
 from hyphal.dht.config import DhtConfig
 from hyphal.errors import InvalidInput
 from hyphal.http.config import HttpConfig
+from hyphal.mainline.config import MainlineConfig
 from hyphal.net.config import ConnectionConfig
 from hyphal.replication.state import ReplicatorConfig
 from hyphal.secrets.config import SecretsConfig
@@ -105,6 +110,7 @@ class NodeConfig:
     blobs: BlobsConfig = field(default_factory=BlobsConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     http: HttpConfig | None = field(default_factory=HttpConfig)  # the HTTP API; `http = false`: off
+    mainline: MainlineConfig = field(default_factory=MainlineConfig)
 
     def __post_init__(self) -> None:
         # DhtConfig is the DHT's own (mutable, unchecked) record: the node checks what would

@@ -20,7 +20,7 @@ from hyphal.errors import MissingExtra
 EXTRAS: dict[str, tuple[str, ...]] = {
     "http": ("fastapi", "uvicorn", "sse_starlette", "multipart"),
     "lan": ("zeroconf", "dns"),
-    "mainline": ("fastbencode",),
+    "mainline": ("fastbencode", "google_crc32c"),
 }
 
 

@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
@@ -59,6 +59,8 @@ from hyphal.groups.state import GroupFile
 from hyphal.hashing import derive_key
 from hyphal.keystore import load_or_create_identity
 from hyphal.lifecycle import close_stack
+from hyphal.mainline.config import MainlineConfig
+from hyphal.mainline.service import start_mainline
 from hyphal.net.address import format_address, parse_address
 from hyphal.net.config import ConnectionConfig
 from hyphal.net.connection import Channel, ChannelRequest, Connection, Listener
@@ -77,6 +79,9 @@ from hyphal.secrets.config import SecretsConfig
 from hyphal.secrets.node_secrets import NodeSecrets
 from hyphal.signing import KeyPair
 from hyphal.storage.sqlite import SqliteStorage
+
+if TYPE_CHECKING:
+    from hyphal.mainline.bridge import MainlineBridge
 
 log = logging.getLogger("hyphal.node")
 
@@ -110,6 +115,7 @@ class Node:
         dht: DhtConfig | None = None,
         replication: ReplicatorConfig | None = None,
         blobs: BlobsConfig | None = None,
+        mainline: MainlineConfig | None = None,
     ) -> None:
         """``config``: every option at once (:class:`~hyphal.config.NodeConfig`, as the daemon
         reads it from its file); the keywords override its fields. Without it, ``data_dir`` (or a
@@ -120,7 +126,8 @@ class Node:
         ``backup_for``: run as a backup server for groups these device keys ask it to hold.
         ``transport``: what connections to peers run over (default: TCP); the DHT stays on UDP.
         ``connection``, ``dht``, ``replication``, ``blobs``, ``secrets``: each service's options
-        (the sections of :class:`~hyphal.config.NodeConfig`)."""
+        (the sections of :class:`~hyphal.config.NodeConfig`).
+        ``mainline``: the BitTorrent DHT bridge, off unless enabled (:mod:`hyphal.mainline`)."""
         if config is None:
             config = NodeConfig(listen=EPHEMERAL_LISTEN)
         elif data_dir is None:
@@ -135,6 +142,7 @@ class Node:
             replication=replication,
             blobs=blobs,
             secrets=secrets,
+            mainline=mainline,
         )
         """The options this node runs with (its ``data_dir`` is :attr:`data_dir` once started)."""
         self._requested_dir = Path(data_dir) if data_dir is not None else None
@@ -167,6 +175,8 @@ class Node:
         self.feeds = FeedService(self.config.replication)
         self.values = ValueService(self)
         """Signed values this node writes or follows (:mod:`hyphal.replication.values`)."""
+        self.mainline: MainlineBridge | None = None
+        """The mainline DHT bridge, when ``[mainline] enabled`` (:mod:`hyphal.mainline.bridge`)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -252,6 +262,7 @@ class Node:
         self.shared_feeds = FeedDiscovery(self, SharedFeedFile(data_dir / SHARED_FEEDS_FILE, self.keypair))
         await stack.enter_async_context(self.shared_feeds)
         await self.shared_feeds.start()
+        self.mainline = await start_mainline(self, self.config.mainline, stack)
         self._groups = GroupManager(
             self,
             GroupFile(data_dir / GROUPS_FILE, self.keypair),

@@ -399,6 +399,17 @@ class RecordClient(DhtCore):
                 published.next_at = now + published.interval
                 published.put(now)
 
+    def republish(self, now: float) -> list[Operation[object]]:
+        """Put everything this node publishes again now: it has just found peers after being
+        alone (its puts so far reached nobody), e.g. through the mainline bridge. Returns the puts."""
+        started: list[Operation[object]] = []
+        for published in list(self._published.values()):
+            published.next_at = now + published.interval
+            op = published.put(now)
+            if isinstance(op, Operation):
+                started.append(op)
+        return started
+
 
 class _MutableCollector:
     """Gathers the signed values a GET_MUTABLE lookup sees: the best one and each holder's seq."""

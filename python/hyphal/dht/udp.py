@@ -260,6 +260,26 @@ class UdpDht:
         self.save_state()
         return result
 
+    async def republish(self, timeout: float = 30.0) -> None:
+        """Put every record this node publishes again now and wait until those puts end
+        (see :meth:`RecordClient.republish`)."""
+        ops = self.node.republish(time.time())
+        left = len(ops)
+        done = anyio.Event()
+
+        def one(_: object) -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                done.set()
+
+        for op in ops:
+            op.on_done(one)
+        await self._flush()
+        if ops:
+            with anyio.move_on_after(timeout):
+                await done.wait()
+
     async def find_node(self, target: bytes) -> LookupResult:
         return await self.run(lambda n, now: n.find_node(now, target))
 

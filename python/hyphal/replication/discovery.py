@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,6 +130,10 @@ def short(key: bytes) -> str:
     return key.hex()[:16] + "…"
 
 
+PeerFinder = Callable[[bytes], Awaitable[list[str]]]
+"""Another way to find a feed's peers by discovery key: ``host:port`` addresses (the mainline bridge)."""
+
+
 class FeedDiscovery(TaskOwner):
     """The feeds a node shares, announced on the DHT, and finding others' (see the module docstring)."""
 
@@ -137,6 +142,10 @@ class FeedDiscovery(TaskOwner):
         self._file = file
         self._shared: dict[bytes, SharedFeed] = {}
         self._locks: dict[bytes, anyio.Lock] = {}
+        self.finders: list[PeerFinder] = []
+        """Asked besides the DHT when looking for a feed's peers (their peers' keys are not pinned)."""
+        self.on_shared: list[Callable[[SharedFeed], None]] = []
+        """Told of each feed this node starts sharing (to announce it elsewhere too)."""
 
     async def start(self) -> None:
         """Run and announce every feed shared before a restart; readers find their peers again."""
@@ -230,8 +239,8 @@ class FeedDiscovery(TaskOwner):
             try:
                 manifest = await fetch_manifest(connection, share.key, timeout=DIAL_TIMEOUT)
                 break
-            except (HyphalError, TimeoutError) as exc:
-                failures.append(f"{connection}: {exc or 'timed out'}")
+            except (HyphalError, TimeoutError, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+                failures.append(f"{connection}: {exc or 'timed out'}")  # closed: a duplicate, say
         if manifest is None:
             raise NotAvailable(
                 f"the peers announcing feed {short(share.key)} sent no manifest ({'; '.join(failures)})"
@@ -256,6 +265,14 @@ class FeedDiscovery(TaskOwner):
                     connection = await self._dial_any(announce.public_key, announce.addresses, unreachable)
                     if connection is not None:
                         connections.append(connection)
+                # Other finders only when the DHT found nobody: they cost more (mainline is someone
+                # else's network), and a peer dialled twice is a duplicate the pool closes.
+                for finder in self.finders if not connections else ():
+                    for text in await finder(share.discovery_key):
+                        connection = await self._dial_any(None, (parse_address(text),), unreachable)
+                        keys = {c.remote_public_key for c in connections}
+                        if connection is not None and connection.remote_public_key not in keys:
+                            connections.append(connection)
                 if connections:
                     log.info("feed %s: %d peer(s) found on the DHT", short(share.key), len(connections))
                     return connections
@@ -271,7 +288,7 @@ class FeedDiscovery(TaskOwner):
         )
 
     async def _dial_any(
-        self, public_key: bytes, addresses: tuple[tuple[str, int], ...], unreachable: list[str]
+        self, public_key: bytes | None, addresses: tuple[tuple[str, int], ...], unreachable: list[str]
     ) -> Connection | None:
         for address in addresses:
             text = format_address(address)
@@ -279,7 +296,8 @@ class FeedDiscovery(TaskOwner):
                 with anyio.fail_after(DIAL_TIMEOUT):
                     return await self._host.dial(text, expected_remote=public_key)
             except (HyphalError, OSError) as exc:  # TimeoutError is an OSError
-                log.info("feed peer %s at %s did not answer: %s", short(public_key), text, exc or "timed out")
+                who = short(public_key) if public_key is not None else "(key not known yet)"
+                log.info("feed peer %s at %s did not answer: %s", who, text, exc or "timed out")
                 unreachable.append(text)
         return None
 
@@ -299,6 +317,8 @@ class FeedDiscovery(TaskOwner):
     def _remember(self, entry: SharedFeed) -> None:
         self._shared[entry.key] = entry
         self._file.save(list(self._shared.values()))
+        for listener in self.on_shared:
+            listener(entry)
 
     async def _announce(self, feed: Feed) -> None:
         """Announce this node as a peer of ``feed`` (the DHT republishes it from now on)."""
@@ -324,4 +344,4 @@ def _check_readable(feed: Feed, share: FeedShare) -> None:
         raise DecryptionError(_private_message(share.key))
 
 
-__all__ = ["ANNOUNCE_TTL", "DiscoveryHost", "FeedDiscovery", "SharedFeed", "SharedFeedFile"]
+__all__ = ["ANNOUNCE_TTL", "DiscoveryHost", "FeedDiscovery", "PeerFinder", "SharedFeed", "SharedFeedFile"]
